@@ -1,0 +1,264 @@
+"""Per-call analysis of early media: the one path shared by ``classify`` and the live agent.
+
+A :class:`CallAnalyzer` takes the carrier's audio as it arrives and runs, in order of
+cost: the DSP tone detectors on every chunk, the streaming classifier on every whole
+second, and the fingerprint lookup only on seconds the classifier calls announcement
+(classifying first and fingerprinting only announcements is what made the reference
+system ~3x cheaper per call). A :class:`~agent.decide.CallDecision` turns that evidence
+into one inferred SIP code.
+
+Analysis fails open: an exception in any detector is logged, recorded in
+:attr:`CallAnalyzer.failures`, and that detector is switched off for the call; the rest
+go on, and the call itself is never affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+
+from agent.audio import SAMPLE_RATE
+from agent.classify.model import StudentModel
+from agent.classify.stream import StreamingClassifier, StreamRule
+from agent.decide import CallDecision, DecisionTable
+from agent.fingerprint import StreamingMatcher
+from agent.fingerprint.config import FingerprintConfig
+from agent.labels import Decision, Inferred, LibraryMatch, SecondResult, ToneEvent
+from agent.tones.config import ToneConfig
+from agent.tones.detect import ToneDetector
+
+log = structlog.get_logger("agent.analysis")
+
+Event = SecondResult | ToneEvent | LibraryMatch | Inferred
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The ``analysis`` section: how long to wait for a library match, what to keep."""
+
+    give_up_s: int = 6  # announcement seconds without a library match before falling back
+    keep_unknown_s: int = 15  # announcement seconds kept for the unknown-announcement store
+    min_unknown_s: int = 2  # shorter unmatched announcements are not worth keeping
+
+    def validate(self) -> None:
+        from agent.errors import ConfigError
+
+        if not 2 <= self.give_up_s <= 60:
+            raise ConfigError(f"give_up_s: {self.give_up_s} is outside 2-60 seconds")
+        if not 0 <= self.min_unknown_s <= self.keep_unknown_s <= 120:
+            raise ConfigError("keep_unknown_s: must be >= min_unknown_s and <= 120")
+
+
+@dataclass
+class AnalysisComponents:
+    """What every call's analysis shares, loaded once per analysis process."""
+
+    model: StudentModel
+    rule: StreamRule
+    table: DecisionTable
+    tone_plans: dict[str, Any] | None
+    tone_config: ToneConfig
+    library: Any | None  # agent.fingerprint.Library, or None when there is no library
+    fingerprint_config: FingerprintConfig
+    analysis: AnalysisConfig
+
+    @classmethod
+    def load(cls, cfg: Any) -> AnalysisComponents:
+        """Load from an :class:`agent.settings.AgentConfig`."""
+        from agent.fingerprint import open_library
+        from agent.tones.plan import load_tone_plans
+
+        library = open_library(cfg.fingerprint.library) if cfg.fingerprint.enabled else None
+        return cls(
+            model=StudentModel.load(cfg.classifier_model or None),
+            rule=cfg.classifier,
+            table=cfg.decide.table(),
+            tone_plans=load_tone_plans(cfg.tones.plans or None),
+            tone_config=cfg.tones,
+            library=library,
+            fingerprint_config=cfg.fingerprint,
+            analysis=cfg.analysis,
+        )
+
+
+class CallAnalyzer:
+    """The evidence and inferred SIP code of one call's early media, updated as audio arrives.
+
+    Parameters
+    ----------
+    components : AnalysisComponents
+        Model, tone plans, library and decision table shared by all calls.
+    call_id : str, optional
+        Used in log lines and when recording unknown announcements.
+    on_failure : callable, optional
+        Called with the detector's name when it fails (for metrics).
+    """
+
+    def __init__(
+        self,
+        components: AnalysisComponents,
+        *,
+        call_id: str | None = None,
+        carrier: str | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self._c = components
+        self.call_id = call_id
+        self.carrier = carrier
+        self._on_failure = on_failure
+        self.classifier: StreamingClassifier | None = StreamingClassifier(
+            components.model, rule=components.rule)
+        self.tones: ToneDetector | None = ToneDetector(
+            components.tone_plans, config=components.tone_config)
+        self.matcher: StreamingMatcher | None = (
+            StreamingMatcher(components.library, components.fingerprint_config)
+            if components.library is not None else None
+        )
+        self.decision = CallDecision(components.table, fingerprint_enabled=self.matcher is not None)
+        self.failures: list[str] = []
+        self._unclassified = np.zeros(0, dtype=np.float32)
+        self._announcement: list[np.ndarray] = []
+        self._samples_seen = 0
+        self._last_inferred: Inferred | None = None
+        self._class_decision: Decision | None = None
+
+    @property
+    def seconds(self) -> list[SecondResult]:
+        return self.classifier.seconds if self.classifier is not None else []
+
+    @property
+    def class_decision(self) -> Decision | None:
+        return self._class_decision
+
+    @property
+    def inferred(self) -> Inferred | None:
+        return self.decision.inferred
+
+    @property
+    def duration_s(self) -> float:
+        return self._samples_seen / SAMPLE_RATE
+
+    def _fail(self, name: str, exc: BaseException) -> None:
+        self.failures.append(name)
+        log.error("analysis_failed", call_id=self.call_id, detector=name,
+                  error=f"{type(exc).__name__}: {exc}")
+        if self._on_failure is not None:
+            self._on_failure(name)
+        setattr(self, name, None)
+
+    def _changed(self, events: list[Event]) -> None:
+        current = self.decision.inferred
+        if current is not None and current is not self._last_inferred:
+            self._last_inferred = current
+            events.append(current)
+
+    def push(self, samples: np.ndarray) -> list[Event]:
+        """Analyse the next chunk of carrier audio (8 kHz float32); return what it revealed."""
+        events: list[Event] = []
+        samples = np.asarray(samples, dtype=np.float32)
+        self._samples_seen += samples.size
+        if self.tones is not None:
+            try:
+                for tone in self.tones.push(samples):
+                    events.append(tone)
+                    self.decision.on_tone(tone)
+            except Exception as exc:  # noqa: BLE001 - fail open, whatever broke
+                self._fail("tones", exc)
+        if self.classifier is not None:
+            try:
+                self._classify(samples, events)
+            except Exception as exc:  # noqa: BLE001
+                self._fail("classifier", exc)
+        self._changed(events)
+        return events
+
+    def _classify(self, samples: np.ndarray, events: list[Event]) -> None:
+        assert self.classifier is not None
+        self._unclassified = np.concatenate([self._unclassified, samples])
+        for second in self.classifier.push(samples):
+            audio = self._unclassified[:SAMPLE_RATE]
+            self._unclassified = self._unclassified[SAMPLE_RATE:]
+            events.append(second)
+            if second.label == "announcement":
+                self._lookup(audio, float(second.t + 1), events)
+        decision = self.classifier.decision
+        if decision is not None and decision != self._class_decision:
+            self._class_decision = decision
+            self.decision.on_classifier(decision)
+            if decision.label == "announcement":
+                self._maybe_give_up(decision.at_s)
+
+    def _lookup(self, audio: np.ndarray, t_s: float, events: list[Event]) -> None:
+        if len(self._announcement) < self._c.analysis.keep_unknown_s:
+            self._announcement.append(audio)
+        if self.matcher is None:
+            return
+        try:
+            match = self.matcher.push(audio, t_s=t_s)
+        except Exception as exc:  # noqa: BLE001
+            self._fail("matcher", exc)
+            self.decision.on_matcher_gave_up(t_s)
+            return
+        if match is not None:
+            events.append(match)
+            self.decision.on_match(match)
+        else:
+            self._maybe_give_up(t_s)
+
+    def _maybe_give_up(self, t_s: float) -> None:
+        """Stop waiting for a library match once enough announcement audio matched nothing."""
+        if self.matcher is None or self.decision.inferred is not None:
+            return
+        if len(self._announcement) >= self._c.analysis.give_up_s:
+            self._give_up(t_s)
+
+    def _give_up(self, t_s: float) -> None:
+        if self.matcher is None:
+            return
+        match = None
+        try:
+            match = self.matcher.finish()
+        except Exception as exc:  # noqa: BLE001
+            self._fail("matcher", exc)
+        if match is not None:
+            self.decision.on_match(match)
+            return
+        if self.decision.on_matcher_gave_up(t_s):
+            self._record_unknown()
+
+    def _record_unknown(self) -> None:
+        library = self._c.library
+        min_s = self._c.analysis.min_unknown_s
+        if library is None or len(self._announcement) < min_s:
+            return
+        try:
+            library.record_unknown(np.concatenate(self._announcement), call_id=self.call_id,
+                                   carrier=self.carrier)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not break the call
+            log.error("record_unknown_failed", call_id=self.call_id, error=str(exc))
+
+    def conclude(self) -> Inferred | None:
+        """The stream ended (carrier's final answer or end of file): settle the decision."""
+        if self.classifier is not None:
+            try:
+                decision = self.classifier.finish()
+            except Exception as exc:  # noqa: BLE001
+                self._fail("classifier", exc)
+                decision = None
+            if decision is not None and decision != self._class_decision:
+                self._class_decision = decision
+                self.decision.on_classifier(decision)
+        if (self._class_decision is not None and self._class_decision.label == "announcement"
+                and self.decision.inferred is None):
+            self._give_up(self.duration_s)
+        return self.decision.conclude(self.duration_s)
+
+    def on_carrier_final(self, code: int) -> Inferred | None:
+        """The carrier answered finally with ``code``; return the agent's inference."""
+        self.decision.evidence.append({"detector": "carrier", "final_code": code,
+                                       "at_s": round(self.duration_s, 3)})
+        return self.conclude()
