@@ -1,0 +1,1 @@
+"""The dialer's HTTP API, Prometheus metrics and the built-in dashboard."""

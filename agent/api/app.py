@@ -1,0 +1,336 @@
+"""The dialer's HTTP API: inferred codes per call, ASR statistics, metrics and a dashboard.
+
+Routes (documented in ``agent/api/openapi.yaml``)::
+
+    GET /v1/calls/{id}[?wait=S]   one call by Call-ID or X-Correlation-ID; long-polls
+    GET /v1/calls[?since&limit]   recent calls, newest first
+    GET /v1/stats/asr?by=carrier|route[&since]
+    GET /healthz  /metrics  /dashboard  /openapi.yaml
+
+Errors are JSON ``{"error": "<one line>"}``: 400 names the bad parameter, 404 an unknown
+call or path, 500 never carries a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from agent import __version__
+from agent.api.config import ApiConfig
+from agent.api.dashboard import render_dashboard
+from agent.errors import UserError
+from agent.store.calls import GROUP_BY, CallRecord, CallStoreBackend
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+#: How often the retention task prunes the store.
+PRUNE_EVERY_S = 3600.0
+
+log = structlog.get_logger(__name__)
+
+
+class CallNotifier:
+    """Wakes long polls waiting on a call as soon as the supervisor records a decision.
+
+    :meth:`notify` may be called from any thread (pjsua2 callbacks, worker threads);
+    it hands the wake-up to the event loop the app runs on. Before the app starts, or
+    after it stops, notifications are dropped: the long poll also re-reads the store.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    def bind(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Attach to the loop that serves the API (done by the app on startup)."""
+        self._loop = loop
+
+    def notify(self, call_id: str) -> None:
+        """Something about ``call_id`` changed in the store; wake whoever waits on it."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake(call_id)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed under us
+                loop.call_soon_threadsafe(self._wake, call_id)
+
+    def _wake(self, call_id: str) -> None:
+        for event in self._waiters.get(call_id, ()):
+            event.set()
+
+    @contextlib.contextmanager
+    def watch(self, call_id: str) -> Iterator[asyncio.Event]:
+        """An event set by the next :meth:`notify` of ``call_id`` while in the block."""
+        event = asyncio.Event()
+        self._waiters.setdefault(call_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters[call_id]
+            waiters.discard(event)
+            if not waiters:
+                del self._waiters[call_id]
+
+
+STORE = web.AppKey("store", CallStoreBackend)
+CONFIG = web.AppKey("config", ApiConfig)
+NOTIFIER = web.AppKey("notifier", CallNotifier)
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure becomes one line of JSON; tracebacks go to the log only."""
+    try:
+        return await handler(request)
+    except UserError as exc:
+        return _json_error(400, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            return _json_error(404, f"no such path {request.path!r}")
+        return _json_error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("api.request_failed", path=request.path)
+        return _json_error(500, "internal error")
+
+
+def parse_wait(raw: str | None, *, max_wait_s: float) -> float:
+    """Seconds to long-poll from ``?wait=``; absent is 0."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise UserError(f"wait: expected a number of seconds, got {raw!r}") from None
+    if not math.isfinite(wait) or wait < 0:
+        raise UserError(f"wait: expected 0..{max_wait_s:g} seconds, got {raw!r}")
+    if wait > max_wait_s:
+        raise UserError(f"wait: at most {max_wait_s:g} seconds, got {raw!r}")
+    return wait
+
+
+def parse_since(raw: str | None, *, default: datetime) -> datetime:
+    """An ISO 8601 timestamp from ``?since=``; naive times are UTC."""
+    if raw is None or raw == "":
+        return default
+    # An unescaped '+' of a UTC offset arrives as a space after query decoding.
+    text = raw.strip().replace(" ", "+")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"since: expected an ISO 8601 timestamp, got {raw!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
+    """The number of calls from ``?limit=``, 1..``maximum``."""
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise UserError(f"limit: expected an integer 1..{maximum}, got {raw!r}") from None
+    if not 1 <= limit <= maximum:
+        raise UserError(f"limit: expected an integer 1..{maximum}, got {raw!r}")
+    return limit
+
+
+def parse_by(raw: str | None) -> str:
+    """The grouping of ``?by=``: carrier or route."""
+    if raw not in GROUP_BY:
+        raise UserError(f"by: expected one of {', '.join(GROUP_BY)}, got {raw!r}")
+    return raw
+
+
+def _window_start(request: web.Request) -> datetime:
+    cfg = request.app[CONFIG]
+    default = datetime.now(UTC) - timedelta(seconds=cfg.default_window_s)
+    return parse_since(request.query.get("since"), default=default)
+
+
+async def _wait_for_call(
+    store: CallStoreBackend, notifier: CallNotifier, id: str, *, wait: float, poll: float
+) -> CallRecord | None:
+    """Read call ``id``, then until ``wait`` runs out, re-read it on every notification or
+    every ``poll`` seconds until it is settled. An id not yet stored is waited for too,
+    since a dialer may ask before the INVITE has reached the agent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    record = store.get(id)
+    while record is None or not record.settled:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        with notifier.watch(record.call_id if record is not None else id) as event:
+            # Re-read after subscribing so a notification in between is not lost.
+            record = store.get(id)
+            if record is not None and record.settled:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=min(poll, remaining))
+        record = store.get(id)
+    return record
+
+
+async def get_call(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    wait = parse_wait(request.query.get("wait"), max_wait_s=cfg.max_wait_s)
+    id = request.match_info["id"]
+    record = await _wait_for_call(
+        request.app[STORE], request.app[NOTIFIER], id, wait=wait, poll=cfg.poll_interval_s
+    )
+    if record is None:
+        return _json_error(404, f"call {id!r} not found")
+    return web.json_response(record.as_json())
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    since = _window_start(request)
+    limit = parse_limit(
+        request.query.get("limit"), default=cfg.list_limit_default, maximum=cfg.list_limit_max
+    )
+    calls = request.app[STORE].list_since(since, limit=limit)
+    return web.json_response({"calls": [c.as_json() for c in calls]})
+
+
+async def asr_stats(request: web.Request) -> web.Response:
+    by = parse_by(request.query.get("by"))
+    since = _window_start(request)
+    rows = request.app[STORE].asr(by, since)
+    return web.json_response(
+        {
+            "by": by,
+            "since": since.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "rows": [r.as_json() for r in rows],
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "version": __version__})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    since = _window_start(request)
+    html = render_dashboard(
+        carriers=store.asr("carrier", since),
+        routes=store.asr("route", since),
+        calls=store.list_since(since, limit=50),
+        since=since,
+    )
+    return web.Response(text=html, content_type="text/html")
+
+
+async def openapi(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/yaml"})
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Bind the notifier to the serving loop and run the retention task while serving."""
+    app[NOTIFIER].bind(asyncio.get_running_loop())
+    task = None
+    if app[CONFIG].retention_days > 0:
+        task = asyncio.create_task(_prune_forever(app[STORE], app[CONFIG].retention_days))
+    yield
+    app[NOTIFIER].bind(None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _prune_forever(store: CallStoreBackend, retention_days: float) -> None:
+    """Drop calls older than the retention, now and then every :data:`PRUNE_EVERY_S`."""
+    while True:
+        cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+        try:
+            n = await asyncio.to_thread(store.prune, cutoff)
+            log.info("api.pruned", calls=n, older_than=cutoff.isoformat())
+        except Exception:
+            log.exception("api.prune_failed")
+        await asyncio.sleep(PRUNE_EVERY_S)
+
+
+def create_app(
+    store: CallStoreBackend,
+    *,
+    config: ApiConfig = ApiConfig(),
+    registry: CollectorRegistry | None = None,
+    notifier: CallNotifier | None = None,
+) -> web.Application:
+    """Build the API application over ``store``.
+
+    Parameters
+    ----------
+    store : CallStoreBackend
+        Where calls are read from (and pruned, per ``config.retention_days``).
+    config : ApiConfig
+        Listen address and request bounds.
+    registry : CollectorRegistry or None
+        Served on ``/metrics``; None is prometheus_client's default registry, where
+        :class:`agent.api.metrics.AgentMetrics` registers by default.
+    notifier : CallNotifier or None
+        Shared with the supervisor, which calls ``notifier.notify(call_id)`` after writing
+        a decision; a new one is made if None. It is ``app[NOTIFIER]`` either way.
+
+    Returns
+    -------
+    aiohttp.web.Application
+    """
+    app = web.Application(middlewares=[_errors])
+    app[STORE] = store
+    app[CONFIG] = config
+    app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
+    app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
+    app.router.add_get("/v1/calls/{id}", get_call)
+    app.router.add_get("/v1/calls", list_calls)
+    app.router.add_get("/v1/stats/asr", asr_stats)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/openapi.yaml", openapi)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def start(app: web.Application, config: ApiConfig) -> web.AppRunner:
+    """Serve ``app`` on ``config.host:config.port`` inside the running loop.
+
+    Returns the runner; ``await runner.cleanup()`` stops it. With port 0 the bound port
+    is ``runner.addresses[0][1]``.
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    return runner

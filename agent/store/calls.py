@@ -1,0 +1,415 @@
+"""The call store: what the agent learnt about each call, written by the supervisor, read by the API.
+
+One SQLite file (``data_dir()/calls.sqlite``) in WAL mode, so the supervisor can write from
+one process while the HTTP API reads from another. :class:`CallStoreBackend` is the whole
+interface the rest of the agent relies on; a PostgreSQL store would implement the same
+methods. Times are stored as UTC epoch seconds and returned as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.labels import Inferred, SecondResult
+
+STATES: tuple[str, ...] = ("early", "decided", "connected", "failed", "ended")
+#: States after which nothing more will be decided for a call; a long poll stops waiting.
+FINAL_STATES: frozenset[str] = frozenset({"connected", "failed", "ended"})
+GROUP_BY: tuple[str, ...] = ("carrier", "route")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id            TEXT PRIMARY KEY,
+    correlation_id     TEXT,
+    carrier            TEXT,
+    route              TEXT,
+    state              TEXT NOT NULL,
+    carrier_final_code INTEGER,
+    inferred           TEXT,
+    inferred_code      INTEGER,
+    started_at         REAL NOT NULL,
+    decided_at         REAL
+);
+CREATE INDEX IF NOT EXISTS calls_correlation ON calls (correlation_id);
+CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
+CREATE TABLE IF NOT EXISTS seconds (
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+    t       INTEGER NOT NULL,
+    label   TEXT NOT NULL,
+    p       TEXT NOT NULL,
+    PRIMARY KEY (call_id, t)
+);
+CREATE TABLE IF NOT EXISTS evidence (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+    item    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evidence_call ON evidence (call_id);
+"""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch(when: datetime | None) -> float:
+    """Epoch seconds of ``when``; naive datetimes are taken as UTC, None is now."""
+    if when is None:
+        return datetime.now(UTC).timestamp()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """Everything stored about one call, as the API returns it."""
+
+    call_id: str
+    correlation_id: str | None
+    carrier: str | None
+    route: str | None
+    state: str
+    carrier_final_code: int | None
+    inferred: Inferred | None
+    seconds: list[SecondResult]
+    evidence: list[dict[str, Any]]
+    started_at: datetime
+    decided_at: datetime | None
+
+    @property
+    def settled(self) -> bool:
+        """True once a decision exists or the call reached a final state."""
+        return self.inferred is not None or self.state in FINAL_STATES
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``Call`` object of the HTTP API (see ``agent/api/openapi.yaml``).
+
+        ``evidence`` at the top level is every detector event recorded for the call, in
+        order; ``inferred.evidence`` is what the decision engine cited for its verdict.
+        """
+        return {
+            "call_id": self.call_id,
+            "correlation_id": self.correlation_id,
+            "carrier": self.carrier,
+            "route": self.route,
+            "state": self.state,
+            "carrier_final_code": self.carrier_final_code,
+            "inferred": self.inferred.as_json() if self.inferred is not None else None,
+            "seconds": [s.as_json() for s in self.seconds],
+            "evidence": list(self.evidence),
+            "started_at": _iso(self.started_at.timestamp()),
+            "decided_at": _iso(self.decided_at.timestamp()) if self.decided_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AsrRow:
+    """Answer seizure ratio of one carrier or route, with the codes inferred for its calls.
+
+    ``inferred`` maps an inferred SIP code to how many calls got it.
+    """
+
+    key: str | None
+    attempts: int
+    answered: int
+    inferred: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def asr(self) -> float:
+        return self.answered / self.attempts if self.attempts else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "attempts": self.attempts,
+            "answered": self.answered,
+            "asr": round(self.asr, 4),
+            "inferred": {str(code): n for code, n in sorted(self.inferred.items())},
+        }
+
+
+class CallStoreBackend(Protocol):
+    """What the supervisor and the API need from a call store."""
+
+    def create(
+        self,
+        call_id: str,
+        *,
+        correlation_id: str | None = None,
+        carrier: str | None = None,
+        route: str | None = None,
+        started_at: datetime | None = None,
+    ) -> bool: ...
+
+    def add_second(self, call_id: str, second: SecondResult) -> None: ...
+
+    def add_evidence(self, call_id: str, item: dict[str, Any]) -> None: ...
+
+    def set_inferred(
+        self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
+    ) -> None: ...
+
+    def set_state(self, call_id: str, state: str) -> None: ...
+
+    def set_carrier_final(self, call_id: str, code: int) -> None: ...
+
+    def get(self, id: str) -> CallRecord | None: ...
+
+    def list_since(self, since: datetime, *, limit: int = 100) -> list[CallRecord]: ...
+
+    def asr(self, by: str, since: datetime) -> list[AsrRow]: ...
+
+    def prune(self, older_than: datetime) -> int: ...
+
+
+class CallStore:
+    """SQLite implementation of :class:`CallStoreBackend`.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The database file, ``":memory:"`` for a private in-memory store, or None for
+        ``agent.paths.data_dir() / "calls.sqlite"`` (its directory is created).
+    busy_timeout_s : float
+        How long a statement waits for another process's write lock before failing.
+
+    Notes
+    -----
+    One connection guarded by a lock serves all threads of a process; WAL mode lets a
+    reader in another process see committed calls without blocking the writer. Writes
+    to an unknown call raise :class:`KeyError`.
+
+    Examples
+    --------
+    >>> store = CallStore(":memory:")
+    >>> store.create("a@host", correlation_id="job-7", carrier="acme")
+    True
+    >>> store.get("job-7").state
+    'early'
+    """
+
+    def __init__(self, path: str | Path | None = None, *, busy_timeout_s: float = 5.0) -> None:
+        if path is None:
+            from agent.paths import data_dir
+
+            path = data_dir() / "calls.sqlite"
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> CallStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front so a
+        concurrent writer waits on the busy timeout instead of failing mid-transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _update(self, call_id: str, sql: str, params: tuple[Any, ...]) -> None:
+        with self._tx() as db:
+            if db.execute(sql, (*params, call_id)).rowcount == 0:
+                raise KeyError(f"call {call_id!r} is not in the store")
+
+    def _require(self, db: sqlite3.Connection, call_id: str) -> None:
+        if db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is None:
+            raise KeyError(f"call {call_id!r} is not in the store")
+
+    def create(
+        self,
+        call_id: str,
+        *,
+        correlation_id: str | None = None,
+        carrier: str | None = None,
+        route: str | None = None,
+        started_at: datetime | None = None,
+    ) -> bool:
+        """Record a new call in state ``early``.
+
+        Returns
+        -------
+        bool
+            False if ``call_id`` was already stored (it is left unchanged), so a
+            retransmitted INVITE does not reset a call.
+        """
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO calls (call_id, correlation_id, carrier, route, state, started_at)"
+                " VALUES (?, ?, ?, ?, 'early', ?) ON CONFLICT (call_id) DO NOTHING",
+                (call_id, correlation_id, carrier, route, _epoch(started_at)),
+            )
+            return cur.rowcount == 1
+
+    def add_second(self, call_id: str, second: SecondResult) -> None:
+        """Store the classifier's result for one second; a repeated ``t`` replaces it."""
+        with self._tx() as db:
+            self._require(db, call_id)
+            db.execute(
+                "INSERT OR REPLACE INTO seconds (call_id, t, label, p) VALUES (?, ?, ?, ?)",
+                (call_id, int(second.t), second.label, json.dumps(second.p)),
+            )
+
+    def add_evidence(self, call_id: str, item: dict[str, Any]) -> None:
+        """Append one detector event (e.g. ``ToneEvent.as_json()``) to the call's timeline."""
+        with self._tx() as db:
+            self._require(db, call_id)
+            db.execute(
+                "INSERT INTO evidence (call_id, item) VALUES (?, ?)", (call_id, json.dumps(item))
+            )
+
+    def set_inferred(
+        self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
+    ) -> None:
+        """Record the inferred code; a call still ``early`` becomes ``decided``."""
+        self._update(
+            call_id,
+            "UPDATE calls SET inferred = ?, inferred_code = ?, decided_at = ?,"
+            " state = CASE state WHEN 'early' THEN 'decided' ELSE state END WHERE call_id = ?",
+            (json.dumps(inferred.as_json()), inferred.sip_code, _epoch(decided_at)),
+        )
+
+    def set_state(self, call_id: str, state: str) -> None:
+        """Move the call to ``state``, one of :data:`STATES`."""
+        if state not in STATES:
+            raise ValueError(f"state: expected one of {', '.join(STATES)}, got {state!r}")
+        self._update(call_id, "UPDATE calls SET state = ? WHERE call_id = ?", (state,))
+
+    def set_carrier_final(self, call_id: str, code: int) -> None:
+        """Record the final SIP response code the carrier actually sent."""
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 699:
+            raise ValueError(f"code: expected a SIP status code 100..699, got {code!r}")
+        self._update(call_id, "UPDATE calls SET carrier_final_code = ? WHERE call_id = ?", (code,))
+
+    def get(self, id: str) -> CallRecord | None:
+        """The call whose Call-ID is ``id``, else the latest call with that correlation id."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (id,)).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    "SELECT * FROM calls WHERE correlation_id = ?"
+                    " ORDER BY started_at DESC LIMIT 1",
+                    (id,),
+                ).fetchone()
+            return None if row is None else self._record(row)
+
+    def list_since(self, since: datetime, *, limit: int = 100) -> list[CallRecord]:
+        """Calls started at or after ``since``, newest first, at most ``limit``."""
+        if limit < 1:
+            raise ValueError(f"limit: expected a positive integer, got {limit!r}")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM calls WHERE started_at >= ? ORDER BY started_at DESC LIMIT ?",
+                (_epoch(since), limit),
+            ).fetchall()
+            return [self._record(r) for r in rows]
+
+    def asr(self, by: str, since: datetime) -> list[AsrRow]:
+        """ASR per carrier or per route over calls started at or after ``since``.
+
+        A call counts as answered if the carrier sent a 2xx or the call reached
+        ``connected``. Rows are ordered by attempts, most first.
+        """
+        if by not in GROUP_BY:
+            raise ValueError(f"by: expected one of {', '.join(GROUP_BY)}, got {by!r}")
+        t0 = _epoch(since)
+        with self._lock:
+            totals = self._db.execute(
+                f"SELECT {by} AS k, COUNT(*) AS attempts, SUM(state = 'connected'"
+                " OR carrier_final_code BETWEEN 200 AND 299) AS answered"
+                f" FROM calls WHERE started_at >= ? GROUP BY {by}",
+                (t0,),
+            ).fetchall()
+            codes = self._db.execute(
+                f"SELECT {by} AS k, inferred_code AS code, COUNT(*) AS n FROM calls"
+                f" WHERE started_at >= ? AND inferred_code IS NOT NULL GROUP BY {by}, inferred_code",
+                (t0,),
+            ).fetchall()
+        inferred: dict[str | None, dict[int, int]] = {}
+        for r in codes:
+            inferred.setdefault(r["k"], {})[r["code"]] = r["n"]
+        rows = [
+            AsrRow(r["k"], r["attempts"], r["answered"] or 0, inferred.get(r["k"], {}))
+            for r in totals
+        ]
+        return sorted(rows, key=lambda r: (-r.attempts, r.key or ""))
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete calls started before ``older_than``; returns how many went."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM calls WHERE started_at < ?", (_epoch(older_than),)).rowcount
+
+    def _record(self, row: sqlite3.Row) -> CallRecord:
+        call_id = row["call_id"]
+        seconds = [
+            SecondResult(t=s["t"], label=s["label"], p=json.loads(s["p"]))
+            for s in self._db.execute(
+                "SELECT t, label, p FROM seconds WHERE call_id = ? ORDER BY t", (call_id,)
+            )
+        ]
+        evidence = [
+            json.loads(e["item"])
+            for e in self._db.execute(
+                "SELECT item FROM evidence WHERE call_id = ? ORDER BY seq", (call_id,)
+            )
+        ]
+        inferred = None
+        if row["inferred"] is not None:
+            d = json.loads(row["inferred"])
+            inferred = Inferred(
+                sip_code=d["sip_code"],
+                reason=d["reason"],
+                q850_cause=d["q850_cause"],
+                source=d["source"],
+                evidence=d["evidence"],
+            )
+        decided = row["decided_at"]
+        return CallRecord(
+            call_id=call_id,
+            correlation_id=row["correlation_id"],
+            carrier=row["carrier"],
+            route=row["route"],
+            state=row["state"],
+            carrier_final_code=row["carrier_final_code"],
+            inferred=inferred,
+            seconds=seconds,
+            evidence=evidence,
+            started_at=datetime.fromtimestamp(row["started_at"], UTC),
+            decided_at=datetime.fromtimestamp(decided, UTC) if decided is not None else None,
+        )
