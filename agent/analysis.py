@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,15 +73,21 @@ class AnalysisComponents:
         from agent.fingerprint import open_library
         from agent.tones.plan import load_tone_plans
 
-        library = open_library(cfg.fingerprint.library) if cfg.fingerprint.enabled else None
+        library = None
+        if cfg.fingerprint.enabled:
+            location = cfg.fingerprint.library_location()
+            # A missing SQLite file means "no library yet", not an error; classify must
+            # not create one as a side effect.
+            if "://" in location or Path(location).exists():
+                library = open_library(location)
         return cls(
-            model=StudentModel.load(cfg.classifier_model or None),
-            rule=cfg.classifier,
+            model=StudentModel.load(cfg.classifier.model or None),
+            rule=cfg.classifier.rule,
             table=cfg.decide.table(),
-            tone_plans=load_tone_plans(cfg.tones.plans or None),
-            tone_config=cfg.tones,
+            tone_plans=load_tone_plans(cfg.tones.plans or None) if cfg.tones.enabled else None,
+            tone_config=cfg.tones.detector,
             library=library,
-            fingerprint_config=cfg.fingerprint,
+            fingerprint_config=cfg.fingerprint.matcher,
             analysis=cfg.analysis,
         )
 
@@ -112,8 +119,10 @@ class CallAnalyzer:
         self._on_failure = on_failure
         self.classifier: StreamingClassifier | None = StreamingClassifier(
             components.model, rule=components.rule)
-        self.tones: ToneDetector | None = ToneDetector(
-            components.tone_plans, config=components.tone_config)
+        self.tones: ToneDetector | None = (
+            ToneDetector(components.tone_plans, config=components.tone_config)
+            if components.tone_plans is not None else None
+        )
         self.matcher: StreamingMatcher | None = (
             StreamingMatcher(components.library, components.fingerprint_config)
             if components.library is not None else None

@@ -1,0 +1,48 @@
+"""structlog set-up: JSON lines in production, readable console lines in development."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+import structlog
+
+from agent.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """The ``logging`` section."""
+
+    level: str = "info"
+    format: str = "json"  # json (one object per line) or console
+
+    def validate(self) -> None:
+        if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"level: {self.level!r} is not debug, info, warning or error")
+        if self.format not in ("json", "console"):
+            raise ConfigError(f"format: {self.format!r} is not json or console")
+
+
+def setup_logging(cfg: LoggingConfig = LoggingConfig(), *, stream=sys.stderr) -> None:
+    """Configure structlog (and the stdlib loggers it wraps) once per process."""
+    level = getattr(logging, cfg.level.upper())
+    logging.basicConfig(level=level, stream=stream, format="%(message)s", force=True)
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if cfg.format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,76 @@
+"""The agent's configuration file (``config/agent.yaml``), composed from each part's section.
+
+Every key is documented in ``config/agent.yaml``. :func:`load_agent_config` validates the
+whole file once at start; a bad value raises :class:`~agent.errors.ConfigError` naming the
+key (``sip.carrier_port: expected an integer, got 'x'``). Values of the form ``${NAME}``
+or ``${NAME:-default}`` read the environment (for secrets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.analysis import AnalysisConfig
+from agent.api.config import ApiConfig
+from agent.classify.stream import StreamRule
+from agent.config import build, read_yaml
+from agent.decide import DecideConfig
+from agent.fingerprint.config import FingerprintConfig
+from agent.logs import LoggingConfig
+from agent.paths import CONFIG_DIR, data_dir
+from agent.sip.config import SipConfig
+from agent.tones.config import ToneConfig
+
+DEFAULT_CONFIG = CONFIG_DIR / "agent.yaml"
+
+
+@dataclass(frozen=True)
+class ClassifierSection:
+    model: str = ""  # LightGBM student; empty = the model shipped in models/
+    rule: StreamRule = field(default_factory=StreamRule)
+
+
+@dataclass(frozen=True)
+class TonesSection:
+    enabled: bool = True
+    plans: str = ""  # tone-plan table; empty = config/tone_plans.yaml
+    detector: ToneConfig = field(default_factory=ToneConfig)
+
+
+@dataclass(frozen=True)
+class FingerprintSection:
+    enabled: bool = True
+    library: str = ""  # SQLite path or URL; empty = $XDG_DATA_HOME/early-media-agent/library.sqlite
+    matcher: FingerprintConfig = field(default_factory=FingerprintConfig)
+
+    def library_location(self) -> str:
+        return self.library or str(data_dir() / "library.sqlite")
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    calls: str = ""  # SQLite path of the call store; empty = $XDG_DATA_HOME/.../calls.sqlite
+
+    def calls_location(self) -> str:
+        return self.calls or str(data_dir() / "calls.sqlite")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    sip: SipConfig = field(default_factory=SipConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    store: StoreSection = field(default_factory=StoreSection)
+    classifier: ClassifierSection = field(default_factory=ClassifierSection)
+    tones: TonesSection = field(default_factory=TonesSection)
+    fingerprint: FingerprintSection = field(default_factory=FingerprintSection)
+    decide: DecideConfig = field(default_factory=DecideConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def load_agent_config(path: str | Path | None = None) -> AgentConfig:
+    """Read and validate the agent's YAML config (default ``config/agent.yaml``)."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    data = read_yaml(p)
+    return build(AgentConfig, data, prefix="")

