@@ -1,0 +1,154 @@
+"""Build the corpus on disk: clips → telephone channel → WAV files + provenance manifest.
+
+The build is resumable: clips are generated deterministically from the seed, each file's
+channel draws from its own generator seeded by (seed, class, index), and a file counts
+as done once its manifest line is written. A rerun replays the clips and skips the ids
+already listed, producing exactly what an uninterrupted build would have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from agent.audio.io import write_wav
+from agent.corpus.channel import require_tool, telephone_channel
+from agent.corpus.config import CorpusConfig
+from agent.corpus.manifest import MANIFEST, CorpusItem, append_item, load_manifest
+from agent.corpus.sources import GENERATORS
+from agent.errors import UserError
+from agent.labels import LABEL_INDEX, LABELS
+
+BUILD_INFO = "build.json"
+SUMMARY = "summary.json"
+
+
+def _check_build_info(out: Path, cfg: CorpusConfig) -> None:
+    """Refuse to mix files of two different seeds or channel settings in one corpus."""
+    path = out / BUILD_INFO
+    current = {k: v for k, v in asdict(cfg).items() if k != "seconds_per_class"}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise UserError(f"{path}: corrupt build record") from None
+        if previous != json.loads(json.dumps(current)):
+            raise UserError(f"{out}: was built with other settings ({path}); "
+                            "use another --out or delete it")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def summarize(items: Sequence[CorpusItem]) -> dict[str, Any]:
+    """Totals per class, per package, per codec and per group count, in seconds and files."""
+    per_class: dict[str, dict[str, float]] = {}
+    per_package: dict[str, float] = Counter()
+    per_codec: dict[str, int] = Counter()
+    groups: dict[str, set[str]] = {}
+    for it in items:
+        c = per_class.setdefault(it.label, {"files": 0, "seconds": 0.0})
+        c["files"] += 1
+        c["seconds"] = round(c["seconds"] + it.duration_s, 3)
+        groups.setdefault(it.label, set()).add(it.group)
+        for s in it.sources:
+            per_package[s.package] += s.duration_s
+        per_codec[str(it.transforms.get("channel", {}).get("codec", "?"))] += 1
+    for label, c in per_class.items():
+        c["groups"] = len(groups[label])
+    return {
+        "files": len(items),
+        "seconds": round(sum(it.duration_s for it in items), 3),
+        "per_class": {k: per_class[k] for k in LABELS if k in per_class},
+        "per_package_source_seconds": {k: round(v, 3) for k, v in sorted(per_package.items())},
+        "per_codec_files": dict(sorted(per_codec.items())),
+    }
+
+
+def build_corpus(
+    out: str | Path,
+    cfg: CorpusConfig,
+    *,
+    labels: Sequence[str] = LABELS,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build (or complete) the corpus in ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        Corpus directory; gets ``audio/<label>/<id>.wav``, ``manifest.jsonl``,
+        ``build.json`` (settings) and ``summary.json`` (totals).
+    cfg : CorpusConfig
+        Sizes, sources and channel settings.
+    labels : sequence of str
+        Classes to build (all four by default).
+    progress : bool
+        Show a tqdm bar (seconds of audio) on stderr.
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``, plus ``built_files``, ``skipped_files``
+        and ``build_s`` for this run.
+
+    Raises
+    ------
+    UserError
+        A missing Debian package or tool (naming what to install), an unknown label, a
+        corrupt manifest, or a directory built with other settings.
+    """
+    out = Path(out)
+    unknown = [lb for lb in labels if lb not in LABELS]
+    if unknown:
+        raise UserError(f"unknown class {unknown[0]!r} (known: {', '.join(LABELS)})")
+    require_tool("sox")
+    require_tool("ffmpeg")
+    _check_build_info(out, cfg)
+    done = {it.id for it in load_manifest(out)} if (out / MANIFEST).is_file() else set()
+    started = time.monotonic()
+    built = skipped = 0
+    bar = tqdm(total=round(cfg.seconds_per_class * len(labels)), unit="s", file=sys.stderr,
+               disable=not progress, desc="corpus")
+    try:
+        for label in labels:
+            li = LABEL_INDEX[label]
+            clips = GENERATORS[label](cfg, np.random.default_rng([cfg.seed, li]))
+            try:
+                for index, clip in enumerate(clips):
+                    bar.update(round(clip.duration_s))
+                    if clip.id in done:
+                        skipped += 1
+                        continue
+                    rng = np.random.default_rng([cfg.seed, li, index])
+                    audio, channel = telephone_channel(
+                        clip.samples, rng=rng, config=cfg, keep_level=clip.keep_level
+                    )
+                    rel = f"audio/{label}/{clip.id}.wav"
+                    tmp = out / f"audio/{label}/{clip.id}.part.wav"
+                    write_wav(tmp, audio)
+                    os.replace(tmp, out / rel)
+                    append_item(out, CorpusItem(
+                        id=clip.id, label=label, group=clip.group, path=rel,
+                        duration_s=round(clip.duration_s, 4), sources=tuple(clip.sources),
+                        transforms={"mix": clip.mix, "channel": channel},
+                    ))
+                    built += 1
+            except ImportError as exc:
+                raise UserError(f"cannot build {label}: {exc}") from None
+    finally:
+        bar.close()
+    summary = summarize(load_manifest(out))
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return {**summary, "built_files": built, "skipped_files": skipped,
+            "build_s": round(time.monotonic() - started, 1)}

@@ -1,0 +1,74 @@
+"""The corpus builder's configuration section (``config/corpus.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.errors import ConfigError
+
+CODEC_NAMES = ("ulaw", "alaw", "gsm", "amr-nb", "opus-8k", "opus-16k")
+
+
+def _default_codec_weights() -> dict[str, float]:
+    # G.711 dominates real carrier interconnects; mobile codecs arrive transcoded.
+    return {"ulaw": 3.0, "alaw": 3.0, "gsm": 1.0, "amr-nb": 2.0, "opus-8k": 1.0, "opus-16k": 1.0}
+
+
+def _range_ok(pair: list[float], name: str, *, low: float, high: float) -> None:
+    if len(pair) != 2 or not (low <= pair[0] <= pair[1] <= high):
+        raise ConfigError(f"{name}: expected [min, max] with {low} <= min <= max <= {high}")
+
+
+@dataclass(frozen=True)
+class SourceDirs:
+    """Where the Debian packages put the real audio the corpus is cut from."""
+
+    asterisk_sounds: str = "/usr/share/asterisk/sounds"
+    asterisk_moh: str = "/usr/share/asterisk/moh"
+    wesnoth_music: str = "/usr/share/games/wesnoth/1.16/data/core/music"
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """How much audio to build, and how the telephone channel degrades it.
+
+    Ranges are ``[min, max]`` lists; levels are dB relative to an RMS of 1.0.
+    """
+
+    seed: int = 20261121
+    seconds_per_class: float = 2400.0
+    segment_s: list[float] = field(default_factory=lambda: [4.0, 15.0])
+    pause_s: list[float] = field(default_factory=lambda: [0.15, 0.7])
+    pause_noise_dbfs: list[float] = field(default_factory=lambda: [-75.0, -55.0])
+    music_min_dbfs: float = -45.0
+    level_dbfs: list[float] = field(default_factory=lambda: [-35.0, -10.0])
+    noise_floor_prob: float = 0.7
+    noise_floor_dbfs: list[float] = field(default_factory=lambda: [-80.0, -60.0])
+    silence_noise_dbfs: list[float] = field(default_factory=lambda: [-80.0, -45.0])
+    codec_weights: dict[str, float] = field(default_factory=_default_codec_weights)
+    loss_prob: float = 0.3
+    loss_rate: list[float] = field(default_factory=lambda: [0.005, 0.05])
+    sources: SourceDirs = field(default_factory=SourceDirs)
+
+    def validate(self) -> None:
+        """Reject ranges that are empty, reversed or outside what makes sense."""
+        if self.seconds_per_class <= 0:
+            raise ConfigError("seconds_per_class: must be > 0")
+        _range_ok(self.segment_s, "segment_s", low=1.0, high=600.0)
+        _range_ok(self.pause_s, "pause_s", low=0.0, high=10.0)
+        _range_ok(self.pause_noise_dbfs, "pause_noise_dbfs", low=-120.0, high=-20.0)
+        _range_ok(self.level_dbfs, "level_dbfs", low=-60.0, high=0.0)
+        _range_ok(self.noise_floor_dbfs, "noise_floor_dbfs", low=-120.0, high=-20.0)
+        _range_ok(self.silence_noise_dbfs, "silence_noise_dbfs", low=-120.0, high=-20.0)
+        _range_ok(self.loss_rate, "loss_rate", low=0.0, high=0.5)
+        for name in ("noise_floor_prob", "loss_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}: must be between 0 and 1")
+        unknown = sorted(set(self.codec_weights) - set(CODEC_NAMES))
+        if unknown:
+            raise ConfigError(f"codec_weights.{unknown[0]}: unknown codec (known: "
+                              f"{', '.join(CODEC_NAMES)})")
+        if any(w < 0 for w in self.codec_weights.values()) or not any(
+            w > 0 for w in self.codec_weights.values()
+        ):
+            raise ConfigError("codec_weights: weights must be >= 0 and at least one > 0")

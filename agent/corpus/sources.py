@@ -1,0 +1,309 @@
+"""Clean, source-truth clips for each class, cut from real audio in Debian packages.
+
+Each ``*_clips`` function is a deterministic generator: given the config and a seeded
+generator it yields the same :class:`Clip` sequence every time, numbered from 0, until
+``seconds_per_class`` is reached. A resumed build replays it and skips the ids it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.audio import SAMPLE_RATE
+from agent.audio.io import load_audio
+from agent.corpus.channel import rms_dbfs
+from agent.corpus.config import CorpusConfig
+from agent.corpus.manifest import SourceRef
+from agent.errors import UserError
+
+# Prompt directory (under asterisk_sounds) -> the Debian package that ships it.
+PROMPT_VOICES: dict[str, str] = {
+    "en_US_f_Allison": "asterisk-core-sounds-en-wav",
+    "es_MX_f_Allison": "asterisk-core-sounds-es-wav",
+    "fr_CA_f_June": "asterisk-core-sounds-fr-wav",
+}
+MOH_PACKAGE = "asterisk-moh-opsound-wav"
+WESNOTH_PACKAGE = "wesnoth-music"
+SYNTH_PACKAGE = "synthetic"
+TONE_PACKAGE = "agent.tones"
+
+SILENCE_KINDS = ("digital", "comfort", "white", "pink", "brown", "hum", "clicks")
+
+
+@dataclass
+class Clip:
+    """Audio of one known class before the telephone channel."""
+
+    id: str
+    label: str
+    group: str
+    samples: np.ndarray
+    sources: list[SourceRef]
+    mix: dict[str, Any] = field(default_factory=dict)
+    keep_level: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+
+def _seconds(n: int) -> float:
+    return round(n / SAMPLE_RATE, 4)
+
+
+def _files(directory: Path, pattern: str, package: str) -> list[Path]:
+    if not directory.is_dir():
+        raise UserError(f"{directory}: missing; install the Debian package {package} "
+                        f"(apt-get install {package})")
+    files = sorted(p for p in directory.rglob(pattern) if p.is_file())
+    if not files:
+        raise UserError(f"{directory}: no {pattern} files; reinstall {package}")
+    return files
+
+
+def prompt_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
+    """Asterisk prompts per package; raises :class:`UserError` naming a missing package."""
+    root = Path(cfg.sources.asterisk_sounds)
+    return {pkg: _files(root / voice, "*.wav", pkg) for voice, pkg in PROMPT_VOICES.items()}
+
+
+def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
+    """Music files per package; raises :class:`UserError` naming a missing package."""
+    return {
+        MOH_PACKAGE: _files(Path(cfg.sources.asterisk_moh), "*.wav", MOH_PACKAGE),
+        WESNOTH_PACKAGE: _files(Path(cfg.sources.wesnoth_music), "*.ogg", WESNOTH_PACKAGE),
+    }
+
+
+def _noise_like(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
+    x = rng.standard_normal(n).astype(np.float32)
+    return x * np.float32(10.0 ** (dbfs / 20.0))
+
+
+def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
+    """Announcement-length streams of one voice's prompts joined by short low-noise pauses.
+
+    Each prompt is used in one stream only until every prompt of its voice has been used
+    (then the voice's pool is reshuffled), so a split by ``group`` (= the stream) does not
+    test on a prompt it trained on as long as the pool lasts.
+    """
+    pools = prompt_files(cfg)
+    packages = sorted(pools)
+    order = {pkg: list(rng.permutation(len(pools[pkg]))) for pkg in packages}
+    cursor = dict.fromkeys(packages, 0)
+    total = 0.0
+    index = 0
+    while total < cfg.seconds_per_class:
+        pkg = packages[index % len(packages)]
+        target = rng.uniform(*cfg.segment_s)
+        max_n = int(cfg.segment_s[1] * SAMPLE_RATE)
+        pause_db = rng.uniform(*cfg.pause_noise_dbfs)
+        parts: list[np.ndarray] = []
+        sources: list[SourceRef] = []
+        n = 0
+
+        def pause() -> None:
+            nonlocal n
+            k = int(rng.uniform(*cfg.pause_s) * SAMPLE_RATE)
+            parts.append(_noise_like(rng, k, pause_db))
+            n += k
+
+        pause()
+        while n < target * SAMPLE_RATE:
+            if cursor[pkg] >= len(order[pkg]):
+                order[pkg] = list(rng.permutation(len(pools[pkg])))
+                cursor[pkg] = 0
+            path = pools[pkg][order[pkg][cursor[pkg]]]
+            cursor[pkg] += 1
+            audio = load_audio(path)
+            if audio.size == 0:
+                continue
+            audio = audio[: max(0, max_n - n)]
+            sources.append(SourceRef(pkg, str(path), 0.0, _seconds(audio.size)))
+            parts.append(audio)
+            n += audio.size
+            pause()
+        samples = np.concatenate(parts)[:max_n].astype(np.float32)
+        cid = f"announcement-{index:05d}"
+        yield Clip(cid, "announcement", cid, samples, sources,
+                   mix={"pause_noise_dbfs": round(pause_db, 2), "prompts": len(sources)})
+        total += samples.size / SAMPLE_RATE
+        index += 1
+
+
+@dataclass(frozen=True)
+class _Segment:
+    package: str
+    path: Path
+    start: int
+    length: int
+
+
+def _music_segments(
+    cfg: CorpusConfig, rng: np.random.Generator, files: dict[str, list[Path]]
+) -> dict[str, list[_Segment]]:
+    """Cut every file into consecutive segments of random length; drop near-silent ones."""
+    out: dict[str, list[_Segment]] = {}
+    lo, hi = (int(s * SAMPLE_RATE) for s in cfg.segment_s)
+    for pkg in sorted(files):
+        segs = []
+        for path in files[pkg]:
+            audio = load_audio(path)
+            start = 0
+            while start + lo <= audio.size:
+                length = min(int(rng.integers(lo, hi + 1)), audio.size - start)
+                seg = audio[start:start + length]
+                # A fade-out or a quiet interlude is not "music" to a listener on the line.
+                sec = seg[: seg.size // SAMPLE_RATE * SAMPLE_RATE].reshape(-1, SAMPLE_RATE)
+                quiet = np.mean([rms_dbfs(s) < cfg.music_min_dbfs for s in sec])
+                if rms_dbfs(seg) >= cfg.music_min_dbfs and quiet <= 0.25:
+                    segs.append(_Segment(pkg, path, start, length))
+                start += length
+        out[pkg] = segs
+    return out
+
+
+def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
+    """Segments of music on hold and game music, taken alternately from each package.
+
+    Segments of the same file share a ``group``. Every file is read once to cut and
+    screen segments, then the chosen segments are read back file by file.
+    """
+    files = music_files(cfg)
+    pools = _music_segments(cfg, rng, files)
+    for pkg in pools:
+        pools[pkg] = [pools[pkg][i] for i in rng.permutation(len(pools[pkg]))]
+    chosen: list[_Segment] = []
+    total = 0.0
+    turn = 0
+    packages = sorted(pools)
+    while total < cfg.seconds_per_class and any(pools.values()):
+        pkg = packages[turn % len(packages)]
+        turn += 1
+        if not pools[pkg]:
+            continue
+        seg = pools[pkg].pop()
+        chosen.append(seg)
+        total += seg.length / SAMPLE_RATE
+    by_file: dict[Path, list[tuple[int, _Segment]]] = {}
+    for i, seg in enumerate(chosen):
+        by_file.setdefault(seg.path, []).append((i, seg))
+    for path in sorted(by_file):
+        audio = load_audio(path)
+        for i, seg in by_file[path]:
+            samples = audio[seg.start:seg.start + seg.length].astype(np.float32)
+            ref = SourceRef(seg.package, str(path), _seconds(seg.start), _seconds(seg.length))
+            yield Clip(f"music-{i:05d}", "music", f"music:{path.name}", samples, [ref])
+
+
+def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
+    """Ringback of every country and variant in the tone-plan table, from a random phase.
+
+    Countries and variants take turns (in a shuffled order) until the class is full;
+    ``group`` is the country, so a grouped split tests on cadences it never saw.
+    """
+    from agent.tones.plan import load_tone_plans
+    from agent.tones.synth import render
+
+    plans = load_tone_plans()
+    variants = [(cc, i, spec) for cc in sorted(plans) for i, spec in enumerate(plans[cc].ringback)]
+    if not variants:
+        raise UserError("tone plans: no ringback tones defined")
+    order = [variants[i] for i in rng.permutation(len(variants))]
+    total = 0.0
+    index = 0
+    while total < cfg.seconds_per_class:
+        cc, variant, spec = order[index % len(order)]
+        duration = float(rng.uniform(*cfg.segment_s))
+        phase = float(rng.uniform(0.0, _cadence_period(spec)))
+        samples = render(spec, duration_s=duration, sr=SAMPLE_RATE, level_dbfs=-20.0,
+                         phase_s=phase).astype(np.float32)
+        ref = SourceRef(TONE_PACKAGE, f"{cc}/ringback/{variant}", round(phase, 4),
+                        _seconds(samples.size))
+        yield Clip(f"ringback-{index:05d}", "ringback", f"ringback:{cc}", samples, [ref],
+                   mix={"country": cc, "variant": variant, "phase_s": round(phase, 4)})
+        total += samples.size / SAMPLE_RATE
+        index += 1
+
+
+def _cadence_period(spec: Any) -> float:
+    """One period of the tone's cadence in seconds (10 s if the spec does not say)."""
+    for name in ("period_s", "cycle_s"):
+        value = getattr(spec, name, None)
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value)
+    return 10.0
+
+
+def _colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    f[0] = f[1] if n > 1 else 1.0
+    x = np.fft.irfft(spec / f ** (exponent / 2.0), n)
+    return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+
+
+def _silence_kind(
+    kind: str, rng: np.random.Generator, n: int, dbfs: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    gain = np.float32(10.0 ** (dbfs / 20.0))
+    t = np.arange(n) / SAMPLE_RATE
+    if kind == "digital":
+        return np.zeros(n, dtype=np.float32), {}
+    if kind == "comfort":
+        # RFC 3389 comfort noise is low-order spectrally shaped noise, updated per SID frame.
+        return _colored_noise(rng, n, float(rng.uniform(0.3, 1.5))) * gain, {}
+    if kind in ("white", "pink", "brown"):
+        return _colored_noise(rng, n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind]) * gain, {}
+    if kind == "hum":
+        mains = float(rng.choice([50.0, 60.0]))
+        x = np.zeros(n)
+        for h in range(1, 8):
+            x += rng.uniform(0.1, 1.0) / h * np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 6.3))
+        x /= np.sqrt(np.mean(x**2)) + 1e-12
+        floor = _colored_noise(rng, n, 0.0) * 0.1
+        return ((x + floor) * gain).astype(np.float32), {"mains_hz": mains}
+    # clicks: impulses over a low floor, a few per second, as from a dirty line or relay.
+    x = _colored_noise(rng, n, 1.0) * gain
+    count = int(rng.poisson(rng.uniform(0.3, 4.0) * n / SAMPLE_RATE))
+    for pos in rng.integers(0, max(1, n - 40), size=count):
+        width = int(rng.integers(2, 40))
+        amp = 10.0 ** (rng.uniform(-40.0, -15.0) / 20.0) * rng.choice([-1.0, 1.0])
+        x[pos:pos + width] += np.float32(amp) * np.exp(-np.arange(width) / (width / 4.0))
+    return x.astype(np.float32), {"clicks": count}
+
+
+def silence_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
+    """Line silence: digital zeros, comfort noise, white/pink/brown noise, mains hum, clicks.
+
+    Levels come from ``silence_noise_dbfs`` and survive the channel (``keep_level``).
+    Nothing is shared between clips, so each is its own group.
+    """
+    total = 0.0
+    index = 0
+    while total < cfg.seconds_per_class:
+        kind = SILENCE_KINDS[index % len(SILENCE_KINDS)]
+        n = int(rng.uniform(*cfg.segment_s) * SAMPLE_RATE)
+        dbfs = float(rng.uniform(*cfg.silence_noise_dbfs))
+        samples, extra = _silence_kind(kind, rng, n, dbfs)
+        cid = f"silence-{index:05d}"
+        ref = SourceRef(SYNTH_PACKAGE, f"silence/{kind}", 0.0, _seconds(n))
+        mix = {"kind": kind, **({} if kind == "digital" else {"level_dbfs": round(dbfs, 2)}),
+               **extra}
+        yield Clip(cid, "silence", cid, samples, [ref], mix=mix, keep_level=True)
+        total += n / SAMPLE_RATE
+        index += 1
+
+
+GENERATORS: dict[str, Callable[[CorpusConfig, np.random.Generator], Iterator[Clip]]] = {
+    "announcement": announcement_clips,
+    "ringback": ringback_clips,
+    "music": music_clips,
+    "silence": silence_clips,
+}
