@@ -1,0 +1,155 @@
+"""The in-memory lookup index: sorted hashes with their entry and time, and offset voting.
+
+All postings of the library live in three parallel numpy arrays sorted by hash. A query
+looks each of its hashes up with ``searchsorted``, gathers the postings, and votes for
+(entry, reference time − query time) pairs; a true match piles its votes on one offset,
+chance coincidences spread theirs. Everything is vectorised, so a 3-s query against
+10,000 entries costs a few milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.fingerprint.landmarks import Landmarks
+
+# Offsets are voted in bins of this many frames so that a query cut between two hops
+# (or a codec nudging a peak by one frame) still lands its votes together.
+_OFFSET_TOLERANCE = 1
+_OFFSET_SHIFT = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One entry's best time-consistent vote.
+
+    Attributes
+    ----------
+    entry_id : int
+        The library entry.
+    count : int
+        Query hashes agreeing on one offset (±1 frame).
+    offset : int
+        Reference frame − query frame of the agreeing hashes.
+    query_hashes : int
+        Hashes in the query.
+    blocks : int
+        Distinct quarter-second blocks of the query holding agreeing hashes: a true match
+        agrees all along the query, a word two announcements share only in one place.
+    """
+
+    entry_id: int
+    count: int
+    offset: int
+    query_hashes: int
+    blocks: int
+
+
+class HashIndex:
+    """Sorted postings of many entries' landmarks.
+
+    Parameters
+    ----------
+    entries : iterable of (entry_id, Landmarks)
+        The references to index.
+    max_postings : int
+        Hashes with more postings than this are skipped at query time: they are too
+        common to tell entries apart and would dominate the cost.
+    """
+
+    def __init__(self, entries: Iterable[tuple[int, Landmarks]], *, max_postings: int = 5000):
+        ids: list[np.ndarray] = []
+        hashes: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        self.entry_ids: list[int] = []
+        for entry_id, lm in entries:
+            self.entry_ids.append(int(entry_id))
+            hashes.append(lm.hashes)
+            times.append(lm.times)
+            ids.append(np.full(len(lm), entry_id, dtype=np.int64))
+        if hashes:
+            h = np.concatenate(hashes)
+            order = np.argsort(h, kind="stable")
+            self.hashes = h[order]
+            self.times = np.concatenate(times)[order].astype(np.int32)
+            self.ids = np.concatenate(ids)[order]
+        else:
+            self.hashes = np.zeros(0, np.uint32)
+            self.times = np.zeros(0, np.int32)
+            self.ids = np.zeros(0, np.int64)
+        self.max_postings = max_postings
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    @property
+    def postings(self) -> int:
+        """Total number of stored hashes."""
+        return int(self.hashes.size)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the posting arrays."""
+        return int(self.hashes.nbytes + self.times.nbytes + self.ids.nbytes)
+
+    def query(self, lm: Landmarks, *, top: int = 2, block_frames: int = 16) -> list[Candidate]:
+        """The ``top`` entries with the most time-consistent votes, best first.
+
+        Parameters
+        ----------
+        lm : Landmarks
+            The query's landmarks.
+        top : int
+            How many distinct entries to return, best first.
+        block_frames : int
+            Frames per block when counting how much of the query agrees.
+        """
+        if len(lm) == 0 or self.hashes.size == 0:
+            return []
+        q_h = lm.hashes
+        lo = np.searchsorted(self.hashes, q_h, side="left")
+        hi = np.searchsorted(self.hashes, q_h, side="right")
+        n = hi - lo
+        n[n > self.max_postings] = 0
+        total = int(n.sum())
+        if total == 0:
+            return []
+        # Expand [lo, hi) ranges into one flat posting index array.
+        starts = np.repeat(lo - np.cumsum(n) + n, n)
+        flat = starts + np.arange(total)
+        q_t = np.repeat(lm.times.astype(np.int64), n)
+        offset = self.times[flat].astype(np.int64) - q_t
+        key = (self.ids[flat] * (2 * _OFFSET_SHIFT)) + (offset + _OFFSET_SHIFT)
+        keys, counts = np.unique(key, return_counts=True)
+        # Votes within ±tolerance of an offset belong to it: add neighbouring keys.
+        summed = counts.copy()
+        for d in range(1, _OFFSET_TOLERANCE + 1):
+            for sign in (-1, 1):
+                pos = np.searchsorted(keys, keys + sign * d)
+                pos_c = np.minimum(pos, keys.size - 1)
+                hit = keys[pos_c] == keys + sign * d
+                summed += np.where(hit, counts[pos_c], 0)
+        entry = keys // (2 * _OFFSET_SHIFT)
+        order = np.lexsort((-summed, entry))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = entry[order][1:] != entry[order][:-1]
+        best = order[first]
+        best = best[np.argsort(-summed[best], kind="stable")][:top]
+        out = []
+        for i in best:
+            off = int(keys[i] % (2 * _OFFSET_SHIFT) - _OFFSET_SHIFT)
+            agree = (self.ids[flat] == entry[i]) & (np.abs(offset - off) <= _OFFSET_TOLERANCE)
+            blocks = np.unique(q_t[agree] // block_frames).size
+            out.append(
+                Candidate(
+                    entry_id=int(entry[i]),
+                    count=int(summed[i]),
+                    offset=off,
+                    query_hashes=len(lm),
+                    blocks=int(blocks),
+                )
+            )
+        return out

@@ -1,0 +1,324 @@
+"""The announcement library: add, remove, match and learn announcements by fingerprint.
+
+A :class:`Library` pairs a persistent :class:`~agent.store.library.LibraryStore` with two
+in-memory :class:`~agent.fingerprint.index.HashIndex` objects (known announcements, which
+carry a SIP code, and unknown ones, heard on calls but matched to nothing). The indexes are
+rebuilt whenever the store's generation counter moves, so an ``early-media-agent library
+add`` in another process reaches a running agent on its next lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent import paths
+from agent.audio import SAMPLE_RATE, g711
+from agent.errors import UserError
+from agent.fingerprint.config import FingerprintConfig
+from agent.fingerprint.index import Candidate, HashIndex
+from agent.fingerprint.landmarks import DEFAULT_PARAMS, Landmarks, LandmarkParams, fingerprint
+from agent.labels import LibraryMatch
+from agent.store.library import DuplicateAudioError, Entry, LibraryStore, NewEntry, open_store
+
+MIN_ENTRY_SECONDS = 1.0
+MIN_ENTRY_HASHES = 20
+# Calibration of the score (see bench/fingerprint.py): time-consistent hashes well above
+# what unrelated audio reaches by chance, spread over several quarter-second blocks.
+SCORE_MID_COUNT = 12.0
+SCORE_WIDTH = 2.5
+SCORE_MIN_BLOCKS = 3
+
+
+def validate_sip_code(code: int) -> int:
+    """A SIP failure code: three digits, 400–699."""
+    if not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 699:
+        raise UserError(f"SIP code {code!r}: expected a failure code 400–699")
+    return code
+
+
+def validate_q850(cause: int | None) -> int | None:
+    """A Q.850 cause value (1–127) or None."""
+    if cause is not None and not 1 <= cause <= 127:
+        raise UserError(f"Q.850 cause {cause}: expected 1–127")
+    return cause
+
+
+def audio_sha256(samples: np.ndarray) -> str:
+    """Hash of the audio as 16-bit PCM: the same sound read from any file format agrees."""
+    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    return hashlib.sha256(pcm.tobytes()).hexdigest()
+
+
+def score(c: Candidate) -> float:
+    """Calibrated score in (0, 1) of a candidate: a logistic of its time-consistent hashes.
+
+    Votes that cluster in fewer than ``SCORE_MIN_BLOCKS`` quarter-seconds of the query (a
+    word or jingle two announcements share) are scaled down.
+    """
+    z = (c.count - SCORE_MID_COUNT) / SCORE_WIDTH
+    p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return p * min(1.0, c.blocks / SCORE_MIN_BLOCKS)
+
+
+class Library:
+    """Announcements with their SIP codes, matched by landmark fingerprints.
+
+    Use :func:`open_library` to get one. Thread-safe: the live agent may match from
+    several call threads while another process adds entries.
+    """
+
+    def __init__(self, store: LibraryStore, *, config: FingerprintConfig | None = None,
+                 params: LandmarkParams = DEFAULT_PARAMS):
+        self.store = store
+        self.config = config or FingerprintConfig()
+        self.params = params
+        self._lock = threading.RLock()
+        self._generation = -1
+        self._known = HashIndex(())
+        self._unknown = HashIndex(())
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _index(self, kind: str) -> HashIndex:
+        with self._lock:
+            gen = self.store.generation()
+            if gen != self._generation:
+                self._known = self._build(kind="known")
+                self._unknown = self._build(kind="unknown")
+                self._generation = gen
+            return self._known if kind == "known" else self._unknown
+
+    def _build(self, *, kind: str) -> HashIndex:
+        stale = []
+        items = []
+        for entry_id, version, blob in self.store.fingerprints(kind=kind):
+            if version != self.params.version:
+                stale.append(entry_id)
+                continue
+            items.append((entry_id, Landmarks.from_bytes(blob)))
+        if stale:
+            raise UserError(
+                f"{self.location}: entries {stale[:5]} were fingerprinted with other "
+                "parameters; re-import them"
+            )
+        return HashIndex(items)
+
+    def fingerprint(self, samples: np.ndarray) -> Landmarks:
+        """Landmarks of ``samples`` with this library's parameters."""
+        return fingerprint(samples, self.params)
+
+    def entries(self, *, kind: str | None = "known") -> list[Entry]:
+        """The library's entries of one kind (``known``, ``unknown``) or all (None)."""
+        return self.store.list(kind=kind)
+
+    def _check_new_audio(self, samples: np.ndarray, name: str) -> Landmarks:
+        seconds = samples.size / SAMPLE_RATE
+        if seconds < MIN_ENTRY_SECONDS:
+            raise UserError(
+                f"{name}: too short ({seconds:.2f} s); an announcement needs at least "
+                f"{MIN_ENTRY_SECONDS:.1f} s"
+            )
+        lm = self.fingerprint(samples)
+        if len(lm) < MIN_ENTRY_HASHES:
+            raise UserError(f"{name}: no usable sound to fingerprint (silent or a pure tone?)")
+        return lm
+
+    def add(self, samples: np.ndarray, *, sip_code: int, reason: str,
+            q850_cause: int | None = None, carrier: str | None = None, lang: str | None = None,
+            name: str | None = None, keep_audio: bool = True,
+            check_similar: bool = True) -> int:
+        """Add a known announcement and return its entry id.
+
+        Parameters
+        ----------
+        samples : numpy.ndarray
+            8 kHz mono float audio of the announcement (ideally one full loop).
+        sip_code, reason, q850_cause, carrier, lang, name
+            What the announcement means and where it comes from.
+        keep_audio : bool
+            Store the audio (µ-law) too, so the entry can be re-fingerprinted later.
+        check_similar : bool
+            Refuse audio that already matches an entry (a re-recording of it).
+
+        Raises
+        ------
+        UserError
+            Bad SIP code or Q.850 cause, too short or silent audio, or the audio (or a copy
+            of it) already present, naming the existing entry.
+        """
+        validate_sip_code(sip_code)
+        validate_q850(q850_cause)
+        label = name or "audio"
+        if not reason.strip():
+            raise UserError(f"{label}: a reason text is required")
+        lm = self._check_new_audio(samples, label)
+        sha = audio_sha256(samples)
+        if check_similar:
+            found = self.match(samples)
+            if found is not None:
+                raise DuplicateAudioError(
+                    f"{label}: already in the library as entry {found.entry_id} "
+                    f"(matches with score {found.score:.2f})",
+                    found.entry_id,
+                )
+        try:
+            return self.store.add(NewEntry(
+                kind="known", duration_s=samples.size / SAMPLE_RATE, audio_sha256=sha,
+                fingerprints=lm.to_bytes(), fingerprint_version=self.params.version,
+                sip_code=sip_code, reason=reason, q850_cause=q850_cause, carrier=carrier,
+                lang=lang, name=name, audio=g711.ulaw_encode(samples) if keep_audio else None,
+            ))
+        except DuplicateAudioError as exc:
+            raise DuplicateAudioError(
+                f"{label}: the same audio is already in the library as entry "
+                f"{exc.existing_id}",
+                exc.existing_id,
+            ) from None
+
+    def remove(self, entry_id: int) -> None:
+        """Delete an entry (known or unknown)."""
+        self.store.remove(entry_id)
+
+    def best(self, lm: Landmarks, *, kind: str = "known") -> tuple[Candidate, float] | None:
+        """The best candidate of ``lm`` among entries of ``kind`` and its score, if any."""
+        cands = self._index(kind).query(lm, top=1)
+        if not cands:
+            return None
+        return cands[0], score(cands[0])
+
+    def _as_match(self, cand: Candidate, s: float, detected_s: float) -> LibraryMatch:
+        entry = self.store.get(cand.entry_id)
+        return LibraryMatch(
+            entry_id=entry.id, sip_code=int(entry.sip_code or 0), reason=entry.reason or "",
+            score=s, detected_s=detected_s, q850_cause=entry.q850_cause,
+            carrier=entry.carrier, lang=entry.lang,
+        )
+
+    def match_landmarks(self, lm: Landmarks, *, detected_s: float,
+                        min_score: float | None = None) -> LibraryMatch | None:
+        """Like :meth:`match` for already computed landmarks."""
+        threshold = self.config.threshold if min_score is None else min_score
+        found = self.best(lm)
+        if found is None or found[1] < threshold:
+            return None
+        return self._as_match(found[0], found[1], detected_s)
+
+    def match(self, samples: np.ndarray, *, min_score: float | None = None) -> LibraryMatch | None:
+        """Identify an announcement from a piece of it (2–3 s is enough).
+
+        Parameters
+        ----------
+        samples : numpy.ndarray
+            8 kHz mono float audio, starting anywhere in the announcement.
+        min_score : float, optional
+            Overrides ``config.threshold``.
+
+        Returns
+        -------
+        LibraryMatch or None
+            The entry, its SIP code and the calibrated score; ``detected_s`` is the length
+            of ``samples``. None if no entry scores at least the threshold.
+        """
+        return self.match_landmarks(
+            self.fingerprint(samples), detected_s=samples.size / SAMPLE_RATE,
+            min_score=min_score,
+        )
+
+    def record_unknown(self, samples: np.ndarray, *, call_id: str | None = None,
+                       carrier: str | None = None) -> int:
+        """Keep an announcement that matched nothing, grouping repeats of the same one.
+
+        If it matches an unknown entry already kept, that entry's count goes up; otherwise
+        a new unknown entry with its audio (at most ``config.unknown_max_seconds``) is kept.
+        Old and surplus unknown entries are dropped per the retention settings.
+
+        Returns
+        -------
+        int
+            The id of the unknown entry this announcement now belongs to.
+        """
+        cfg = self.config
+        now = time.time()
+        clip = samples[: int(cfg.unknown_max_seconds * SAMPLE_RATE)]
+        lm = self.fingerprint(clip)
+        found = self.best(lm, kind="unknown")
+        if found is not None and found[1] >= cfg.threshold:
+            entry_id = found[0].entry_id
+            self.store.touch(entry_id, now=now, call_id=call_id)
+        else:
+            try:
+                entry_id = self.store.add(NewEntry(
+                    kind="unknown", duration_s=clip.size / SAMPLE_RATE,
+                    audio_sha256=audio_sha256(clip), fingerprints=lm.to_bytes(),
+                    fingerprint_version=self.params.version, carrier=carrier,
+                    call_id=call_id, audio=g711.ulaw_encode(clip),
+                ))
+            except DuplicateAudioError as exc:
+                entry_id = exc.existing_id
+                self.store.touch(entry_id, now=now, call_id=call_id)
+        self.store.prune_unknown(
+            max_entries=cfg.unknown_max_entries,
+            max_age_s=cfg.unknown_max_age_days * 86400.0, now=now,
+        )
+        return entry_id
+
+    def label_unknown(self, entry_id: int, *, sip_code: int, reason: str,
+                      q850_cause: int | None = None) -> None:
+        """Give an unknown announcement its SIP code: it becomes a known entry."""
+        validate_sip_code(sip_code)
+        validate_q850(q850_cause)
+        entry = self.store.get(entry_id)
+        if entry.kind != "unknown":
+            raise UserError(f"entry {entry_id} is already a known announcement")
+        self.store.label(entry_id, sip_code=sip_code, reason=reason, q850_cause=q850_cause)
+
+    def unknown_audio(self, entry_id: int) -> np.ndarray | None:
+        """The audio kept with an entry, as float samples."""
+        data = self.store.audio(entry_id)
+        return None if data is None else g711.ulaw_decode(data)
+
+
+def default_location() -> Path:
+    """``agent.paths.data_dir() / "library.sqlite"``."""
+    return paths.data_dir() / "library.sqlite"
+
+
+def open_library(path_or_url: str | Path | None = None, *,
+                 config: FingerprintConfig | None = None, check: bool = True) -> Library:
+    """Open (creating if needed) the announcement library.
+
+    Parameters
+    ----------
+    path_or_url : str or Path, optional
+        SQLite file or ``postgresql://`` URL; default ``config.library`` or
+        ``agent.paths.data_dir() / "library.sqlite"``.
+    config : FingerprintConfig, optional
+        Threshold and retention settings.
+    check : bool
+        Check the database's integrity on open.
+
+    Raises
+    ------
+    UserError
+        The file is damaged or not a library (it is left untouched).
+    """
+    cfg = config or FingerprintConfig()
+    location = path_or_url or cfg.library or default_location()
+    return Library(open_store(location, check=check), config=cfg)
