@@ -176,7 +176,8 @@ def test_asr_per_route_groups_by_route(store: CallStore) -> None:
     _fill_for_asr(store)
     rows = {r.key: r for r in store.asr("route", T0 - timedelta(days=2))}
     assert (rows["mob"].attempts, rows["mob"].answered) == (6, 3)
-    assert (rows["fix"].attempts, rows["fix"].answered, rows["fix"].inferred) == (2, 0, {404: 1, 486: 1})
+    fix = rows["fix"]
+    assert (fix.attempts, fix.answered, fix.inferred) == (2, 0, {404: 1, 486: 1})
 
 
 def test_asr_rejects_unknown_grouping(store: CallStore) -> None:

@@ -180,20 +180,19 @@ async def _wait_for_call(
     since a dialer may ask before the INVITE has reached the agent."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    record = store.get(id)
-    while record is None or not record.settled:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        with notifier.watch(record.call_id if record is not None else id) as event:
-            # Re-read after subscribing so a notification in between is not lost.
+    key = id
+    while True:
+        # Subscribe before reading so a notification between the read and the wait is kept.
+        with notifier.watch(key) as event:
             record = store.get(id)
-            if record is not None and record.settled:
-                break
+            remaining = deadline - loop.time()
+            if (record is not None and record.settled) or remaining <= 0:
+                return record
+            if record is not None and record.call_id != key:
+                key = record.call_id  # asked by correlation id: notifications name the Call-ID
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=min(poll, remaining))
-        record = store.get(id)
-    return record
 
 
 async def get_call(request: web.Request) -> web.Response:
@@ -285,7 +284,7 @@ async def _prune_forever(store: CallStoreBackend, retention_days: float) -> None
 def create_app(
     store: CallStoreBackend,
     *,
-    config: ApiConfig = ApiConfig(),
+    config: ApiConfig | None = None,
     registry: CollectorRegistry | None = None,
     notifier: CallNotifier | None = None,
 ) -> web.Application:
@@ -295,8 +294,8 @@ def create_app(
     ----------
     store : CallStoreBackend
         Where calls are read from (and pruned, per ``config.retention_days``).
-    config : ApiConfig
-        Listen address and request bounds.
+    config : ApiConfig or None
+        Listen address and request bounds; None is the defaults.
     registry : CollectorRegistry or None
         Served on ``/metrics``; None is prometheus_client's default registry, where
         :class:`agent.api.metrics.AgentMetrics` registers by default.
@@ -310,7 +309,7 @@ def create_app(
     """
     app = web.Application(middlewares=[_errors])
     app[STORE] = store
-    app[CONFIG] = config
+    app[CONFIG] = config if config is not None else ApiConfig()
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
     app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
     app.router.add_get("/v1/calls/{id}", get_call)

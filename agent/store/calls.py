@@ -1,4 +1,4 @@
-"""The call store: what the agent learnt about each call, written by the supervisor, read by the API.
+"""The call store: what the agent learnt about each call; the supervisor writes, the API reads.
 
 One SQLite file (``data_dir()/calls.sqlite``) in WAL mode, so the supervisor can write from
 one process while the HTTP API reads from another. :class:`CallStoreBackend` is the whole
@@ -358,7 +358,8 @@ class CallStore:
             ).fetchall()
             codes = self._db.execute(
                 f"SELECT {by} AS k, inferred_code AS code, COUNT(*) AS n FROM calls"
-                f" WHERE started_at >= ? AND inferred_code IS NOT NULL GROUP BY {by}, inferred_code",
+                " WHERE started_at >= ? AND inferred_code IS NOT NULL"
+                f" GROUP BY {by}, inferred_code",
                 (t0,),
             ).fetchall()
         inferred: dict[str | None, dict[int, int]] = {}
@@ -373,7 +374,8 @@ class CallStore:
     def prune(self, older_than: datetime) -> int:
         """Delete calls started before ``older_than``; returns how many went."""
         with self._tx() as db:
-            return db.execute("DELETE FROM calls WHERE started_at < ?", (_epoch(older_than),)).rowcount
+            cur = db.execute("DELETE FROM calls WHERE started_at < ?", (_epoch(older_than),))
+            return cur.rowcount
 
     def _record(self, row: sqlite3.Row) -> CallRecord:
         call_id = row["call_id"]
