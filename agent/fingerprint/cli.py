@@ -1,0 +1,236 @@
+"""``early-media-agent library ...``: manage and query the announcement library.
+
+Manifest for ``library import DIR --manifest FILE.yaml`` (paths relative to DIR)::
+
+    defaults:            # optional, applied to every entry
+      carrier: acme
+      lang: en
+    entries:
+      - file: busy.wav
+        code: 486
+        reason: user busy
+        q850: 17         # optional
+      - file: switched-off.wav
+        code: 480
+        reason: subscriber switched off
+        carrier: other   # overrides the default
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.audio.io import load_audio
+from agent.config import read_yaml
+from agent.errors import UserError
+from agent.fingerprint.library import (
+    Library,
+    open_library,
+    validate_q850,
+    validate_sip_code,
+)
+from agent.store.library import DuplicateAudioError, Entry
+
+_MANIFEST_KEYS = {"file", "code", "reason", "q850", "carrier", "lang"}
+
+
+def _sip_code(text: str) -> int:
+    if not text.isdigit() or len(text) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a 3-digit SIP code 400–699")
+    code = int(text)
+    if not 400 <= code <= 699:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a SIP failure code 400–699")
+    return code
+
+
+def _open(args: argparse.Namespace) -> Library:
+    return open_library(getattr(args, "library", None))
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_entries(entries: list[Entry], *, as_json: bool, unknown: bool) -> None:
+    if as_json:
+        print(json.dumps([e.as_json() for e in entries], indent=2))
+        return
+    if not entries:
+        print("(no entries)")
+        return
+    for e in entries:
+        if unknown:
+            print(f"{e.id:>6}  heard {e.count:>4}×  last {_when(e.last_seen)}  "
+                  f"{e.duration_s:5.1f}s  carrier={e.carrier or '-'}  call={e.call_id or '-'}")
+        else:
+            q850 = f" q850={e.q850_cause}" if e.q850_cause is not None else ""
+            print(f"{e.id:>6}  {e.sip_code} {e.reason}{q850}  {e.duration_s:5.1f}s  "
+                  f"carrier={e.carrier or '-'} lang={e.lang or '-'}  {e.name or ''}")
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    samples = load_audio(args.file)
+    with _open(args) as lib:
+        entry_id = lib.add(
+            samples, sip_code=args.code, reason=args.reason, q850_cause=args.q850,
+            carrier=args.carrier, lang=args.lang, name=str(args.file),
+        )
+    print(f"added entry {entry_id}: {args.code} {args.reason} ({args.file})")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        _print_entries(lib.entries(kind="known"), as_json=args.json, unknown=False)
+    return 0
+
+
+def _cmd_match(args: argparse.Namespace) -> int:
+    samples = load_audio(args.file)
+    with _open(args) as lib:
+        found = lib.match(samples, min_score=args.min_score)
+    if found is None:
+        print(f"{args.file}: no match")
+        return 1
+    print(json.dumps(found.as_json()) if args.json else
+          f"{args.file}: entry {found.entry_id} → {found.sip_code} {found.reason} "
+          f"(score {found.score:.3f})")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        lib.remove(args.id)
+    print(f"removed entry {args.id}")
+    return 0
+
+
+def _manifest_entries(path: Path) -> list[dict[str, Any]]:
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise UserError(f"{path}: expected a mapping with an 'entries' list")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise UserError(f"{path}: defaults: expected a mapping")
+    out = []
+    for i, raw in enumerate(data["entries"]):
+        where = f"{path}: entries[{i}]"
+        if not isinstance(raw, dict):
+            raise UserError(f"{where}: expected a mapping")
+        item = {**defaults, **raw}
+        unknown = sorted(set(item) - _MANIFEST_KEYS)
+        if unknown:
+            raise UserError(f"{where}.{unknown[0]}: unknown key")
+        for key in ("file", "code", "reason"):
+            if key not in item:
+                raise UserError(f"{where}.{key}: required key is missing")
+        try:
+            validate_sip_code(item["code"])
+            validate_q850(item.get("q850"))
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        out.append(item)
+    return out
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a directory")
+    items = _manifest_entries(Path(args.manifest))
+    for item in items:
+        if not (root / str(item["file"])).is_file():
+            raise UserError(f"{args.manifest}: {root / str(item['file'])}: no such file")
+    added = skipped = 0
+    with _open(args) as lib:
+        for item in items:
+            path = root / str(item["file"])
+            try:
+                entry_id = lib.add(
+                    load_audio(path), sip_code=item["code"], reason=str(item["reason"]),
+                    q850_cause=item.get("q850"), carrier=item.get("carrier"),
+                    lang=item.get("lang"), name=str(path),
+                )
+            except DuplicateAudioError as exc:
+                print(f"skipped {path}: {exc}")
+                skipped += 1
+                continue
+            print(f"added entry {entry_id}: {item['code']} {item['reason']} ({path})")
+            added += 1
+    print(f"imported {added}, skipped {skipped} duplicate(s)")
+    return 0
+
+
+def _cmd_unknown_list(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        _print_entries(lib.entries(kind="unknown"), as_json=args.json, unknown=True)
+    return 0
+
+
+def _cmd_unknown_label(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        lib.label_unknown(args.id, sip_code=args.code, reason=args.reason or str(args.code),
+                          q850_cause=args.q850)
+    print(f"entry {args.id} is now known: {args.code} {args.reason or ''}".rstrip())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``library`` command and its subcommands."""
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's parser must not reset a --library given before it.
+    common.add_argument("--library", metavar="PATH", default=argparse.SUPPRESS,
+                        help="library file or postgresql:// URL "
+                             "(default: <data dir>/library.sqlite)")
+    lib = sub.add_parser("library", help="manage the announcement fingerprint library",
+                         parents=[common])
+    cmds = lib.add_subparsers(dest="library_command", metavar="ACTION")
+    cmds.required = True
+
+    p = cmds.add_parser("add", parents=[common], help="add an announcement with its SIP code")
+    p.add_argument("file", type=Path)
+    p.add_argument("--code", type=_sip_code, required=True, help="SIP failure code it means")
+    p.add_argument("--reason", required=True, help='e.g. "user busy"')
+    p.add_argument("--carrier")
+    p.add_argument("--lang")
+    p.add_argument("--q850", type=int, help="Q.850 cause value")
+    p.set_defaults(func=_cmd_add)
+
+    p = cmds.add_parser("list", parents=[common], help="list known announcements")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_list)
+
+    p = cmds.add_parser("match", parents=[common], help="identify an audio file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--min-score", type=float, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_match)
+
+    p = cmds.add_parser("remove", parents=[common], help="delete an entry")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_cmd_remove)
+
+    p = cmds.add_parser("import", parents=[common],
+                        help="add many announcements listed in a YAML manifest")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--manifest", type=Path, required=True,
+                   help="YAML: entries: [{file, code, reason, q850?, carrier?, lang?}]")
+    p.set_defaults(func=_cmd_import)
+
+    unk = cmds.add_parser("unknown", parents=[common],
+                          help="announcements heard on calls that matched nothing")
+    ucmds = unk.add_subparsers(dest="unknown_command", metavar="ACTION")
+    ucmds.required = True
+    p = ucmds.add_parser("list", parents=[common], help="list unknown announcements")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_unknown_list)
+    p = ucmds.add_parser("label", parents=[common], help="give an unknown one its SIP code")
+    p.add_argument("id", type=int)
+    p.add_argument("--code", type=_sip_code, required=True)
+    p.add_argument("--reason")
+    p.add_argument("--q850", type=int)
+    p.set_defaults(func=_cmd_unknown_label)
