@@ -1,0 +1,109 @@
+"""The ``sip`` section of the agent's configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    """Where the agent listens, where the carrier is, and how calls are handled.
+
+    Attributes
+    ----------
+    listen_host : str
+        Address the dialer sends INVITEs to (and the workers bind to).
+    listen_port : int
+        The one SIP port the dialer sees. With one worker, the worker binds it; with more,
+        Kamailio's dispatcher binds it and spreads calls over the workers.
+    worker_base_port : int
+        Worker ``i`` binds ``worker_base_port + i`` when Kamailio is in front.
+    rtp_port_base : int
+        First RTP port; each worker gets ``rtp_ports_per_worker`` ports from here on.
+    rtp_ports_per_worker : int
+        RTP/RTCP ports reserved for each worker (4 calls need 8).
+    carrier : str
+        The carrier gateway as ``host:port``; outbound INVITEs go to ``sip:<user>@carrier``.
+    allowed_sources : list of str
+        Source IP addresses allowed to send INVITEs; others get 403.
+    workers : int
+        Number of pjsua2 worker processes (each holds 2 bridged calls).
+    calls_per_worker : int
+        Bridged calls per worker (pjsua2 allows 4 call legs per process, i.e. 2).
+    analysis_processes : int
+        Processes running classification, tones, fingerprints and decisions.
+    codecs : list of str
+        Codecs offered and accepted on both legs, in order of preference.
+    rewrite_final_response : bool
+        Replace the carrier's failure code by the inferred one (with a Q.850 Reason and
+        the carrier's code in ``carrier_code_header``); off: relay it untouched.
+    carrier_code_header : str
+        Header carrying the carrier's original final code when it was rewritten.
+    decision_timeout_ms : int
+        How long a held carrier failure waits for the inference before being relayed
+        untouched (fail-open).
+    carrier_timeout_s : float
+        A carrier that sends no final response within this time is cancelled and the
+        dialer gets ``timeout_code``.
+    timeout_code : int
+        The code sent to the dialer when ``carrier_timeout_s`` expires.
+    max_early_media_s : float
+        Early media beyond this is no longer recorded or analysed.
+    media_dir : str
+        Directory (tmpfs) for the per-call early-media WAV taps; removed after each call.
+    kamailio : str
+        The Kamailio binary run in front of several workers.
+    restart_backoff_s : float
+        Delay before restarting a worker that died.
+    """
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 5070
+    worker_base_port: int = 5100
+    rtp_port_base: int = 20000
+    rtp_ports_per_worker: int = 40
+    carrier: str = "127.0.0.1:5080"
+    allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    workers: int = 1
+    calls_per_worker: int = 2
+    analysis_processes: int = 1
+    codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA"])
+    rewrite_final_response: bool = False
+    carrier_code_header: str = "X-Carrier-Final-Code"
+    decision_timeout_ms: int = 300
+    carrier_timeout_s: float = 60.0
+    timeout_code: int = 408
+    max_early_media_s: float = 30.0
+    media_dir: str = "/dev/shm/early-media-agent"
+    kamailio: str = "kamailio"
+    restart_backoff_s: float = 0.5
+
+    def validate(self) -> None:
+        for name in ("listen_port", "worker_base_port", "rtp_port_base"):
+            if not 1 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name}: must be a UDP port (1..65535)")
+        if self.workers < 1:
+            raise ConfigError("workers: must be at least 1")
+        if not 1 <= self.calls_per_worker <= 2:
+            raise ConfigError("calls_per_worker: pjsua2 holds 4 legs per process, so 1 or 2")
+        if self.analysis_processes < 1:
+            raise ConfigError("analysis_processes: must be at least 1")
+        if self.rtp_ports_per_worker < 4 * self.calls_per_worker:
+            raise ConfigError("rtp_ports_per_worker: needs 4 ports per call (RTP+RTCP, 2 legs)")
+        host, _, port = self.carrier.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"carrier: expected host:port, got {self.carrier!r}")
+        if not self.codecs or any(c.upper() not in ("PCMU", "PCMA") for c in self.codecs):
+            raise ConfigError("codecs: a non-empty list of PCMU and/or PCMA")
+        if not 300 <= self.timeout_code <= 699:
+            raise ConfigError("timeout_code: must be a SIP failure code (300..699)")
+        if self.decision_timeout_ms < 0:
+            raise ConfigError("decision_timeout_ms: must be >= 0")
+        if self.carrier_timeout_s <= 0 or self.max_early_media_s <= 0:
+            raise ConfigError("carrier_timeout_s and max_early_media_s must be > 0")
+
+    def worker_port(self, index: int) -> int:
+        """The SIP port worker ``index`` binds."""
+        return self.listen_port if self.workers == 1 else self.worker_base_port + index

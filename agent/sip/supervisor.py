@@ -1,0 +1,373 @@
+"""The live agent's supervisor: worker pool, analysis processes, call store and HTTP API.
+
+One asyncio process owns everything that is not SIP media: it starts ``sip.workers``
+pjsua2 worker processes (each holds 2 bridged calls) and ``sip.analysis_processes``
+analysis processes, relays between them over socket pairs with the small messages of
+:mod:`agent.sip.messages`, writes every call event to the call store, wakes the API's
+long polls, and serves the HTTP API. A child that dies is restarted; the calls it held
+are closed in the store. With more than one worker, Kamailio's dispatcher runs in front
+so the dialer sees one SIP address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.labels import Inferred, SecondResult
+from agent.sip import messages as m
+
+log = structlog.get_logger("agent.sip.supervisor")
+
+#: Outcome of CallEnded.state → the metrics' outcome label and the store's state.
+_OUTCOMES = {"connected": ("answered", "ended"), "failed": ("failed", "failed"),
+             "cancelled": ("cancelled", "ended")}
+
+
+def inferred_from_json(data: dict[str, Any]) -> Inferred:
+    """Rebuild an :class:`Inferred` from its ``as_json`` form."""
+    return Inferred(sip_code=int(data["sip_code"]), reason=str(data["reason"]),
+                    q850_cause=data.get("q850_cause"), source=str(data["source"]),
+                    evidence=list(data.get("evidence") or []))
+
+
+def analysis_slot(call_id: str, n: int) -> int:
+    """The analysis process a call sticks to (stable across restarts)."""
+    return zlib.crc32(call_id.encode()) % n
+
+
+@dataclass
+class Child:
+    """A worker or analysis process and its end of the socket pair."""
+
+    kind: str  # worker | analyst
+    index: int
+    argv: list[str]
+    proc: asyncio.subprocess.Process | None = None
+    writer: asyncio.StreamWriter | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    restarts: int = 0
+
+    def send(self, msg: Any) -> bool:
+        if self.writer is None or self.writer.is_closing():
+            return False
+        self.writer.write(m.encode(msg))
+        return True
+
+
+@dataclass
+class LiveCall:
+    """What the supervisor tracks of a call in progress."""
+
+    call_id: str
+    worker: int
+    analyst: int | None = None
+    media_t: float | None = None
+    held: bool = False
+    carrier_code: int | None = None
+    inferred: dict[str, Any] | None = None
+    decision_lag_s: float | None = None
+
+
+class Supervisor:
+    """Runs the agent until stopped. ``config`` is an :class:`agent.settings.AgentConfig`."""
+
+    def __init__(self, config: Any, config_path: str, *, store: Any, metrics: Any,
+                 notifier: Any) -> None:
+        self.cfg = config
+        self.sip = config.sip
+        self.config_path = config_path
+        self.store = store
+        self.metrics = metrics
+        self.notifier = notifier
+        self.calls: dict[str, LiveCall] = {}
+        self.workers = [self._child("worker", i) for i in range(self.sip.workers)]
+        self.analysts = [self._child("analyst", i) for i in range(self.sip.analysis_processes)]
+        self.stopping = False
+        self.kamailio: Any = None
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def _child(self, kind: str, index: int) -> Child:
+        module = "agent.sip.worker" if kind == "worker" else "agent.media.analyst"
+        argv = [sys.executable, "-m", module, "--config", self.config_path]
+        if kind == "worker":
+            argv += ["--index", str(index)]
+            if self.cfg.logging.format == "json":
+                argv.append("--json-logs")
+        return Child(kind=kind, index=index, argv=argv)
+
+    # --- children -------------------------------------------------------------------
+
+    async def _spawn(self, child: Child) -> None:
+        parent, theirs = socket.socketpair()
+        argv = [*child.argv, "--fd", str(theirs.fileno())]
+        child.ready = asyncio.Event()
+        child.proc = await asyncio.create_subprocess_exec(
+            *argv, pass_fds=[theirs.fileno()], stdin=asyncio.subprocess.DEVNULL)
+        theirs.close()
+        reader, writer = await asyncio.open_connection(sock=parent)
+        child.writer = writer
+        if child.kind == "analyst":
+            child.ready.set()
+        self.tasks.append(asyncio.create_task(self._read(child, reader)))
+        log.info("child_started", kind=child.kind, index=child.index, pid=child.proc.pid)
+
+    async def _read(self, child: Child, reader: asyncio.StreamReader) -> None:
+        proc = child.proc
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            try:
+                msg = m.decode_line(line)
+                self.on_message(child, msg)
+            except Exception:
+                log.exception("message_failed", kind=child.kind, index=child.index)
+        if proc is not None:
+            await proc.wait()
+        if child.writer is not None:
+            child.writer.close()
+            child.writer = None
+        await self._child_died(child)
+
+    async def _child_died(self, child: Child) -> None:
+        rc = child.proc.returncode if child.proc else None
+        if self.stopping:
+            return
+        log.error("child_died", kind=child.kind, index=child.index, returncode=rc)
+        if child.kind == "worker":
+            for call in [c for c in self.calls.values() if c.worker == child.index]:
+                self._close_call(call.call_id, state="failed", outcome="error")
+        else:
+            for call in [c for c in self.calls.values() if c.analyst == child.index]:
+                call.analyst = None
+                self._release(call)
+        child.restarts += 1
+        await asyncio.sleep(self.sip.restart_backoff_s)
+        if not self.stopping:
+            await self._spawn(child)
+
+    # --- messages -------------------------------------------------------------------
+
+    def on_message(self, child: Child, msg: Any) -> None:
+        handler = getattr(self, f"_on_{type(msg).__name__}", None)
+        if handler is None:
+            log.warning("unexpected_message", kind=child.kind, type=type(msg).__name__)
+            return
+        handler(child, msg)
+
+    def _on_WorkerReady(self, child: Child, msg: m.WorkerReady) -> None:  # noqa: N802
+        child.ready.set()
+
+    def _on_CallStarted(self, child: Child, msg: m.CallStarted) -> None:  # noqa: N802
+        self.calls[msg.call_id] = LiveCall(call_id=msg.call_id, worker=child.index)
+        self.store.create(msg.call_id, correlation_id=msg.correlation_id,
+                          carrier=self.sip.carrier, route=_user(msg.to_uri),
+                          started_at=datetime.fromtimestamp(msg.t, UTC))
+        self.metrics.call_started()
+        self._notify(msg.call_id)
+        log.info("call_started", call_id=msg.call_id, correlation_id=msg.correlation_id,
+                 worker=child.index)
+
+    def _on_CallRejected(self, child: Child, msg: m.CallRejected) -> None:  # noqa: N802
+        if self.store.create(msg.call_id, carrier=self.sip.carrier):
+            self.store.add_evidence(msg.call_id, {"detector": "sip", "rejected": msg.code,
+                                                  "reason": msg.reason, "source": msg.source})
+            self.store.set_state(msg.call_id, "failed")
+        log.info("call_rejected", call_id=msg.call_id, code=msg.code, source=msg.source)
+
+    def _on_CarrierProgress(self, child: Child, msg: m.CarrierProgress) -> None:  # noqa: N802
+        if msg.call_id in self.calls:
+            self.store.add_evidence(msg.call_id, {"detector": "carrier", "provisional": msg.code})
+
+    def _on_EarlyMedia(self, child: Child, msg: m.EarlyMedia) -> None:  # noqa: N802
+        call = self.calls.get(msg.call_id)
+        if call is None:
+            return
+        call.media_t = msg.t
+        slot = analysis_slot(msg.call_id, len(self.analysts))
+        if self.analysts[slot].send(m.Track(call_id=msg.call_id, path=msg.path, t=msg.t)):
+            call.analyst = slot
+        self.store.add_evidence(msg.call_id, {"detector": "carrier", "early_media": msg.codec})
+        log.info("early_media", call_id=msg.call_id, codec=msg.codec, analyst=call.analyst)
+
+    def _on_CarrierFinal(self, child: Child, msg: m.CarrierFinal) -> None:  # noqa: N802
+        call = self.calls.get(msg.call_id)
+        if call is None:
+            if msg.wait:
+                child.send(m.Verdict(call_id=msg.call_id, code=None))
+            return
+        call.carrier_code = msg.code
+        call.held = msg.wait
+        self.store.set_carrier_final(msg.call_id, msg.code)
+        self.metrics.carrier_final_code(msg.code)
+        log.info("carrier_final", call_id=msg.call_id, code=msg.code, held=msg.wait)
+        self._release(call, code=msg.code)
+
+    def _on_CallEnded(self, child: Child, msg: m.CallEnded) -> None:  # noqa: N802
+        if msg.state == "connected":
+            self.store.set_carrier_final(msg.call_id, 200)
+        outcome, state = _OUTCOMES.get(msg.state, ("error", "failed"))
+        self.store.add_evidence(msg.call_id, {"detector": "sip", "dialer_code": msg.dialer_code,
+                                              "carrier_code": msg.carrier_code,
+                                              "rewritten": msg.rewritten})
+        self._close_call(msg.call_id, state=state, outcome=outcome)
+        log.info("call_ended", call_id=msg.call_id, state=msg.state,
+                 dialer_code=msg.dialer_code, carrier_code=msg.carrier_code,
+                 rewritten=msg.rewritten)
+
+    def _on_AnalysisEvent(self, child: Child, msg: m.AnalysisEvent) -> None:  # noqa: N802
+        if msg.call_id not in self.calls:
+            return
+        if msg.kind == "second":
+            second = SecondResult(t=int(msg.data["t"]), label=str(msg.data["label"]),
+                                  p=dict(msg.data["p"]))
+            self.store.add_second(msg.call_id, second)
+            self.metrics.second_classified(second.label)
+        elif msg.kind == "inferred":
+            self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
+        else:
+            self.store.add_evidence(msg.call_id, msg.data)
+        self._notify(msg.call_id)
+
+    def _on_FinalInference(self, child: Child, msg: m.FinalInference) -> None:  # noqa: N802
+        call = self.calls.get(msg.call_id)
+        if msg.inferred is not None and msg.call_id in self.calls:
+            self._decided(msg.call_id, msg.inferred, lag_s=None, audio_s=msg.audio_s)
+        if call is not None and call.held:
+            self._answer_held(call)
+
+    # --- decisions ------------------------------------------------------------------
+
+    def _decided(self, call_id: str, data: dict[str, Any], *, lag_s: float | None,
+                 audio_s: float) -> None:
+        call = self.calls[call_id]
+        first = call.inferred is None
+        call.inferred = data
+        inferred = inferred_from_json(data)
+        self.store.set_inferred(call_id, inferred)
+        if first:
+            call.decision_lag_s = lag_s
+            try:
+                self.metrics.code_inferred(sip_code=inferred.sip_code, source=inferred.source,
+                                           lag_s=audio_s)
+            except ValueError:
+                pass  # an unknown source must not break the call
+        log.info("code_inferred", call_id=call_id, sip_code=inferred.sip_code,
+                 source=inferred.source, audio_s=audio_s, lag_s=lag_s)
+        self._notify(call_id)
+
+    def _release(self, call: LiveCall, *, code: int | None = None) -> None:
+        """The carrier gave up (or analysis is gone): finalize analysis or answer at once."""
+        if call.analyst is not None and self.analysts[call.analyst].send(
+                m.Finalize(call_id=call.call_id, code=code)):
+            call.analyst = None
+            return
+        call.analyst = None
+        if call.held:
+            self._answer_held(call)
+
+    def _answer_held(self, call: LiveCall) -> None:
+        """Tell the worker what to send the dialer for a held carrier failure."""
+        call.held = False
+        verdict = m.Verdict(call_id=call.call_id, code=None)
+        if call.inferred is not None and self.sip.rewrite_final_response:
+            inf = inferred_from_json(call.inferred)
+            verdict = m.Verdict(call_id=call.call_id, code=inf.sip_code, reason=inf.reason,
+                                q850_cause=inf.q850_cause)
+        self.workers[call.worker].send(verdict)
+
+    def _close_call(self, call_id: str, *, state: str, outcome: str) -> None:
+        call = self.calls.pop(call_id, None)
+        if call is None:
+            return
+        if call.analyst is not None:
+            self.analysts[call.analyst].send(m.Finalize(call_id=call_id, code=None))
+        try:
+            self.store.set_state(call_id, state)
+        except KeyError:
+            pass
+        self.metrics.call_ended(carrier=self.sip.carrier, outcome=outcome)
+        self._notify(call_id)
+
+    def _notify(self, call_id: str) -> None:
+        if self.notifier is not None:
+            self.notifier.notify(call_id)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        Path(self.sip.media_dir).mkdir(parents=True, exist_ok=True)
+        for child in [*self.analysts, *self.workers]:
+            await self._spawn(child)
+        await asyncio.wait_for(
+            asyncio.gather(*(w.ready.wait() for w in self.workers)), timeout=60)
+        if self.sip.workers > 1:
+            from agent.sip.kamailio import Kamailio
+
+            self.kamailio = Kamailio(self.sip)
+            await self.kamailio.start()
+        log.info("agent_ready", workers=len(self.workers), analysts=len(self.analysts),
+                 sip=f"{self.sip.listen_host}:{self.sip.listen_port}")
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.kamailio is not None:
+            await self.kamailio.stop()
+        for child in [*self.workers, *self.analysts]:
+            child.send(m.Shutdown())
+        for child in [*self.workers, *self.analysts]:
+            if child.proc is None:
+                continue
+            try:
+                await asyncio.wait_for(child.proc.wait(), timeout=10)
+            except TimeoutError:
+                child.proc.kill()
+                await child.proc.wait()
+        for task in self.tasks:
+            task.cancel()
+
+
+def _user(uri: str) -> str | None:
+    start = uri.find("sip:")
+    if start < 0:
+        return None
+    user = uri[start + 4:].split("@", 1)
+    return user[0] if len(user) == 2 else None
+
+
+async def serve(config: Any, config_path: str) -> None:
+    """Run the agent (supervisor, workers, analysis, API) until SIGINT or SIGTERM."""
+    from agent.api.app import CallNotifier, create_app, start
+    from agent.api.metrics import AgentMetrics
+    from agent.store.calls import CallStore
+
+    store = CallStore(config.store.calls_location())
+    metrics = AgentMetrics()
+    notifier = CallNotifier()
+    app = create_app(store, config=config.api, notifier=notifier)
+    runner = await start(app, config.api)
+    sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sup.start()
+        log.info("api_ready", host=config.api.host, port=config.api.port, pid=os.getpid())
+        await stop.wait()
+    finally:
+        await sup.stop()
+        await runner.cleanup()
+        store.close()
+        log.info("agent_stopped")

@@ -1,0 +1,520 @@
+"""One pjsua2 B2BUA worker process: dialer leg in, carrier leg out, early media tapped.
+
+The process does SIP and media only. Classification runs elsewhere because a busy Python
+thread here starves pjmedia's clock (see the design notes); the carrier leg's audio goes
+to a WAV file on tmpfs that pjmedia's own C writer fills, and the analysis processes read
+it. The worker talks to the supervisor over one socket with :mod:`agent.sip.messages`.
+
+Run as ``python -m agent.sip.worker --config FILE --index I --fd N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+import structlog
+
+from agent.sip import messages as m
+from agent.sip.config import SipConfig
+from agent.sip.headers import has_sdp, header, header_values, request_user
+from agent.sip.reason import format_reason
+from agent.sip.states import CallState, Event, advance, is_open
+
+log = structlog.get_logger("agent.sip.worker")
+
+_REASONS = {403: "Forbidden", 408: "Request Timeout", 480: "Temporarily Unavailable",
+            486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+            500: "Server Internal Error", 503: "Service Unavailable"}
+
+
+# What CallEnded reports for the state a call ended in.
+_OUTCOME = {CallState.FINAL: "failed", CallState.CANCELLED: "cancelled",
+            CallState.ENDED: "connected", CallState.CONNECTED: "connected"}
+
+
+class Leg(pj.Call):
+    """A pjsua2 call that forwards its callbacks to the worker as (leg, kind) events."""
+
+    def __init__(self, worker: Worker, acc: pj.Account, call_id: int, role: str) -> None:
+        super().__init__(acc, call_id)
+        self.worker = worker
+        self.role = role
+        self.pair: Pair | None = None
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 (pjsua2 API)
+        msg = ""
+        try:
+            if prm.e.type == pj.PJSIP_EVENT_TSX_STATE:
+                msg = prm.e.body.tsxState.src.rdata.wholeMsg or ""
+        except Exception:  # the event may carry no received message
+            msg = ""
+        self.worker.guard(self.worker.on_leg_state, self, msg)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        self.worker.guard(self.worker.on_leg_media, self)
+
+
+class Agent(pj.Account):
+    """The worker's local account: every incoming INVITE lands here."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        self.worker.guard(self.worker.on_incoming, prm)
+
+
+@dataclass
+class Pair:
+    """One bridged call: the dialer's leg, the carrier's leg and their shared state."""
+
+    call_id: str
+    dialer: Leg
+    carrier: Leg | None = None
+    state: CallState = CallState.IDLE
+    recorder: pj.AudioMediaRecorder | None = None
+    wav_path: str | None = None
+    media_started: float | None = None
+    bridged: bool = False
+    dialer_early: int = 0  # the provisional code already sent upstream
+    carrier_code: int = 0
+    carrier_reason: str | None = None
+    held_until: float | None = None  # a carrier failure waiting for a verdict
+    dialer_code: int = 0
+    rewritten: bool = False
+    deadline: float = 0.0
+    done: bool = False
+
+
+class Worker:
+    """The B2BUA: owns the pjsua2 endpoint, the calls and the supervisor socket."""
+
+    def __init__(self, cfg: SipConfig, index: int, sock: socket.socket) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.sock = sock
+        self.decoder = m.Decoder()
+        self.pairs: dict[str, Pair] = {}
+        self.by_leg: dict[int, Pair] = {}
+        self.stopping = False
+        self.seq = 0
+        self.ep = pj.Endpoint()
+        self.acc: Agent | None = None
+        self.media_dir = Path(cfg.media_dir)
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        self.unlink_later: list[tuple[float, str]] = []
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def guard(self, fn: Any, *args: Any) -> None:
+        """Run a pjsua2 callback body; pjsua2 swallows exceptions, so log them here."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("callback_failed", worker=self.index, callback=fn.__name__)
+
+    def send(self, msg: Any) -> None:
+        try:
+            self.sock.sendall(m.encode(msg))
+        except OSError:
+            # The supervisor is gone: finish what we have and exit.
+            self.stopping = True
+
+    def start(self) -> None:
+        cfg = self.cfg
+        self.ep.libCreate()
+        ec = pj.EpConfig()
+        ec.uaConfig.maxCalls = 2 * cfg.calls_per_worker
+        ec.uaConfig.threadCnt = 0
+        ec.uaConfig.mainThreadOnly = False
+        ec.uaConfig.userAgent = "early-media-agent"
+        ec.logConfig.level = 1
+        ec.logConfig.consoleLevel = 1
+        ec.medConfig.clockRate = 8000
+        ec.medConfig.sndClockRate = 8000
+        ec.medConfig.channelCount = 1
+        ec.medConfig.noVad = True
+        ec.medConfig.ecTailLen = 0
+        self.ep.libInit(ec)
+        self.ep.audDevManager().setNullDev()
+        tc = pj.TransportConfig()
+        tc.port = cfg.worker_port(self.index)
+        tc.boundAddress = cfg.listen_host
+        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        self.ep.libStart()
+        wanted = {c.upper(): len(cfg.codecs) - i for i, c in enumerate(cfg.codecs)}
+        for info in self.ep.codecEnum2():
+            name = info.codecId.split("/")[0].upper()
+            prio = 100 + wanted[name] if name in wanted and "/8000" in info.codecId else 0
+            self.ep.codecSetPriority(info.codecId, prio)
+        ac = pj.AccountConfig()
+        ac.idUri = f"sip:agent@{cfg.listen_host}:{tc.port}"
+        rtp = ac.mediaConfig.transportConfig
+        rtp.port = cfg.rtp_port_base + self.index * cfg.rtp_ports_per_worker
+        rtp.portRange = cfg.rtp_ports_per_worker
+        rtp.boundAddress = cfg.listen_host
+        self.acc = Agent(self)
+        self.acc.create(ac, True)
+        self.send(m.WorkerReady(worker=self.index, port=tc.port))
+        log.info("worker_ready", worker=self.index, port=tc.port)
+
+    # --- incoming INVITE ------------------------------------------------------------
+
+    def on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        msg = prm.rdata.wholeMsg
+        src_ip = prm.rdata.srcAddress.rpartition(":")[0].strip("[]")
+        call_id = header(msg, "call-id") or f"w{self.index}-{prm.callId}"
+        leg = Leg(self, self.acc, prm.callId, "dialer")
+        if src_ip not in self.cfg.allowed_sources or self.stopping or call_id in self.pairs:
+            code = 403 if src_ip not in self.cfg.allowed_sources else 503
+            self._hangup(leg, code)
+            self.send(m.CallRejected(call_id=call_id, code=code, reason=_REASONS[code],
+                                     source=src_ip))
+            log.info("call_rejected", call_id=call_id, code=code, source=src_ip)
+            self.by_leg[leg.getId()] = Pair(call_id=call_id, dialer=leg, done=True)
+            return
+        pair = Pair(call_id=call_id, dialer=leg)
+        pair.deadline = time.monotonic() + self.cfg.carrier_timeout_s
+        leg.pair = pair
+        self.pairs[call_id] = pair
+        self.by_leg[leg.getId()] = pair
+        correlation = header(msg, "x-correlation-id")
+        self.send(m.CallStarted(call_id=call_id, correlation_id=correlation,
+                                from_uri=header(msg, "from") or "", to_uri=header(msg, "to") or "",
+                                source=src_ip, t=time.time()))
+        log.info("call_started", call_id=call_id, worker=self.index, correlation_id=correlation)
+        carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
+        carrier.pair = pair
+        pair.carrier = carrier
+        op = pj.CallOpParam(True)
+        op.opt.audioCount = 1
+        op.opt.videoCount = 0
+        if correlation:
+            hdr = pj.SipHeader()
+            hdr.hName = "X-Correlation-ID"
+            hdr.hValue = correlation
+            op.txOption.headers.append(hdr)
+        user = request_user(msg) or "unknown"
+        try:
+            carrier.makeCall(f"sip:{user}@{self.cfg.carrier}", op)
+        except pj.Error as exc:
+            log.error("carrier_call_failed", call_id=call_id, error=exc.info())
+            pair.carrier = None
+            self._fail_dialer(pair, 503)
+            return
+        self.by_leg[carrier.getId()] = pair
+
+    # --- leg events -----------------------------------------------------------------
+
+    def on_leg_state(self, leg: Leg, msg: str) -> None:
+        pair = leg.pair
+        if pair is None or pair.done:
+            return
+        ci = leg.getInfo()
+        if leg.role == "carrier":
+            self._carrier_state(pair, leg, ci, msg)
+        elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._dialer_gone(pair, ci)
+
+    def _carrier_state(self, pair: Pair, leg: Leg, ci: pj.CallInfo, msg: str) -> None:
+        code = ci.lastStatusCode
+        if ci.state == pj.PJSIP_INV_STATE_EARLY and code in (180, 183):
+            self.send(m.CarrierProgress(call_id=pair.call_id, code=code, t=time.time()))
+            pair.state = advance(pair.state, Event.PROGRESS)
+            # Early media (183/180 with SDP) is answered when the media comes up; a bare
+            # provisional is relayed as is.
+            if not has_sdp(msg) and pair.dialer_early == 0:
+                self._answer_dialer(pair, code)
+        elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            pair.state = advance(pair.state, Event.ANSWERED)
+            self._stop_tap(pair)
+            self._answer_dialer(pair, 200)
+            pair.carrier_code = 200
+            log.info("call_connected", call_id=pair.call_id)
+        elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._carrier_gone(pair, ci, msg)
+
+    def _carrier_gone(self, pair: Pair, ci: pj.CallInfo, msg: str) -> None:
+        pair.carrier = None
+        if pair.state in (CallState.CONNECTED, CallState.ENDED):
+            if pair.state == CallState.CONNECTED:
+                pair.state = advance(pair.state, Event.BYE)
+                self._hangup(pair.dialer, 200)
+            self._finish(pair, "connected", dialer_code=200)
+            return
+        if pair.state in (CallState.CANCELLED, CallState.FINAL):
+            self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code)
+            return
+        code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
+        pair.carrier_code = code
+        reasons = header_values(msg, "reason")
+        pair.carrier_reason = ", ".join(reasons) if reasons else None
+        self._stop_tap(pair)
+        wait = self.cfg.rewrite_final_response and pair.wav_path is not None
+        self.send(m.CarrierFinal(call_id=pair.call_id, code=code, reason=pair.carrier_reason,
+                                 t=time.time(), wait=wait))
+        log.info("carrier_final", call_id=pair.call_id, code=code, held=wait)
+        if wait:
+            pair.held_until = time.monotonic() + self.cfg.decision_timeout_ms / 1000.0
+        else:
+            self._relay_final(pair)
+
+    def _relay_final(self, pair: Pair) -> None:
+        headers = {"Reason": pair.carrier_reason} if pair.carrier_reason else {}
+        self._fail_dialer(pair, pair.carrier_code, headers=headers)
+
+    def _fail_dialer(self, pair: Pair, code: int, *, reason: str = "",
+                     headers: dict[str, str] | None = None) -> None:
+        pair.held_until = None
+        pair.state = advance(pair.state, Event.FINAL)
+        pair.dialer_code = code
+        self._hangup(pair.dialer, code, reason=reason, headers=headers)
+        if pair.carrier is not None:
+            self._hangup(pair.carrier, 487)
+        else:
+            self._finish(pair, "failed", dialer_code=code)
+
+    def _dialer_gone(self, pair: Pair, ci: pj.CallInfo) -> None:
+        if is_open(pair.state):
+            pair.state = advance(pair.state, Event.CANCEL)
+            pair.dialer_code = 487
+        elif pair.state == CallState.CONNECTED:
+            pair.state = advance(pair.state, Event.BYE)
+            pair.dialer_code = 200
+        self._stop_tap(pair)
+        if pair.carrier is not None:
+            self._hangup(pair.carrier, 487)
+        else:
+            self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code or 487)
+
+    def on_leg_media(self, leg: Leg) -> None:
+        pair = leg.pair
+        if pair is None or pair.done:
+            return
+        ci = leg.getInfo()
+        active = None
+        for idx, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                active = idx
+        if active is None:
+            return
+        if leg.role == "carrier" and is_open(pair.state) and pair.wav_path is None:
+            pair.state = advance(pair.state, Event.EARLY_MEDIA)
+            self._start_tap(pair, leg, active)
+            self._answer_dialer(pair, 183, force=True)
+        self._bridge(pair)
+
+    # --- media ----------------------------------------------------------------------
+
+    def _start_tap(self, pair: Pair, leg: Leg, idx: int) -> None:
+        self.seq += 1
+        path = self.media_dir / f"w{self.index}-{os.getpid()}-{self.seq}.wav"
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(str(path))
+        leg.getAudioMedia(idx).startTransmit(rec)
+        pair.recorder = rec
+        pair.wav_path = str(path)
+        pair.media_started = time.time()
+        codec = "unknown"
+        try:
+            codec = leg.getStreamInfo(idx).codecName
+        except pj.Error:
+            pass
+        self.send(m.EarlyMedia(call_id=pair.call_id, codec=codec, path=str(path),
+                               t=pair.media_started))
+        log.info("early_media", call_id=pair.call_id, codec=codec, path=str(path))
+
+    def _stop_tap(self, pair: Pair) -> None:
+        # Dropping the recorder flushes and closes the WAV (pjmedia finalises the header).
+        pair.recorder = None
+
+    def _bridge(self, pair: Pair) -> None:
+        if pair.bridged or pair.carrier is None:
+            return
+        a = self._audio(pair.carrier)
+        b = self._audio(pair.dialer)
+        if a is None or b is None:
+            return
+        a.startTransmit(b)
+        b.startTransmit(a)
+        pair.bridged = True
+
+    @staticmethod
+    def _audio(leg: Leg) -> pj.AudioMedia | None:
+        ci = leg.getInfo()
+        for idx, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                return leg.getAudioMedia(idx)
+        return None
+
+    # --- SIP actions ----------------------------------------------------------------
+
+    def _answer_dialer(self, pair: Pair, code: int, *, force: bool = False) -> None:
+        if pair.dialer_early == code and not force:
+            return
+        op = pj.CallOpParam(True)
+        op.statusCode = code
+        try:
+            pair.dialer.answer(op)
+            pair.dialer_early = code
+        except pj.Error as exc:
+            log.warning("answer_failed", call_id=pair.call_id, code=code, error=exc.info())
+
+    def _hangup(self, leg: Leg, code: int, *, reason: str = "",
+                headers: dict[str, str] | None = None) -> None:
+        op = pj.CallOpParam(True)
+        op.statusCode = code
+        if reason:
+            op.reason = reason
+        for name, value in (headers or {}).items():
+            hdr = pj.SipHeader()
+            hdr.hName = name
+            hdr.hValue = value
+            op.txOption.headers.append(hdr)
+        try:
+            leg.hangup(op)
+        except pj.Error as exc:
+            log.debug("hangup_failed", code=code, error=exc.info())
+
+    def _finish(self, pair: Pair, state: str, *, dialer_code: int) -> None:
+        if pair.done:
+            return
+        pair.done = True
+        self._stop_tap(pair)
+        self.send(m.CallEnded(call_id=pair.call_id, state=state, dialer_code=dialer_code,
+                              carrier_code=pair.carrier_code, rewritten=pair.rewritten,
+                              t=time.time()))
+        log.info("call_ended", call_id=pair.call_id, state=state, dialer_code=dialer_code,
+                 carrier_code=pair.carrier_code)
+
+    # --- supervisor messages and timers ---------------------------------------------
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, m.Shutdown):
+            self.stopping = True
+        elif isinstance(msg, m.Verdict):
+            pair = self.pairs.get(msg.call_id)
+            if pair is None or pair.held_until is None:
+                return  # too late: already relayed (fail-open)
+            if msg.code is None or msg.code == pair.carrier_code:
+                self._relay_final(pair)
+                return
+            headers = {self.cfg.carrier_code_header: str(pair.carrier_code)}
+            if msg.q850_cause is not None:
+                headers["Reason"] = format_reason(cause=msg.q850_cause, text=msg.reason or None)
+            pair.rewritten = True
+            log.info("final_rewritten", call_id=pair.call_id, carrier_code=pair.carrier_code,
+                     code=msg.code)
+            self._fail_dialer(pair, msg.code, reason=msg.reason, headers=headers)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for pair in list(self.pairs.values()):
+            if pair.held_until is not None and now >= pair.held_until:
+                log.info("verdict_timeout", call_id=pair.call_id)
+                self._relay_final(pair)
+            elif (pair.state in (CallState.IDLE, CallState.EARLY, CallState.CLASSIFIED)
+                  and now >= pair.deadline and pair.held_until is None):
+                log.info("carrier_timeout", call_id=pair.call_id)
+                self._fail_dialer(pair, self.cfg.timeout_code)
+            if (pair.media_started is not None and pair.recorder is not None
+                    and time.time() - pair.media_started > self.cfg.max_early_media_s):
+                self._stop_tap(pair)
+        for key, pair in list(self.pairs.items()):
+            if pair.done and self._legs_gone(pair):
+                self._drop(pair)
+                del self.pairs[key]
+        for lid, pair in list(self.by_leg.items()):
+            if pair.done and pair.call_id not in self.pairs and self._legs_gone(pair):
+                del self.by_leg[lid]
+
+    @staticmethod
+    def _legs_gone(pair: Pair) -> bool:
+        for leg in (pair.dialer, pair.carrier):
+            if leg is not None and leg.isActive():
+                return False
+        return True
+
+    def _drop(self, pair: Pair) -> None:
+        pair.recorder = None
+        if pair.wav_path:
+            # Give the analysis side time to read the tail before tmpfs is freed.
+            self.unlink_later.append((time.monotonic() + 5.0, pair.wav_path))
+        pair.dialer.pair = None
+        if pair.carrier is not None:
+            pair.carrier.pair = None
+        pair.carrier = None
+
+    def run(self) -> None:
+        self.sock.setblocking(False)
+        while True:
+            self.ep.libHandleEvents(10)
+            try:
+                data = self.sock.recv(65536)
+                if not data:
+                    self.stopping = True
+                for msg in self.decoder.feed(data):
+                    self.on_message(msg)
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.stopping = True
+            self.tick()
+            now = time.monotonic()
+            while self.unlink_later and self.unlink_later[0][0] <= now:
+                _, path = self.unlink_later.pop(0)
+                Path(path).unlink(missing_ok=True)
+            if self.stopping and not self.pairs:
+                break
+            if self.stopping:
+                for pair in self.pairs.values():
+                    if not pair.done and pair.state != CallState.FINAL:
+                        self._fail_dialer(pair, 503)
+
+    def close(self) -> None:
+        for pair in self.pairs.values():
+            self._drop(pair)
+        self.pairs.clear()
+        self.by_leg.clear()
+        for _, path in self.unlink_later:
+            Path(path).unlink(missing_ok=True)
+        self.acc = None
+        self.ep.libDestroy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agent.logs import LoggingConfig, setup_logging
+    from agent.sip.settings import load_sip_config
+
+    parser = argparse.ArgumentParser(prog="agent.sip.worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--json-logs", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(LoggingConfig(format="json" if args.json_logs else "console"))
+    cfg = load_sip_config(args.config)
+    sock = socket.socket(fileno=args.fd)
+    worker = Worker(cfg, args.index, sock)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker.start()
+    try:
+        worker.run()
+    finally:
+        worker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
