@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import jsonschema
@@ -114,6 +115,19 @@ def test_a_decided_call_carries_its_inferred_code_and_evidence(store: CallStore)
             body = await get_json(client, "/v1/calls/job-42", "/v1/calls/{id}")
             assert body["inferred"] == BUSY.as_json()
             assert body["state"] == "decided" and body["decided_at"] is not None
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("call_id", ["a/b@10.0.0.1", "x%20y+z@gw", "q?r#s@[::1]", 'w"<>:@h'])
+def test_call_ids_with_reserved_characters_are_found_percent_encoded(call_id: str) -> None:
+    store = CallStore(":memory:")
+    store.create(call_id)
+
+    async def scenario() -> None:
+        async with served(store) as client:
+            body = await get_json(client, f"/v1/calls/{quote(call_id, safe='')}", "/v1/calls/{id}")
+            assert body["call_id"] == call_id
 
     asyncio.run(scenario())
 

@@ -312,7 +312,7 @@ def create_app(
     app[CONFIG] = config if config is not None else ApiConfig()
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
     app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
-    app.router.add_get("/v1/calls/{id}", get_call)
+    app.router.add_get("/v1/calls/{id:.+}", get_call)  # a Call-ID may hold "/"
     app.router.add_get("/v1/calls", list_calls)
     app.router.add_get("/v1/stats/asr", asr_stats)
     app.router.add_get("/healthz", healthz)
