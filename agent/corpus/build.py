@@ -125,12 +125,12 @@ def build_corpus(
             li = LABEL_INDEX[label]
             clips = GENERATORS[label](cfg, np.random.default_rng([cfg.seed, li]))
             try:
-                for index, clip in enumerate(clips):
+                for clip in clips:
                     bar.update(round(clip.duration_s))
                     if clip.id in done:
                         skipped += 1
                         continue
-                    rng = np.random.default_rng([cfg.seed, li, index])
+                    rng = np.random.default_rng([cfg.seed, li, clip.index])
                     audio, channel = telephone_channel(
                         clip.samples, rng=rng, config=cfg, keep_level=clip.keep_level
                     )

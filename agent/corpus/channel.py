@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.audio import SAMPLE_RATE
-from agent.audio import g711
+from agent.audio import SAMPLE_RATE, g711
 from agent.corpus.config import CODEC_NAMES, CorpusConfig
 from agent.errors import UserError
 
@@ -57,9 +56,11 @@ _SOX_RAW = ["-t", "raw", "-e", "floating-point", "-b", "32", "-r", str(SAMPLE_RA
 
 def _sox_roundtrip(samples: np.ndarray, *, fmt: str, codec: str, extra: list[str]) -> np.ndarray:
     sox = require_tool("sox")
-    coded = _run([sox, "-V1", *_SOX_RAW, "-", *extra, "-t", fmt, "-"], _f32(samples), codec)
+    # -D: sox dithers by default when it reduces float to 16 bits, which would make the
+    # channel random beyond the caller's generator.
+    coded = _run([sox, "-V1", "-D", *_SOX_RAW, "-", *extra, "-t", fmt, "-"], _f32(samples), codec)
     decoded = _run(
-        [sox, "-V1", "-t", fmt, "-r", str(SAMPLE_RATE), "-c", "1", "-", *_SOX_RAW, "-"],
+        [sox, "-V1", "-D", "-t", fmt, "-r", str(SAMPLE_RATE), "-c", "1", "-", *_SOX_RAW, "-"],
         coded,
         codec,
     )

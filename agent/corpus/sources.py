@@ -39,13 +39,18 @@ SILENCE_KINDS = ("digital", "comfort", "white", "pink", "brown", "hum", "clicks"
 class Clip:
     """Audio of one known class before the telephone channel."""
 
-    id: str
+    index: int
     label: str
     group: str
     samples: np.ndarray
     sources: list[SourceRef]
     mix: dict[str, Any] = field(default_factory=dict)
     keep_level: bool = False
+
+    @property
+    def id(self) -> str:
+        """Stable name: class and number in the class's sequence."""
+        return f"{self.label}-{self.index:05d}"
 
     @property
     def duration_s(self) -> float:
@@ -85,6 +90,10 @@ def _noise_like(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
     return x * np.float32(10.0 ** (dbfs / 20.0))
 
 
+def _pause(cfg: CorpusConfig, rng: np.random.Generator, dbfs: float) -> np.ndarray:
+    return _noise_like(rng, int(rng.uniform(*cfg.pause_s) * SAMPLE_RATE), dbfs)
+
+
 def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
     """Announcement-length streams of one voice's prompts joined by short low-noise pauses.
 
@@ -103,34 +112,23 @@ def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[
         target = rng.uniform(*cfg.segment_s)
         max_n = int(cfg.segment_s[1] * SAMPLE_RATE)
         pause_db = rng.uniform(*cfg.pause_noise_dbfs)
-        parts: list[np.ndarray] = []
+        parts: list[np.ndarray] = [_pause(cfg, rng, pause_db)]
         sources: list[SourceRef] = []
-        n = 0
-
-        def pause() -> None:
-            nonlocal n
-            k = int(rng.uniform(*cfg.pause_s) * SAMPLE_RATE)
-            parts.append(_noise_like(rng, k, pause_db))
-            n += k
-
-        pause()
+        n = parts[0].size
         while n < target * SAMPLE_RATE:
             if cursor[pkg] >= len(order[pkg]):
                 order[pkg] = list(rng.permutation(len(pools[pkg])))
                 cursor[pkg] = 0
             path = pools[pkg][order[pkg][cursor[pkg]]]
             cursor[pkg] += 1
-            audio = load_audio(path)
+            audio = load_audio(path)[: max(0, max_n - n)]
             if audio.size == 0:
                 continue
-            audio = audio[: max(0, max_n - n)]
             sources.append(SourceRef(pkg, str(path), 0.0, _seconds(audio.size)))
-            parts.append(audio)
-            n += audio.size
-            pause()
+            parts += [audio, _pause(cfg, rng, pause_db)]
+            n += audio.size + parts[-1].size
         samples = np.concatenate(parts)[:max_n].astype(np.float32)
-        cid = f"announcement-{index:05d}"
-        yield Clip(cid, "announcement", cid, samples, sources,
+        yield Clip(index, "announcement", f"announcement-{index:05d}", samples, sources,
                    mix={"pause_noise_dbfs": round(pause_db, 2), "prompts": len(sources)})
         total += samples.size / SAMPLE_RATE
         index += 1
@@ -198,7 +196,7 @@ def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
         for i, seg in by_file[path]:
             samples = audio[seg.start:seg.start + seg.length].astype(np.float32)
             ref = SourceRef(seg.package, str(path), _seconds(seg.start), _seconds(seg.length))
-            yield Clip(f"music-{i:05d}", "music", f"music:{path.name}", samples, [ref])
+            yield Clip(i, "music", f"music:{path.name}", samples, [ref])
 
 
 def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
@@ -220,24 +218,15 @@ def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip
     while total < cfg.seconds_per_class:
         cc, variant, spec = order[index % len(order)]
         duration = float(rng.uniform(*cfg.segment_s))
-        phase = float(rng.uniform(0.0, _cadence_period(spec)))
-        samples = render(spec, duration_s=duration, sr=SAMPLE_RATE, level_dbfs=-20.0,
-                         phase_s=phase).astype(np.float32)
+        phase = float(rng.uniform(0.0, spec.period_ms / 1000.0))
+        samples = render(spec, duration_s=duration, sr=SAMPLE_RATE, phase_s=phase)
         ref = SourceRef(TONE_PACKAGE, f"{cc}/ringback/{variant}", round(phase, 4),
                         _seconds(samples.size))
-        yield Clip(f"ringback-{index:05d}", "ringback", f"ringback:{cc}", samples, [ref],
-                   mix={"country": cc, "variant": variant, "phase_s": round(phase, 4)})
+        yield Clip(index, "ringback", f"ringback:{cc}", samples, [ref],
+                   mix={"country": cc, "variant": variant, "tone_source": spec.source,
+                        "phase_s": round(phase, 4)})
         total += samples.size / SAMPLE_RATE
         index += 1
-
-
-def _cadence_period(spec: Any) -> float:
-    """One period of the tone's cadence in seconds (10 s if the spec does not say)."""
-    for name in ("period_s", "cycle_s"):
-        value = getattr(spec, name, None)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-    return 10.0
 
 
 def _colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
@@ -292,11 +281,11 @@ def silence_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]
         n = int(rng.uniform(*cfg.segment_s) * SAMPLE_RATE)
         dbfs = float(rng.uniform(*cfg.silence_noise_dbfs))
         samples, extra = _silence_kind(kind, rng, n, dbfs)
-        cid = f"silence-{index:05d}"
         ref = SourceRef(SYNTH_PACKAGE, f"silence/{kind}", 0.0, _seconds(n))
         mix = {"kind": kind, **({} if kind == "digital" else {"level_dbfs": round(dbfs, 2)}),
                **extra}
-        yield Clip(cid, "silence", cid, samples, [ref], mix=mix, keep_level=True)
+        yield Clip(index, "silence", f"silence-{index:05d}", samples, [ref], mix=mix,
+                   keep_level=True)
         total += n / SAMPLE_RATE
         index += 1
 

@@ -1,0 +1,240 @@
+"""The corpus builder on the real Debian audio: manifest, resume, provenance, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.audio import SAMPLE_RATE
+from agent.audio.io import load_audio
+from agent.config import build, read_yaml
+from agent.corpus import cli
+from agent.corpus.build import build_corpus
+from agent.corpus.config import CorpusConfig, SourceDirs
+from agent.corpus.manifest import MANIFEST, load_manifest
+from agent.corpus.sources import MOH_PACKAGE, PROMPT_VOICES, WESNOTH_PACKAGE
+from agent.errors import ConfigError, UserError
+from agent.labels import LABELS
+from agent.paths import CONFIG_DIR
+
+DEFAULTS = SourceDirs()
+needs_tools = pytest.mark.skipif(
+    shutil.which("sox") is None or shutil.which("ffmpeg") is None,
+    reason="sox and ffmpeg are needed (apt-get install sox libsox-fmt-all ffmpeg)",
+)
+_missing = [
+    d for d in (
+        *(Path(DEFAULTS.asterisk_sounds) / v for v in PROMPT_VOICES),
+        Path(DEFAULTS.asterisk_moh),
+        Path(DEFAULTS.wesnoth_music),
+    ) if not d.is_dir()
+]
+needs_debian_audio = pytest.mark.skipif(
+    bool(_missing) or shutil.which("sox") is None or shutil.which("ffmpeg") is None,
+    reason=f"Debian audio packages or sox/ffmpeg absent ({', '.join(map(str, _missing))}); "
+    "apt-get install asterisk-core-sounds-{en,es,fr}-wav asterisk-moh-opsound-wav "
+    "wesnoth-music sox libsox-fmt-all ffmpeg",
+)
+
+
+@pytest.fixture
+def small_sources(tmp_path: Path) -> SourceDirs:
+    """The real prompts and music on hold, and two of the game music files (reading all
+    41 to cut segments takes longer than a test should)."""
+    music = tmp_path / "wesnoth"
+    music.mkdir()
+    for name in sorted(p.name for p in Path(DEFAULTS.wesnoth_music).glob("*.ogg"))[:2]:
+        (music / name).symlink_to(Path(DEFAULTS.wesnoth_music) / name)
+    return SourceDirs(DEFAULTS.asterisk_sounds, DEFAULTS.asterisk_moh, str(music))
+
+
+def tiny(sources: SourceDirs, **kw: object) -> CorpusConfig:
+    return CorpusConfig(sources=sources, **{"seconds_per_class": 20.0, **kw})  # type: ignore[arg-type]
+
+
+def test_shipped_config_file_validates() -> None:
+    cfg = build(CorpusConfig, read_yaml(CONFIG_DIR / "corpus.yaml"), "corpus")
+    assert cfg == CorpusConfig()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"segment_s": [15.0, 4.0]}, "corpus.segment_s"),
+        ({"level_dbfs": [-10.0]}, "corpus.level_dbfs"),
+        ({"codec_weights": {"g729": 1.0}}, "corpus.codec_weights.g729"),
+        ({"codec_weights": {"ulaw": 0.0}}, "corpus.codec_weights"),
+        ({"loss_prob": 1.5}, "corpus.loss_prob"),
+        ({"seconds_per_clas": 10}, "corpus.seconds_per_clas: unknown"),
+        ({"sources": {"moh": "/x"}}, "corpus.sources.moh: unknown"),
+    ],
+)
+def test_bad_config_names_the_key(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        build(CorpusConfig, data, "corpus")
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_tiny_build_writes_a_valid_manifest(tmp_path: Path, small_sources: SourceDirs) -> None:
+    out = tmp_path / "corpus"
+    result = build_corpus(out, tiny(small_sources), progress=False)
+    items = load_manifest(out)
+    assert result["built_files"] == len(items) and result["skipped_files"] == 0
+    assert {it.label for it in items} == set(LABELS)
+    for label in LABELS:
+        seconds = sum(it.duration_s for it in items if it.label == label)
+        assert 20.0 <= seconds < 20.0 + 15.0 + 1e-6
+    packages = {s.package for it in items for s in it.sources}
+    assert set(PROMPT_VOICES.values()) & packages
+    assert {MOH_PACKAGE, WESNOTH_PACKAGE} & packages
+    for it in items:
+        info = sf.info(str(out / it.path))
+        assert (info.samplerate, info.channels, info.subtype) == (SAMPLE_RATE, 1, "PCM_16")
+        assert abs(info.frames / SAMPLE_RATE - it.duration_s) < 1e-3
+        assert 4.0 - 1e-3 <= it.duration_s <= 15.0 + 1e-3
+        assert it.transforms["channel"]["codec"] in CorpusConfig().codec_weights
+        assert it.sources and all(s.duration_s > 0 for s in it.sources)
+        for s in it.sources:
+            assert s.package == "agent.tones" or s.package == "synthetic" or Path(s.path).is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"] == len(items)
+    assert not list(out.rglob("*.part.wav"))
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_each_prompt_is_used_in_one_announcement_only(
+    tmp_path: Path, small_sources: SourceDirs
+) -> None:
+    cfg = CorpusConfig(seconds_per_class=120.0, sources=small_sources)
+    build_corpus(tmp_path, cfg, labels=["announcement"], progress=False)
+    items = load_manifest(tmp_path)
+    used = [s.path for it in items for s in it.sources]
+    assert {s.package for it in items for s in it.sources} == set(PROMPT_VOICES.values())
+    assert len(used) == len(set(used))
+    assert all(it.group == it.id for it in items)
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_music_segments_of_one_file_share_a_group_and_do_not_overlap(
+    tmp_path: Path, small_sources: SourceDirs
+) -> None:
+    cfg = CorpusConfig(seconds_per_class=200.0, sources=small_sources)
+    build_corpus(tmp_path, cfg, labels=["music"], progress=False)
+    by_file: dict[str, list[tuple[float, float, str]]] = {}
+    for it in load_manifest(tmp_path):
+        (src,) = it.sources
+        by_file.setdefault(src.path, []).append((src.start_s, src.duration_s, it.group))
+    assert len(by_file) > 1
+    for spans in by_file.values():
+        assert len({g for _, _, g in spans}) == 1
+        spans.sort()
+        for (s0, d0, _), (s1, _, _) in zip(spans, spans[1:], strict=False):
+            assert s0 + d0 <= s1 + 1e-3
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_resumed_build_skips_done_files_and_equals_a_fresh_build(
+    tmp_path: Path, small_sources: SourceDirs
+) -> None:
+    resumed, fresh = tmp_path / "resumed", tmp_path / "fresh"
+    first = build_corpus(resumed, tiny(small_sources, seconds_per_class=10.0), progress=False)
+    # A crash mid-file leaves a partial file that the manifest does not list.
+    (resumed / "audio" / "silence" / "silence-09999.part.wav").write_bytes(b"RIFF")
+    second = build_corpus(resumed, tiny(small_sources), progress=False)
+    third = build_corpus(resumed, tiny(small_sources), progress=False)
+    build_corpus(fresh, tiny(small_sources), progress=False)
+    assert second["skipped_files"] == first["built_files"] > 0
+    assert third["built_files"] == 0
+    a, b = load_manifest(resumed), load_manifest(fresh)
+    assert sorted(i.as_json().__repr__() for i in a) == sorted(i.as_json().__repr__() for i in b)
+    for it in b:
+        assert np.array_equal(load_audio(resumed / it.path), load_audio(fresh / it.path))
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_same_seed_builds_the_same_audio_and_another_seed_does_not(
+    tmp_path: Path, small_sources: SourceDirs
+) -> None:
+    outs = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        build_corpus(tmp_path / name, tiny(small_sources, seed=seed, seconds_per_class=8.0),
+                     labels=["silence", "ringback"], progress=False)
+        outs[name] = [load_audio(tmp_path / name / it.path).tobytes()
+                      for it in load_manifest(tmp_path / name)]
+    assert outs["a"] == outs["b"]
+    assert outs["a"] != outs["c"]
+
+
+@needs_tools
+def test_reusing_a_directory_with_another_seed_is_refused(tmp_path: Path) -> None:
+    build_corpus(tmp_path, CorpusConfig(seconds_per_class=5.0), labels=["silence"],
+                 progress=False)
+    with pytest.raises(UserError, match="other settings"):
+        build_corpus(tmp_path, CorpusConfig(seconds_per_class=5.0, seed=3), labels=["silence"],
+                     progress=False)
+
+
+@needs_tools
+@pytest.mark.parametrize(
+    ("field", "package"),
+    [("asterisk_sounds", "asterisk-core-sounds-en-wav"),
+     ("asterisk_moh", MOH_PACKAGE),
+     ("wesnoth_music", WESNOTH_PACKAGE)],
+)
+def test_missing_debian_package_is_a_one_line_user_error(
+    tmp_path: Path, field: str, package: str
+) -> None:
+    sources = SourceDirs(**{field: str(tmp_path / "absent")})
+    labels = ["announcement"] if field == "asterisk_sounds" else ["music"]
+    with pytest.raises(UserError, match=f"apt-get install {package}") as err:
+        build_corpus(tmp_path / "out", CorpusConfig(seconds_per_class=5.0, sources=sources),
+                     labels=labels, progress=False)
+    assert "\n" not in str(err.value)
+
+
+@needs_tools
+def test_missing_or_corrupt_manifest_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no corpus manifest"):
+        load_manifest(tmp_path)
+    build_corpus(tmp_path, CorpusConfig(seconds_per_class=5.0), labels=["silence"],
+                 progress=False)
+    with (tmp_path / MANIFEST).open("a") as fh:
+        fh.write('{"id": "x", "label": "silence"\n')
+    with pytest.raises(UserError, match=r"manifest\.jsonl:2: corrupt"):
+        load_manifest(tmp_path)
+
+
+def test_manifest_with_an_unknown_label_is_a_user_error(tmp_path: Path) -> None:
+    line = {"id": "a", "label": "speech", "group": "a", "path": "a.wav", "duration_s": 1.0}
+    (tmp_path / MANIFEST).write_text(json.dumps(line) + "\n")
+    with pytest.raises(UserError, match="unknown label 'speech'"):
+        load_manifest(tmp_path)
+
+
+@needs_tools
+def test_cli_build_and_info_print_totals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["corpus", "build", "--out", str(tmp_path), "--seconds-per-class",
+                              "6", "--labels", "silence,ringback", "--quiet"])
+    assert args.func(args) == 0
+    capsys.readouterr()
+    args = parser.parse_args(["corpus", "info", "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "silence" in out and "ringback" in out and "announcement" not in out
+    with pytest.raises(SystemExit):
+        parser.parse_args(["corpus", "build", "--labels", "speech"])
