@@ -83,7 +83,7 @@ def scalar_initialisers(path: str | Path, names: set[str]) -> dict[str, float]:
             name, dtype, raw = "", 1, b""
             floats: list[float] = []
             ints: list[int] = []
-            for f, w, v in _fields(tensor):
+            for f, _w, v in _fields(tensor):
                 if f == 8 and isinstance(v, bytes):
                     name = v.decode("utf-8", "replace")
                 elif f == 2 and isinstance(v, int):

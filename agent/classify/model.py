@@ -1,0 +1,116 @@
+"""The distilled student: a LightGBM multiclass model over one second's features.
+
+The model file is LightGBM's text format (``models/student.txt``). Its feature names say
+which inputs it expects: the 696 log-mel values of :func:`agent.features.extract_batch`,
+optionally followed by the 96 context values of :mod:`agent.features.context`.
+Probabilities come out in :data:`agent.labels.LABELS` order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+from lightgbm.basic import _LIB
+
+from agent.errors import UserError
+from agent.features import N_FEATURES
+from agent.features.context import N_CONTEXT
+from agent.labels import LABELS
+from agent.paths import MODELS_DIR
+
+MODEL_FILE = "student.txt"
+_PREDICT_NORMAL = 0
+_DTYPE_FLOAT32 = 0
+
+
+def feature_names(*, context: bool) -> list[str]:
+    """Names written into the model file: ``mel_FF_BB`` then, with context, ``ctx_K_BB``."""
+    names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
+    if context:
+        names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
+    return names
+
+
+class StudentModel:
+    """A loaded student with a batch path and a fast single-row path.
+
+    ``predict_one`` goes through LightGBM's C API "fast single row" entry points
+    (``LGBM_BoosterPredictForMatSingleRowFastInit`` once, then ``...Fast`` per call), which
+    skip the per-call parameter parsing and array checks of ``Booster.predict`` — the
+    dominant cost for one row.
+    """
+
+    def __init__(self, booster: lgb.Booster, *, source: str = "<memory>") -> None:
+        self.booster = booster
+        self.source = source
+        if booster.num_model_per_iteration() != len(LABELS):
+            raise UserError(f"{source}: model has {booster.num_model_per_iteration()} classes, "
+                            f"expected {len(LABELS)} {LABELS}")
+        self.n_features = booster.num_feature()
+        if self.n_features not in (N_FEATURES, N_FEATURES + N_CONTEXT):
+            raise UserError(f"{source}: model expects {self.n_features} features, expected "
+                            f"{N_FEATURES} or {N_FEATURES + N_CONTEXT}")
+        self.uses_context = self.n_features == N_FEATURES + N_CONTEXT
+        self._lock = threading.Lock()
+        self._out = np.zeros(len(LABELS), np.float64)
+        self._out_len = ctypes.c_int64(0)
+        self._fast = ctypes.c_void_p()
+        rc = _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(0), ctypes.c_int(-1),
+            ctypes.c_int(_DTYPE_FLOAT32), ctypes.c_int32(self.n_features),
+            ctypes.c_char_p(b"num_threads=1"), ctypes.byref(self._fast),
+        )
+        if rc != 0:
+            raise UserError(f"{source}: LightGBM fast predictor init failed")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> StudentModel:
+        """Load ``path`` (default ``models/student.txt``).
+
+        Raises
+        ------
+        UserError
+            One line naming the file: missing, or not a four-class LightGBM model.
+        """
+        p = Path(path) if path is not None else MODELS_DIR / MODEL_FILE
+        if not p.is_file():
+            raise UserError(f"{p}: no student model (build one: early-media-agent train)")
+        try:
+            booster = lgb.Booster(model_file=str(p))
+        except (lgb.basic.LightGBMError, ValueError, UnicodeDecodeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise UserError(f"{p}: not a LightGBM model ({reason})") from None
+        return cls(booster, source=str(p))
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """``(n, F)`` features → ``(n, 4)`` class probabilities in LABELS order."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"expected (n, {self.n_features}) features, got {x.shape}")
+        if x.shape[0] == 0:
+            return np.zeros((0, len(LABELS)), np.float64)
+        return np.asarray(self.booster.predict(x, num_threads=1)).reshape(-1, len(LABELS))
+
+    def predict_one(self, features: np.ndarray) -> np.ndarray:
+        """``(F,)`` features of one second → ``(4,)`` probabilities (fast path)."""
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        if x.shape != (self.n_features,):
+            raise ValueError(f"expected ({self.n_features},) features, got {x.shape}")
+        with self._lock:
+            rc = _LIB.LGBM_BoosterPredictForMatSingleRowFast(
+                self._fast, x.ctypes.data_as(ctypes.c_void_p), ctypes.byref(self._out_len),
+                self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            )
+            if rc != 0:
+                raise RuntimeError("LightGBM single-row prediction failed")
+            return self._out.copy()
+
+    def __del__(self) -> None:
+        fast = getattr(self, "_fast", None)
+        if fast is not None and fast.value:
+            _LIB.LGBM_FastConfigFree(fast)
+            self._fast = ctypes.c_void_p()

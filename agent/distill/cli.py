@@ -1,0 +1,105 @@
+"""``early-media-agent train`` and ``early-media-agent distill``.
+
+``train`` learns the student from the labelled corpus (``corpus build``), with teacher
+labels, source labels or both; ``distill`` is the paper's own workflow: a folder of
+unlabelled early-media recordings, labelled by the teachers alone, becomes a new student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from agent.distill.pipeline import labelled_table, teacher_cache, train_student
+from agent.distill.teachers import make_teacher
+from agent.distill.train import LABEL_MODES, corpus_recordings, folder_recordings
+from agent.errors import UserError
+from agent.paths import MODELS_DIR, cache_dir
+
+TEACHER_HELP = (
+    "teacher: yamnet+vad (default: YAMNet + Silero VAD), yamnet, or onnx:PATH[+vad] for an "
+    "AudioSet tagger exported to ONNX with a 32 kHz waveform input, e.g. PANNs CNN14 "
+    "(class names from --teacher-labels)"
+)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=MODELS_DIR,
+                   help="where to write student.txt, REPORT.md, MODEL_CARD.md "
+                        f"(default {MODELS_DIR})")
+    p.add_argument("--teacher", default="yamnet+vad", help=TEACHER_HELP)
+    p.add_argument("--teacher-labels", type=Path, default=None,
+                   help="AudioSet class CSV (index,mid,display_name) of an onnx: teacher")
+    p.add_argument("--quick", action="store_true",
+                   help="train only the shipped variants (skip the MFCC / label comparisons)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute teacher labels instead of reusing cached ones")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("train", help="train the student classifier on the corpus",
+                              description=__doc__)
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="corpus directory (default: <cache>/corpus, from `corpus build`)")
+    p.add_argument("--labels", choices=LABEL_MODES, default="combined",
+                   help="teacher labels, source labels, or source labels the teacher "
+                        "confirms (default combined)")
+    _common(p)
+    p.set_defaults(func=run_train)
+
+    d = subparsers.add_parser("distill", help="label a folder of recordings with the teachers "
+                                               "and train a student on them",
+                              description=__doc__)
+    d.add_argument("folder", type=Path, help="folder of unlabelled early-media recordings")
+    _common(d)
+    d.set_defaults(func=run_distill)
+
+
+def _command() -> str:
+    return "early-media-agent " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``train``."""
+    corpus = args.corpus or cache_dir() / "corpus"
+    recordings = corpus_recordings(corpus)
+    teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)
+    cache = None if args.no_cache else teacher_cache(teacher.name)
+    table = labelled_table(recordings, teacher, cache=cache, progress=True)
+    shipped = train_student(
+        table, out_dir=args.out, labels=args.labels, compare=not args.quick,
+        info={"command": _command(),
+              "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds)",
+              "teacher": teacher.name},
+    )
+    _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
+    return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    """Handler of ``distill``."""
+    if not args.folder.is_dir():
+        raise UserError(f"{args.folder}: not a directory of recordings")
+    teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)
+    cache = None if args.no_cache else teacher_cache(teacher.name)
+    table = labelled_table(folder_recordings(args.folder), teacher, cache=cache, progress=True)
+    shipped = train_student(
+        table, out_dir=args.out, labels="teacher", compare=not args.quick,
+        info={"command": _command(),
+              "data": f"unlabelled recordings in {args.folder} ({len(table.ids)} files, "
+                      f"{len(table)} seconds), labelled by the teacher alone",
+              "teacher": teacher.name},
+    )
+    _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
+    return 0
+
+
+def _summary(out: Path, name: str, agreement: float | None, macro_f1: float | None) -> None:
+    parts = [f"wrote {out / 'student.txt'} ({name})"]
+    if agreement is not None:
+        parts.append(f"agreement with teacher {100 * agreement:.2f}%")
+    if macro_f1 is not None:
+        parts.append(f"macro-F1 vs source {macro_f1:.4f}")
+    print("; ".join(parts) + f"; report: {out / 'REPORT.md'}")

@@ -1,0 +1,123 @@
+"""Recordings → teacher-labelled table (cached) → student model, report and card."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from agent.classify.model import MODEL_FILE
+from agent.distill.dataset import Recording, SecondsTable, build_table
+from agent.distill.report import write_report
+from agent.distill.teachers import Teacher
+from agent.distill.train import (
+    LABEL_MODES,
+    Evaluation,
+    TrainParams,
+    evaluate,
+    fit,
+    grouped_split,
+    inputs,
+    targets,
+)
+from agent.errors import UserError
+from agent.labels import LABELS
+from agent.paths import cache_dir
+
+# Bump when teacher labelling or features change, so cached tables are rebuilt.
+TABLE_VERSION = "1"
+
+
+def teacher_cache(teacher_name: str) -> Path:
+    """Directory of cached per-recording teacher labels for one teacher."""
+    safe = "".join(ch if ch.isalnum() or ch in "+-_." else "_" for ch in teacher_name)
+    return cache_dir() / "distill" / f"{safe}-v{TABLE_VERSION}"
+
+
+def labelled_table(recordings: Iterable[Recording], teacher: Teacher, *,
+                   cache: Path | None = None, progress: bool = False) -> SecondsTable:
+    """The table of seconds for ``recordings`` (teacher labels cached under ``cache``)."""
+    recs: Iterable[Recording] = recordings
+    if progress:
+        from tqdm import tqdm
+
+        recs = tqdm(recordings, desc="teacher", unit="file", file=sys.stderr)
+    return build_table(recs, teacher, cache=cache)
+
+
+def _predict(booster: lgb.Booster, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.asarray(booster.predict(x, num_threads=1)).reshape(-1, len(LABELS))
+    return probs.argmax(axis=1), probs.max(axis=1)
+
+
+def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict[str, Any],
+                  compare: bool = True, params: TrainParams | None = None) -> Evaluation:
+    """Split, train the variants, evaluate them on held-out files, write the best.
+
+    The shipped model is the better (by macro-F1 vs source truth when the data is
+    labelled, else by agreement with the teacher) of log-mel with and without context,
+    trained with ``labels``. With ``compare``, the other label modes and MFCC inputs are
+    trained and measured too, for the report.
+    """
+    if labels not in LABEL_MODES:
+        raise UserError(f"--labels {labels!r}: expected one of {', '.join(LABEL_MODES)}")
+    test = grouped_split(table)
+    if not test.any() or test.all():
+        raise UserError("too few source groups to hold any out: add recordings")
+    train_t, test_t = table.subset(~test), table.subset(test)
+    keep, y = targets(train_t, labels)
+    if np.unique(y[keep]).size < 2:
+        raise UserError("too little audio to train on: need seconds of at least two classes")
+
+    variants = [(labels, "logmel+context"), (labels, "logmel")]
+    if compare:
+        variants.append((labels, "mfcc"))
+        if (table.source >= 0).all():
+            variants += [(m, "logmel+context") for m in LABEL_MODES if m != labels]
+    evaluations: list[Evaluation] = []
+    boosters: dict[str, lgb.Booster] = {}
+    for mode, feature_set in variants:
+        k, yy = targets(train_t, mode)
+        context = {"logmel": False, "logmel+context": True}.get(feature_set)
+        booster = fit(inputs(train_t, feature_set)[k], yy[k], context=context, params=params)
+        pred, top = _predict(booster, inputs(test_t, feature_set))
+        name = f"{feature_set}, labels={mode}"
+        evaluations.append(evaluate(name, test_t, pred, top))
+        boosters[name] = booster
+
+    teacher_eval = evaluate("teacher", test_t, test_t.teacher.astype(np.intp),
+                            test_t.soft.max(axis=1))
+    evaluations.append(teacher_eval)
+    labelled = bool((table.source >= 0).all())
+
+    def score(ev: Evaluation) -> float:
+        return (ev.macro_f1 or 0.0) if labelled else (ev.agreement or 0.0)
+
+    candidates = [ev for ev in evaluations
+                  if ev.name in (f"logmel+context, labels={labels}", f"logmel, labels={labels}")]
+    shipped = max(candidates, key=score)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    boosters[shipped.name].save_model(str(out_dir / MODEL_FILE))
+
+    info = dict(info)
+    info.update(
+        labels=labels,
+        features=shipped.name.split(",")[0],
+        n_train=int(keep.sum()),
+        n_test=len(test_t),
+        n_test_files=int(np.unique(test_t.file).size),
+        test_files=sorted({table.ids[int(f)] for f in np.unique(test_t.file)}),
+        agreed_fraction=float(table.agreed.mean()),
+        lightgbm=lgb.__version__,
+        params=(params or TrainParams()).lgb_params() | {"num_rounds": (params or
+                                                                        TrainParams()).num_rounds},
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    write_report(out_dir, shipped=shipped, evaluations=evaluations,
+                 teacher=teacher_eval if labelled else None, info=info)
+    return shipped

@@ -1,0 +1,224 @@
+"""Train the LightGBM student on teacher-labelled seconds and measure it.
+
+Labels (``--labels``):
+
+* ``teacher`` — the paper's recipe: only seconds whose smoothed teacher frames agree, with
+  the teacher's label;
+* ``source`` — every second, with its corpus file's true class;
+* ``combined`` — the true class, on seconds where the teacher's agreed label confirms it;
+  a ringback file's seconds the teacher calls silence are kept as ringback (the silent
+  gaps of a cadence, which a one-second teacher cannot know), other disagreements are
+  dropped as doubtful (a music file's quiet bar, a pause between prompts).
+
+The split is by file group (files cut from the same source audio never straddle it),
+stratified by class, 80/20.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import scipy.fft
+
+from agent.classify.model import feature_names
+from agent.classify.stream import RuleState, StreamRule
+from agent.distill.dataset import Recording, SecondsTable
+from agent.errors import UserError
+from agent.features import N_MELS
+from agent.labels import LABEL_INDEX, LABELS
+
+LABEL_MODES = ("teacher", "source", "combined")
+FEATURE_SETS = ("logmel+context", "logmel", "mfcc")
+N_MFCC = 13
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """LightGBM settings of the student (small trees, few rounds: it must run in µs)."""
+
+    num_rounds: int = 200
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 0.5
+    bagging_fraction: float = 0.8
+    seed: int = 7
+
+    def lgb_params(self) -> dict[str, object]:
+        return {
+            "objective": "multiclass", "num_class": len(LABELS),
+            "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction, "bagging_freq": 1,
+            "seed": self.seed, "num_threads": 1, "verbosity": -1, "deterministic": True,
+        }
+
+
+def targets(table: SecondsTable, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows to train on and their labels under ``mode`` (see module docstring)."""
+    if mode == "teacher":
+        return table.agreed.copy(), table.teacher.astype(np.intp)
+    if mode not in LABEL_MODES:
+        raise UserError(f"--labels {mode!r}: expected one of {', '.join(LABEL_MODES)}")
+    if (table.source < 0).any():
+        raise UserError(f"--labels {mode}: needs a labelled corpus (some files have no label)")
+    if mode == "source":
+        return np.ones(len(table), bool), table.source.astype(np.intp)
+    gap = (table.source == LABEL_INDEX["ringback"]) & (table.teacher == LABEL_INDEX["silence"])
+    keep = (table.agreed & (table.teacher == table.source)) | gap
+    return keep, table.source.astype(np.intp)
+
+
+def mfcc(features: np.ndarray) -> np.ndarray:
+    """MFCCs (first 13, DCT-II of the 24 log-mel bands) of each frame: ``(n, 29 * 13)``."""
+    frames = features.reshape(features.shape[0], -1, N_MELS)
+    return scipy.fft.dct(frames, type=2, norm="ortho", axis=-1)[..., :N_MFCC].reshape(
+        features.shape[0], -1
+    ).astype(np.float32)
+
+
+def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
+    """The model inputs of each row for one of :data:`FEATURE_SETS`."""
+    if feature_set == "logmel":
+        return table.features
+    if feature_set == "logmel+context":
+        return np.concatenate([table.features, table.context], axis=1)
+    if feature_set == "mfcc":
+        return mfcc(table.features)
+    raise ValueError(feature_set)
+
+
+def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int = 0
+                  ) -> np.ndarray:
+    """Row mask of the test set: whole file groups, about ``test_fraction`` of each class.
+
+    A group's class is its files' source label (the teacher's majority if unlabelled).
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(table.groups)
+    row_group = groups[table.file]
+    label = np.where(table.source >= 0, table.source, table.teacher)
+    names, inverse = np.unique(row_group, return_inverse=True)
+    sizes = np.bincount(inverse, minlength=names.size)
+    group_label = np.array([np.bincount(label[inverse == g], minlength=len(LABELS)).argmax()
+                            for g in range(names.size)])
+    test_groups = np.zeros(names.size, bool)
+    for c in range(len(LABELS)):
+        members = np.flatnonzero(group_label == c)
+        if members.size < 2:
+            continue
+        rng.shuffle(members)
+        goal = test_fraction * sizes[members].sum()
+        taken = 0
+        for g in members[:-1]:
+            if taken >= goal:
+                break
+            test_groups[g] = True
+            taken += sizes[g]
+    return test_groups[inverse]
+
+
+def fit(x: np.ndarray, y: np.ndarray, *, context: bool | None = None,
+        params: TrainParams | None = None) -> lgb.Booster:
+    """Train a four-class LightGBM booster; log-mel inputs get the model-file feature names."""
+    params = params or TrainParams()
+    names = feature_names(context=bool(context)) if context is not None else "auto"
+    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
+                       params={"verbosity": -1})
+    return lgb.train(params.lgb_params(), data, num_boost_round=params.num_rounds)
+
+
+def confusion(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``(4, 4)`` counts, rows = reference, columns = prediction."""
+    m = np.zeros((len(LABELS), len(LABELS)), np.int64)
+    np.add.at(m, (truth, pred), 1)
+    return m
+
+
+def precision_recall(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class precision, recall and F1 of a confusion matrix (0 where undefined)."""
+    tp = np.diag(m).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.nan_to_num(tp / m.sum(axis=0))
+        recall = np.nan_to_num(tp / m.sum(axis=1))
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    return precision, recall, f1
+
+
+def call_decisions(table: SecondsTable, labels: np.ndarray, probs: np.ndarray,
+                   rule: StreamRule | None = None) -> dict[int, str | None]:
+    """Replay the streaming rule on per-second labels: file index → decided label."""
+    out: dict[int, str | None] = {}
+    order = np.lexsort((table.t, table.file))
+    for f in np.unique(table.file):
+        rows = order[table.file[order] == f]
+        state = RuleState(rule)
+        for r in rows:
+            state.push(int(table.t[r]), LABELS[int(labels[r])], float(probs[r]))
+        decision = state.finish(float(rows.size))
+        out[int(f)] = decision.label if decision is not None else None
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Held-out measurements of one model (or of the teacher itself)."""
+
+    name: str
+    agreement: float | None  # vs teacher, on agreed seconds
+    vs_teacher: np.ndarray | None  # confusion, rows teacher, cols model
+    vs_source: np.ndarray | None  # confusion, rows source, cols model
+    macro_f1: float | None
+    call_accuracy: float | None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate(name: str, table: SecondsTable, pred: np.ndarray, top_p: np.ndarray,
+             rule: StreamRule | None = None) -> Evaluation:
+    """Score predicted labels of held-out rows against the teacher and the source truth."""
+    agreed = table.agreed
+    vs_teacher = confusion(table.teacher[agreed].astype(np.intp), pred[agreed])
+    agreement = float(np.trace(vs_teacher) / max(1, vs_teacher.sum()))
+    labelled = table.source >= 0
+    vs_source = macro = calls = None
+    if labelled.any():
+        vs_source = confusion(table.source[labelled].astype(np.intp), pred[labelled])
+        macro = float(precision_recall(vs_source)[2].mean())
+        decided = call_decisions(table, pred, top_p, rule)
+        truth = {int(f): LABELS[int(table.source[table.file == f][0])] for f in decided}
+        calls = float(np.mean([decided[f] == truth[f] for f in decided]))
+    return Evaluation(name=name, agreement=agreement, vs_teacher=vs_teacher,
+                      vs_source=vs_source, macro_f1=macro, call_accuracy=calls)
+
+
+def corpus_recordings(corpus: Path) -> Iterator[Recording]:
+    """The labelled recordings of a corpus directory, read one at a time."""
+    from agent.audio.io import load_audio
+    from agent.corpus.manifest import MANIFEST, load_manifest
+
+    if not (corpus / MANIFEST).is_file():
+        raise UserError(f"{corpus}: no corpus here (build it: early-media-agent corpus build)")
+    items = load_manifest(corpus)
+    if not items:
+        raise UserError(f"{corpus / MANIFEST}: the corpus is empty "
+                        "(build it: early-media-agent corpus build)")
+    for i in items:
+        yield Recording(id=i.id, group=i.group, label=i.label, samples=load_audio(corpus / i.path))
+
+
+def folder_recordings(folder: Path) -> Iterator[Recording]:
+    """Every audio file under ``folder`` as an unlabelled recording (its own group)."""
+    from agent.audio.io import load_audio
+
+    suffixes = {".wav", ".ogg", ".flac", ".mp3", ".au", ".ul", ".al", ".amr", ".opus"}
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no audio files (.wav, .ogg, .flac, .mp3, ...) found")
+    for p in files:
+        rel = str(p.relative_to(folder))
+        yield Recording(id=rel, group=rel, samples=load_audio(p))

@@ -1,0 +1,76 @@
+"""The student model file: loading, bad files, and the fast single-row path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from agent.classify.model import StudentModel, feature_names
+from agent.distill.train import TrainParams, fit
+from agent.errors import UserError
+from agent.features import N_FEATURES
+from agent.features.context import N_CONTEXT
+
+
+def _model(rng: np.random.Generator, *, context: bool) -> StudentModel:
+    n_features = N_FEATURES + (N_CONTEXT if context else 0)
+    x = rng.normal(-60, 15, (400, n_features)).astype(np.float32)
+    y = np.arange(400) % 4
+    x[np.arange(400), y * 5] += 40.0  # each class lights up its own feature
+    booster = fit(x, y, context=context, params=TrainParams(num_rounds=20))
+    return StudentModel(booster)
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_single_row_path_matches_the_batch_path(rng: np.random.Generator, context: bool) -> None:
+    model = _model(rng, context=context)
+    assert model.uses_context is context
+    x = rng.normal(-60, 20, (25, model.n_features)).astype(np.float32)
+    batch = model.predict_proba(x)
+    one = np.stack([model.predict_one(row) for row in x])
+    assert batch.shape == (25, 4)
+    np.testing.assert_allclose(one, batch, rtol=1e-6, atol=1e-9)
+
+
+def test_model_round_trips_through_its_text_file(rng: np.random.Generator, tmp_path: Path
+                                                 ) -> None:
+    model = _model(rng, context=True)
+    path = tmp_path / "student.txt"
+    model.booster.save_model(str(path))
+    loaded = StudentModel.load(path)
+    assert loaded.booster.feature_name() == feature_names(context=True)
+    x = rng.normal(-60, 20, (5, loaded.n_features)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x))
+
+
+def test_missing_model_file_is_one_line_naming_the_train_command(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        StudentModel.load(tmp_path / "nope.txt")
+    assert "early-media-agent train" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_garbage_model_file_is_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "student.txt"
+    path.write_text("this is not a model\n")
+    with pytest.raises(UserError, match="not a LightGBM model"):
+        StudentModel.load(path)
+
+
+def test_model_with_the_wrong_class_count_is_refused(rng: np.random.Generator,
+                                                     tmp_path: Path) -> None:
+    x = rng.normal(size=(100, N_FEATURES))
+    booster = lgb.train({"objective": "binary", "verbosity": -1},
+                        lgb.Dataset(x, label=np.arange(100) % 2), num_boost_round=2)
+    path = tmp_path / "binary.txt"
+    booster.save_model(str(path))
+    with pytest.raises(UserError, match="classes"):
+        StudentModel.load(path)
+
+
+def test_wrong_feature_width_is_rejected(rng: np.random.Generator) -> None:
+    model = _model(rng, context=False)
+    with pytest.raises(ValueError):
+        model.predict_one(np.zeros(N_FEATURES + 1, np.float32))

@@ -1,0 +1,165 @@
+"""The streaming rule and the streaming classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.audio import SAMPLE_RATE
+from agent.classify.model import StudentModel
+from agent.classify.stream import (
+    RuleState,
+    StreamingClassifier,
+    StreamRule,
+    load_classifier_config,
+)
+from agent.config import build
+from agent.distill.train import TrainParams, fit
+from agent.errors import ConfigError
+from agent.features import extract_batch, seconds_of
+from agent.features.context import context_batch
+
+
+def replay(labels: list[str], rule: StreamRule | None = None) -> RuleState:
+    state = RuleState(rule)
+    for t, label in enumerate(labels):
+        state.push(t, label, 0.9)
+    return state
+
+
+def test_a_class_is_final_after_n_consistent_seconds() -> None:
+    state = replay(["music", "silence", "music", "music"], StreamRule(confirm_seconds=2))
+    assert state.decision is not None
+    assert (state.decision.label, state.decision.at_s) == ("music", 4.0)
+    assert replay(["music", "silence", "music"]).decision is None
+
+
+def test_ringback_with_silent_gaps_stays_ringback() -> None:
+    # US cadence: 2 s on, 4 s off; the off seconds look like silence.
+    labels = ["ringback", "ringback", "silence", "silence", "silence", "silence",
+              "ringback", "ringback", "silence", "silence"]
+    state = replay(labels, StreamRule(confirm_seconds=3, ringback_gap_s=4))
+    assert state.decision is not None and state.decision.label == "ringback"
+    assert state.decision.at_s == 3.0
+    assert state.effective == ["ringback"] * 10
+
+
+def test_silence_long_after_ringback_is_silence() -> None:
+    state = replay(["ringback"] + ["silence"] * 8, StreamRule(confirm_seconds=2,
+                                                            ringback_gap_s=2))
+    assert state.effective[3] == "silence"
+    assert state.decision is not None and state.decision.label == "ringback"
+
+
+def test_silence_alone_is_silence() -> None:
+    state = replay(["silence"] * 3)
+    assert state.decision is not None and state.decision.label == "silence"
+
+
+def test_announcement_overturns_an_earlier_decision() -> None:
+    state = replay(["ringback", "ringback", "ringback", "announcement", "announcement"])
+    assert state.decision is not None
+    assert (state.decision.label, state.decision.at_s) == ("announcement", 5.0)
+
+
+def test_nothing_overturns_an_announcement() -> None:
+    state = replay(["announcement", "announcement", "music", "music", "music"])
+    assert state.decision is not None and state.decision.label == "announcement"
+
+
+def test_a_single_announcement_second_does_not_overturn_music() -> None:
+    state = replay(["music", "music", "announcement", "music"])
+    assert state.decision is not None and state.decision.label == "music"
+
+
+def test_finish_prefers_any_announcement_then_the_majority() -> None:
+    assert replay(["music", "announcement", "music"]).finish(3.0).label == "announcement"
+    decision = replay(["music", "silence", "music"]).finish(3.2)
+    assert decision is not None and (decision.label, decision.at_s) == ("music", 3.2)
+    assert RuleState().finish(0.5) is None
+
+
+def test_low_confidence_seconds_do_not_count() -> None:
+    state = RuleState(StreamRule(confirm_seconds=2, min_probability=0.6))
+    state.push(0, "music", 0.9)
+    state.push(1, "music", 0.5)
+    assert state.decision is None
+
+
+def test_rule_config_is_validated_and_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="classifier.rule.confirm_seconds"):
+        build(type(load_classifier_config()), {"rule": {"confirm_seconds": 0}}, "classifier")
+    with pytest.raises(ConfigError, match="unknown"):
+        build(StreamRule, {"confirm_secs": 2}, "rule")
+    assert load_classifier_config().rule == StreamRule()
+
+
+@pytest.fixture(scope="module")
+def tone_model() -> StudentModel:
+    """A student trained on generated audio: 425 Hz tone → ringback, noise → silence,
+    chirps → music, AM-modulated formants → announcement (source labels)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(20 * SAMPLE_RATE) / SAMPLE_RATE
+    signals = {
+        1: (0.2 * np.sin(2 * np.pi * 425 * t) * ((t % 1.5) < 1.0)),
+        3: 0.001 * rng.standard_normal(t.size),
+        2: 0.2 * np.sin(2 * np.pi * (300 + 200 * (t % 0.5)) * t),
+        0: 0.2 * np.sin(2 * np.pi * 700 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t))
+        + 0.1 * np.sin(2 * np.pi * 1500 * t) * (np.sin(2 * np.pi * 3 * t) > 0),
+    }
+    xs, ys = [], []
+    for label, x in signals.items():
+        feats = extract_batch(seconds_of(x.astype(np.float32)))
+        xs.append(np.concatenate([feats, context_batch(feats)], axis=1))
+        ys.append(np.full(feats.shape[0], label))
+    return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), context=True,
+                            params=TrainParams(num_rounds=30)))
+
+
+def test_partial_pushes_give_the_same_seconds_as_one_push(tone_model: StudentModel) -> None:
+    t = np.arange(5 * SAMPLE_RATE + 1234) / SAMPLE_RATE
+    x = (0.2 * np.sin(2 * np.pi * 425 * t) * ((t % 1.5) < 1.0)).astype(np.float32)
+    whole = StreamingClassifier(tone_model)
+    assert len(whole.push(x)) == 5
+    pieces = StreamingClassifier(tone_model)
+    got = []
+    for start in range(0, x.size, 160):  # 20 ms RTP packets
+        got += pieces.push(x[start:start + 160])
+    assert [r.t for r in got] == [0, 1, 2, 3, 4]
+    assert [r.label for r in got] == [r.label for r in whole.seconds]
+    for a, b in zip(got, whole.seconds, strict=True):
+        assert a.p == pytest.approx(b.p)
+    assert pieces.push(np.zeros(100, np.float32)) == []
+
+
+def test_stream_context_matches_training_context(tone_model: StudentModel) -> None:
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(6 * SAMPLE_RATE)).astype(np.float32)
+    feats = extract_batch(seconds_of(x))
+    offline = tone_model.predict_proba(np.concatenate([feats, context_batch(feats)], axis=1))
+    sc = StreamingClassifier(tone_model)
+    live = np.array([[r.p[k] for k in r.p] for r in sc.push(x)])
+    np.testing.assert_allclose(live, offline, rtol=1e-5, atol=1e-7)
+
+
+def test_streaming_classifier_settles_on_the_tone(tone_model: StudentModel) -> None:
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    x = (0.2 * np.sin(2 * np.pi * 425 * t) * ((t % 1.5) < 1.0)).astype(np.float32)
+    sc = StreamingClassifier(tone_model, rule=StreamRule(confirm_seconds=2))
+    sc.push(x)
+    assert sc.decision is not None and sc.decision.label == "ringback"
+    assert sc.finish() == sc.decision
+
+
+def test_finish_on_a_short_stream_is_none(tone_model: StudentModel) -> None:
+    sc = StreamingClassifier(tone_model)
+    sc.push(np.zeros(4000, np.float32))
+    assert sc.seconds == [] and sc.finish() is None
+
+
+def test_shipped_classifier_config_loads(tmp_path: Path) -> None:
+    p = tmp_path / "classifier.yaml"
+    p.write_text("rule:\n  confirm_seconds: 3\n")
+    assert load_classifier_config(p).rule.confirm_seconds == 3
