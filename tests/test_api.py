@@ -24,7 +24,7 @@ from openapi_spec_validator import validate as validate_spec
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.api.app import NOTIFIER, OPENAPI_PATH, CallNotifier, create_app
+from agent.api.app import NOTIFIER, OPENAPI_PATH, CallNotifier, create_app, start
 from agent.api.config import ApiConfig
 from agent.api.metrics import AgentMetrics
 from agent.config import build
@@ -265,6 +265,36 @@ def test_a_long_poll_that_runs_out_returns_the_undecided_call(store: CallStore) 
             body = await get_json(client, "/v1/calls/job-42?wait=0.3", "/v1/calls/{id}")
             assert body["state"] == "early" and body["inferred"] is None
             await get_json(client, "/v1/calls/nobody?wait=0.2", "/v1/calls/{id}", 404)
+
+    asyncio.run(scenario())
+
+
+def test_a_long_poll_stops_when_the_client_hangs_up(store: CallStore) -> None:
+    async def until(condition, what: str) -> None:
+        for _ in range(400):
+            if condition():
+                return
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"never {what}")
+
+    async def scenario() -> None:
+        # Served as in production (start(): AppRunner, which does not cancel handlers
+        # when a client disconnects), unlike aiohttp's TestServer.
+        config = ApiConfig(port=0, retention_days=0)
+        app = create_app(store, config=config, registry=CollectorRegistry())
+        runner = await start(app, config)
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{port}/v1/calls/job-42?wait=60"
+                request = asyncio.create_task(session.get(url))
+                await until(lambda: app[NOTIFIER].watching() == 1, "started waiting")
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await request
+            await until(lambda: app[NOTIFIER].watching() == 0, "stopped waiting")
+        finally:
+            await runner.cleanup()
 
     asyncio.run(scenario())
 

@@ -72,6 +72,10 @@ class CallNotifier:
         for event in self._waiters.get(call_id, ()):
             event.set()
 
+    def watching(self) -> int:
+        """How many long polls are waiting now."""
+        return sum(len(w) for w in self._waiters.values())
+
     @contextlib.contextmanager
     def watch(self, call_id: str) -> Iterator[asyncio.Event]:
         """An event set by the next :meth:`notify` of ``call_id`` while in the block."""
@@ -173,11 +177,18 @@ def _window_start(request: web.Request) -> datetime:
 
 
 async def _wait_for_call(
-    store: CallStoreBackend, notifier: CallNotifier, id: str, *, wait: float, poll: float
+    store: CallStoreBackend,
+    notifier: CallNotifier,
+    id: str,
+    *,
+    wait: float,
+    poll: float,
+    gone: Callable[[], bool],
 ) -> CallRecord | None:
     """Read call ``id``, then until ``wait`` runs out, re-read it on every notification or
     every ``poll`` seconds until it is settled. An id not yet stored is waited for too,
-    since a dialer may ask before the INVITE has reached the agent."""
+    since a dialer may ask before the INVITE has reached the agent. Stops early once
+    ``gone()`` says the client hung up."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     key = id
@@ -186,7 +197,7 @@ async def _wait_for_call(
         with notifier.watch(key) as event:
             record = store.get(id)
             remaining = deadline - loop.time()
-            if (record is not None and record.settled) or remaining <= 0:
+            if (record is not None and record.settled) or remaining <= 0 or gone():
                 return record
             if record is not None and record.call_id != key:
                 key = record.call_id  # asked by correlation id: notifications name the Call-ID
@@ -199,8 +210,13 @@ async def get_call(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     wait = parse_wait(request.query.get("wait"), max_wait_s=cfg.max_wait_s)
     id = request.match_info["id"]
+
+    def gone() -> bool:
+        return request.transport is None or request.transport.is_closing()
+
     record = await _wait_for_call(
-        request.app[STORE], request.app[NOTIFIER], id, wait=wait, poll=cfg.poll_interval_s
+        request.app[STORE], request.app[NOTIFIER], id,
+        wait=wait, poll=cfg.poll_interval_s, gone=gone,
     )
     if record is None:
         return _json_error(404, f"call {id!r} not found")
