@@ -39,6 +39,9 @@ class Candidate:
     blocks : int
         Distinct quarter-second blocks of the query holding agreeing hashes: a true match
         agrees all along the query, a word two announcements share only in one place.
+    evidence : int
+        Agreeing hashes with at most ``block_cap`` counted per block: what the score is
+        calibrated on, so that one shared word cannot outweigh agreement along the query.
     """
 
     entry_id: int
@@ -46,6 +49,7 @@ class Candidate:
     offset: int
     query_hashes: int
     blocks: int
+    evidence: int
 
 
 class HashIndex:
@@ -95,7 +99,8 @@ class HashIndex:
         """Memory held by the posting arrays."""
         return int(self.hashes.nbytes + self.times.nbytes + self.ids.nbytes)
 
-    def query(self, lm: Landmarks, *, top: int = 2, block_frames: int = 16) -> list[Candidate]:
+    def query(self, lm: Landmarks, *, top: int = 2, block_frames: int = 16,
+              block_cap: int = 4, shortlist: int = 8) -> list[Candidate]:
         """The ``top`` entries with the most time-consistent votes, best first.
 
         Parameters
@@ -106,6 +111,10 @@ class HashIndex:
             How many distinct entries to return, best first.
         block_frames : int
             Frames per block when counting how much of the query agrees.
+        block_cap : int
+            Most agreeing hashes one block adds to ``evidence``.
+        shortlist : int
+            Entries with the most raw votes that are re-ranked by evidence.
         """
         if len(lm) == 0 or self.hashes.size == 0:
             return []
@@ -137,19 +146,21 @@ class HashIndex:
         first = np.ones(order.size, dtype=bool)
         first[1:] = entry[order][1:] != entry[order][:-1]
         best = order[first]
-        best = best[np.argsort(-summed[best], kind="stable")][:top]
+        best = best[np.argsort(-summed[best], kind="stable")][:shortlist]
         out = []
         for i in best:
             off = int(keys[i] % (2 * _OFFSET_SHIFT) - _OFFSET_SHIFT)
             agree = (self.ids[flat] == entry[i]) & (np.abs(offset - off) <= _OFFSET_TOLERANCE)
-            blocks = np.unique(q_t[agree] // block_frames).size
+            _, per_block = np.unique(q_t[agree] // block_frames, return_counts=True)
             out.append(
                 Candidate(
                     entry_id=int(entry[i]),
                     count=int(summed[i]),
                     offset=off,
                     query_hashes=len(lm),
-                    blocks=int(blocks),
+                    blocks=int(per_block.size),
+                    evidence=int(np.minimum(per_block, block_cap).sum()),
                 )
             )
-        return out
+        out.sort(key=lambda c: (-c.evidence, -c.count))
+        return out[:top]

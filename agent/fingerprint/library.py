@@ -28,11 +28,15 @@ from agent.store.library import DuplicateAudioError, Entry, LibraryStore, NewEnt
 
 MIN_ENTRY_SECONDS = 1.0
 MIN_ENTRY_HASHES = 20
-# Calibration of the score (see bench/fingerprint.py): time-consistent hashes well above
-# what unrelated audio reaches by chance, spread over several quarter-second blocks.
-SCORE_MID_COUNT = 12.0
-SCORE_WIDTH = 2.5
-SCORE_MIN_BLOCKS = 3
+# Announcements loop: references are fingerprinted with their first seconds appended, so
+# a query spanning the end of one loop and the start of the next still lines up at one
+# offset.
+LOOP_SECONDS = 3.0
+# Calibration of the score on bench/fingerprint.py (--dump): at 300 entries, announcements
+# not in the library reach evidence ≤ 9 (3-s queries) and ≤ 11 (2-s), true matches ≥ 14
+# (3-s, 99th percentile) through codecs and 15-dB noise. Evidence 12 scores 0.5.
+SCORE_MID_EVIDENCE = 12.0
+SCORE_WIDTH = 1.5
 
 
 def validate_sip_code(code: int) -> int:
@@ -56,14 +60,13 @@ def audio_sha256(samples: np.ndarray) -> str:
 
 
 def score(c: Candidate) -> float:
-    """Calibrated score in (0, 1) of a candidate: a logistic of its time-consistent hashes.
+    """Calibrated score in (0, 1) of a candidate: a logistic of its evidence.
 
-    Votes that cluster in fewer than ``SCORE_MIN_BLOCKS`` quarter-seconds of the query (a
-    word or jingle two announcements share) are scaled down.
+    Evidence counts time-consistent hashes with a cap per quarter-second, so a word or
+    jingle two announcements share cannot pass for agreement along the whole query.
     """
-    z = (c.count - SCORE_MID_COUNT) / SCORE_WIDTH
-    p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-    return p * min(1.0, c.blocks / SCORE_MIN_BLOCKS)
+    z = (c.evidence - SCORE_MID_EVIDENCE) / SCORE_WIDTH
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 class Library:
@@ -124,6 +127,11 @@ class Library:
         """Landmarks of ``samples`` with this library's parameters."""
         return fingerprint(samples, self.params)
 
+    def fingerprint_looped(self, samples: np.ndarray) -> Landmarks:
+        """Landmarks of a reference played once and then ``LOOP_SECONDS`` of it again."""
+        head = samples[: int(LOOP_SECONDS * SAMPLE_RATE)]
+        return self.fingerprint(np.concatenate([samples, head]))
+
     def entries(self, *, kind: str | None = "known") -> list[Entry]:
         """The library's entries of one kind (``known``, ``unknown``) or all (None)."""
         return self.store.list(kind=kind)
@@ -135,7 +143,7 @@ class Library:
                 f"{name}: too short ({seconds:.2f} s); an announcement needs at least "
                 f"{MIN_ENTRY_SECONDS:.1f} s"
             )
-        lm = self.fingerprint(samples)
+        lm = self.fingerprint_looped(samples)
         if len(lm) < MIN_ENTRY_HASHES:
             raise UserError(f"{name}: no usable sound to fingerprint (silent or a pure tone?)")
         return lm
@@ -257,8 +265,7 @@ class Library:
         cfg = self.config
         now = time.time()
         clip = samples[: int(cfg.unknown_max_seconds * SAMPLE_RATE)]
-        lm = self.fingerprint(clip)
-        found = self.best(lm, kind="unknown")
+        found = self.best(self.fingerprint(clip), kind="unknown")
         if found is not None and found[1] >= cfg.threshold:
             entry_id = found[0].entry_id
             self.store.touch(entry_id, now=now, call_id=call_id)
@@ -266,7 +273,8 @@ class Library:
             try:
                 entry_id = self.store.add(NewEntry(
                     kind="unknown", duration_s=clip.size / SAMPLE_RATE,
-                    audio_sha256=audio_sha256(clip), fingerprints=lm.to_bytes(),
+                    audio_sha256=audio_sha256(clip),
+                    fingerprints=self.fingerprint_looped(clip).to_bytes(),
                     fingerprint_version=self.params.version, carrier=carrier,
                     call_id=call_id, audio=g711.ulaw_encode(clip),
                 ))
