@@ -8,26 +8,30 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from agent.classify.model import StudentModel, feature_names
+from agent.classify.model import InputLayout, StudentModel, feature_names
 from agent.distill.train import TrainParams, fit
 from agent.errors import UserError
 from agent.features import N_FEATURES
 from agent.features.context import N_CONTEXT
 
 
-def _model(rng: np.random.Generator, *, context: bool) -> StudentModel:
-    n_features = N_FEATURES + (N_CONTEXT if context else 0)
-    x = rng.normal(-60, 15, (400, n_features)).astype(np.float32)
+def _model(rng: np.random.Generator, layout: InputLayout) -> StudentModel:
+    x = rng.normal(-60, 15, (400, layout.n_features)).astype(np.float32)
     y = np.arange(400) % 4
     x[np.arange(400), y * 5] += 40.0  # each class lights up its own feature
-    booster = fit(x, y, context=context, params=TrainParams(num_rounds=20))
+    booster = fit(x, y, layout=layout, params=TrainParams(num_rounds=20))
     return StudentModel(booster)
 
 
-@pytest.mark.parametrize("context", [False, True])
-def test_single_row_path_matches_the_batch_path(rng: np.random.Generator, context: bool) -> None:
-    model = _model(rng, context=context)
-    assert model.uses_context is context
+LAYOUTS = [InputLayout(), InputLayout(context=True), InputLayout(summary=True),
+           InputLayout(summary=True, context=True)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_single_row_path_matches_the_batch_path(rng: np.random.Generator,
+                                                layout: InputLayout) -> None:
+    model = _model(rng, layout)
+    assert model.layout == layout and model.uses_context is layout.context
     x = rng.normal(-60, 20, (25, model.n_features)).astype(np.float32)
     batch = model.predict_proba(x)
     one = np.stack([model.predict_one(row) for row in x])
@@ -37,7 +41,7 @@ def test_single_row_path_matches_the_batch_path(rng: np.random.Generator, contex
 
 def test_model_round_trips_through_its_text_file(rng: np.random.Generator, tmp_path: Path
                                                  ) -> None:
-    model = _model(rng, context=True)
+    model = _model(rng, InputLayout(context=True))
     path = tmp_path / "student.txt"
     model.booster.save_model(str(path))
     loaded = StudentModel.load(path)
@@ -70,7 +74,17 @@ def test_model_with_the_wrong_class_count_is_refused(rng: np.random.Generator,
         StudentModel.load(path)
 
 
+def test_model_with_unknown_feature_names_is_refused(rng: np.random.Generator,
+                                                     tmp_path: Path) -> None:
+    x = rng.normal(size=(100, N_FEATURES + N_CONTEXT - 1))
+    booster = fit(x, np.arange(100) % 4, params=TrainParams(num_rounds=2))
+    path = tmp_path / "odd.txt"
+    booster.save_model(str(path))
+    with pytest.raises(UserError, match="feature layout"):
+        StudentModel.load(path)
+
+
 def test_wrong_feature_width_is_rejected(rng: np.random.Generator) -> None:
-    model = _model(rng, context=False)
+    model = _model(rng, InputLayout())
     with pytest.raises(ValueError):
         model.predict_one(np.zeros(N_FEATURES + 1, np.float32))

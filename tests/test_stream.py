@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.audio import SAMPLE_RATE
-from agent.classify.model import StudentModel
+from agent.classify.model import InputLayout, StudentModel
 from agent.classify.stream import (
     RuleState,
     StreamingClassifier,
@@ -20,6 +20,8 @@ from agent.distill.train import TrainParams, fit
 from agent.errors import ConfigError
 from agent.features import extract_batch, seconds_of
 from agent.features.context import context_batch
+
+LAYOUT = InputLayout(summary=True, context=True)
 
 
 def replay(labels: list[str], rule: StreamRule | None = None) -> RuleState:
@@ -112,9 +114,9 @@ def tone_model() -> StudentModel:
     xs, ys = [], []
     for label, x in signals.items():
         feats = extract_batch(seconds_of(x.astype(np.float32)))
-        xs.append(np.concatenate([feats, context_batch(feats)], axis=1))
+        xs.append(LAYOUT.assemble(feats, context_batch(feats)))
         ys.append(np.full(feats.shape[0], label))
-    return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), context=True,
+    return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), layout=LAYOUT,
                             params=TrainParams(num_rounds=30)))
 
 
@@ -138,7 +140,7 @@ def test_stream_context_matches_training_context(tone_model: StudentModel) -> No
     rng = np.random.default_rng(3)
     x = (0.1 * rng.standard_normal(6 * SAMPLE_RATE)).astype(np.float32)
     feats = extract_batch(seconds_of(x))
-    offline = tone_model.predict_proba(np.concatenate([feats, context_batch(feats)], axis=1))
+    offline = tone_model.predict_proba(LAYOUT.assemble(feats, context_batch(feats)))
     sc = StreamingClassifier(tone_model)
     live = np.array([[r.p[k] for k in r.p] for r in sc.push(x)])
     np.testing.assert_allclose(live, offline, rtol=1e-5, atol=1e-7)

@@ -1,15 +1,17 @@
 """The distilled student: a LightGBM multiclass model over one second's features.
 
 The model file is LightGBM's text format (``models/student.txt``). Its feature names say
-which inputs it expects: the 696 log-mel values of :func:`agent.features.extract_batch`,
-optionally followed by the 96 context values of :mod:`agent.features.context`.
-Probabilities come out in :data:`agent.labels.LABELS` order.
+which inputs it expects (:class:`InputLayout`): the 696 log-mel values of
+:func:`agent.features.extract_batch` (``mel_*``), optionally followed by the 78 summary
+values (``sum_*``) and the 96 previous-second values (``ctx_*``) of
+:mod:`agent.features.context`. Probabilities come out in :data:`agent.labels.LABELS` order.
 """
 
 from __future__ import annotations
 
 import ctypes
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -18,7 +20,7 @@ from lightgbm.basic import _LIB
 
 from agent.errors import UserError
 from agent.features import N_FEATURES
-from agent.features.context import N_CONTEXT
+from agent.features.context import N_CONTEXT, N_SUMMARY, summary_batch
 from agent.labels import LABELS
 from agent.paths import MODELS_DIR
 
@@ -27,12 +29,50 @@ _PREDICT_NORMAL = 0
 _DTYPE_FLOAT32 = 0
 
 
-def feature_names(*, context: bool) -> list[str]:
-    """Names written into the model file: ``mel_FF_BB`` then, with context, ``ctx_K_BB``."""
+def feature_names(*, context: bool, summary: bool = False) -> list[str]:
+    """Names written into the model file: ``mel_FF_BB``, then ``sum_II``, then ``ctx_K_BB``."""
     names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
+    if summary:
+        names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
     return names
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """Which feature blocks a model takes, in order: log-mel, [summary], [context]."""
+
+    summary: bool = False
+    context: bool = False
+
+    @property
+    def n_features(self) -> int:
+        return N_FEATURES + N_SUMMARY * self.summary + N_CONTEXT * self.context
+
+    def names(self) -> list[str]:
+        return feature_names(context=self.context, summary=self.summary)
+
+    @classmethod
+    def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
+        """Recognise the layout from a model's feature names (UserError if unknown)."""
+        for layout in (cls(), cls(context=True), cls(summary=True),
+                       cls(summary=True, context=True)):
+            if names == layout.names():
+                return layout
+        raise UserError(f"{source}: unknown feature layout ({len(names)} features, expected "
+                        "log-mel [+ summary] [+ context] from agent.features)")
+
+    def assemble(self, features: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        """``(n, 696)`` log-mel and ``(n, 96)`` context rows → ``(n, n_features)`` inputs."""
+        blocks = [features]
+        if self.summary:
+            blocks.append(summary_batch(features))
+        if self.context:
+            if context is None:
+                raise ValueError("this model needs context features")
+            blocks.append(context)
+        return np.concatenate(blocks, axis=1) if len(blocks) > 1 else features
 
 
 class StudentModel:
@@ -50,11 +90,9 @@ class StudentModel:
         if booster.num_model_per_iteration() != len(LABELS):
             raise UserError(f"{source}: model has {booster.num_model_per_iteration()} classes, "
                             f"expected {len(LABELS)} {LABELS}")
-        self.n_features = booster.num_feature()
-        if self.n_features not in (N_FEATURES, N_FEATURES + N_CONTEXT):
-            raise UserError(f"{source}: model expects {self.n_features} features, expected "
-                            f"{N_FEATURES} or {N_FEATURES + N_CONTEXT}")
-        self.uses_context = self.n_features == N_FEATURES + N_CONTEXT
+        self.layout = InputLayout.from_names(booster.feature_name(), source=source)
+        self.n_features = self.layout.n_features
+        self.uses_context = self.layout.context
         self._lock = threading.Lock()
         self._out = np.zeros(len(LABELS), np.float64)
         self._out_len = ctypes.c_int64(0)

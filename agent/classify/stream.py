@@ -173,12 +173,10 @@ class StreamingClassifier:
         return out
 
     def _classify(self, window: np.ndarray) -> SecondResult:
-        feats = extract_second(window)
-        if self.model.uses_context:
-            row = np.concatenate([feats, context_from_history(self._history)])
-        else:
-            row = feats
-        self._history.append(band_max(feats.reshape(1, -1))[0])
+        feats = extract_second(window).reshape(1, -1)
+        context = context_from_history(self._history).reshape(1, -1)
+        row = self.model.layout.assemble(feats, context)[0]
+        self._history.append(band_max(feats)[0])
         del self._history[:-CONTEXT_SECONDS]
         probs = self.model.predict_one(row)
         k = int(np.argmax(probs))

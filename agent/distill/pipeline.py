@@ -23,6 +23,7 @@ from agent.distill.train import (
     fit,
     grouped_split,
     inputs,
+    layout_of,
     targets,
 )
 from agent.errors import UserError
@@ -59,10 +60,10 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
                   compare: bool = True, params: TrainParams | None = None) -> Evaluation:
     """Split, train the variants, evaluate them on held-out files, write the best.
 
-    The shipped model is the better (by macro-F1 vs source truth when the data is
-    labelled, else by agreement with the teacher) of log-mel with and without context,
-    trained with ``labels``. With ``compare``, the other label modes and MFCC inputs are
-    trained and measured too, for the report.
+    The shipped model is the best (by macro-F1 vs source truth when the data is labelled,
+    else by agreement with the teacher) of the log-mel layouts (with or without summary
+    and context features), trained with ``labels``. With ``compare``, the other label
+    modes and MFCC inputs are trained and measured too, for the report.
     """
     if labels not in LABEL_MODES:
         raise UserError(f"--labels {labels!r}: expected one of {', '.join(LABEL_MODES)}")
@@ -74,17 +75,18 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
     if np.unique(y[keep]).size < 2:
         raise UserError("too little audio to train on: need seconds of at least two classes")
 
-    variants = [(labels, "logmel+context"), (labels, "logmel")]
+    shippable = ("logmel+summary+context", "logmel+context", "logmel")
+    variants = [(labels, fs) for fs in shippable]
     if compare:
         variants.append((labels, "mfcc"))
         if (table.source >= 0).all():
-            variants += [(m, "logmel+context") for m in LABEL_MODES if m != labels]
+            variants += [(m, shippable[0]) for m in LABEL_MODES if m != labels]
     evaluations: list[Evaluation] = []
     boosters: dict[str, lgb.Booster] = {}
     for mode, feature_set in variants:
         k, yy = targets(train_t, mode)
-        context = {"logmel": False, "logmel+context": True}.get(feature_set)
-        booster = fit(inputs(train_t, feature_set)[k], yy[k], context=context, params=params)
+        booster = fit(inputs(train_t, feature_set)[k], yy[k], layout=layout_of(feature_set),
+                      params=params)
         pred, top = _predict(booster, inputs(test_t, feature_set))
         name = f"{feature_set}, labels={mode}"
         evaluations.append(evaluate(name, test_t, pred, top))
@@ -99,7 +101,7 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
         return (ev.macro_f1 or 0.0) if labelled else (ev.agreement or 0.0)
 
     candidates = [ev for ev in evaluations
-                  if ev.name in (f"logmel+context, labels={labels}", f"logmel, labels={labels}")]
+                  if ev.name in {f"{fs}, labels={labels}" for fs in shippable}]
     shipped = max(candidates, key=score)
     out_dir.mkdir(parents=True, exist_ok=True)
     boosters[shipped.name].save_model(str(out_dir / MODEL_FILE))

@@ -24,7 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import scipy.fft
 
-from agent.classify.model import feature_names
+from agent.classify.model import InputLayout
 from agent.classify.stream import RuleState, StreamRule
 from agent.distill.dataset import Recording, SecondsTable
 from agent.errors import UserError
@@ -32,7 +32,7 @@ from agent.features import N_MELS
 from agent.labels import LABEL_INDEX, LABELS
 
 LABEL_MODES = ("teacher", "source", "combined")
-FEATURE_SETS = ("logmel+context", "logmel", "mfcc")
+FEATURE_SETS = ("logmel+summary+context", "logmel+context", "logmel", "mfcc")
 N_MFCC = 13
 
 
@@ -82,15 +82,21 @@ def mfcc(features: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
+def layout_of(feature_set: str) -> InputLayout | None:
+    """The student input layout of a feature set (None for MFCC, measured but not shipped)."""
+    if feature_set == "mfcc":
+        return None
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(feature_set)
+    return InputLayout(summary="summary" in feature_set, context="context" in feature_set)
+
+
 def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
     """The model inputs of each row for one of :data:`FEATURE_SETS`."""
-    if feature_set == "logmel":
-        return table.features
-    if feature_set == "logmel+context":
-        return np.concatenate([table.features, table.context], axis=1)
-    if feature_set == "mfcc":
+    layout = layout_of(feature_set)
+    if layout is None:
         return mfcc(table.features)
-    raise ValueError(feature_set)
+    return layout.assemble(table.features, table.context)
 
 
 def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int = 0
@@ -123,11 +129,12 @@ def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int 
     return test_groups[inverse]
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, context: bool | None = None,
+def fit(x: np.ndarray, y: np.ndarray, *, layout: InputLayout | None = None,
         params: TrainParams | None = None) -> lgb.Booster:
-    """Train a four-class LightGBM booster; log-mel inputs get the model-file feature names."""
+    """Train a four-class LightGBM booster; with a ``layout``, the model file carries its
+    feature names (which :class:`~agent.classify.model.StudentModel` reads back)."""
     params = params or TrainParams()
-    names = feature_names(context=bool(context)) if context is not None else "auto"
+    names = layout.names() if layout is not None else "auto"
     data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
                        params={"verbosity": -1})
     return lgb.train(params.lgb_params(), data, num_boost_round=params.num_rounds)

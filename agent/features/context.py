@@ -1,4 +1,4 @@
-"""Context features: what the previous seconds looked like.
+"""Context features: what the previous seconds looked like, and a summary of this one.
 
 A one-second window cannot tell the silent gap of a ringback cadence (up to 4 s off in
 the US, 2 s in India and the UK) from real silence; the seconds before it can. For each
@@ -6,6 +6,10 @@ of the :data:`CONTEXT_SECONDS` previous seconds this gives the loudest frame per
 (24 values), so a tone burst 1–4 s ago stays visible. Seconds before the stream started
 read as the extractor's floor. Training (:func:`context_batch` over a file) and the live
 stream (:func:`context_from_history` over a rolling buffer) compute the same numbers.
+
+:func:`summary_batch` condenses a second's own 29×24 log-mel cells into statistics a tree
+model cannot form from single cells: per-band mean, spread and frame-to-frame change
+(steady tone vs. syllables vs. notes), and the loudness contour.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from agent.features.mel import _FLOOR_DB, FRAMES_PER_SECOND_WINDOW, N_FEATURES, 
 
 CONTEXT_SECONDS = 4
 N_CONTEXT = CONTEXT_SECONDS * N_MELS
+N_SUMMARY = 3 * N_MELS + 6
 
 
 def band_max(features: np.ndarray) -> np.ndarray:
@@ -59,3 +64,33 @@ def context_from_history(history: list[np.ndarray]) -> np.ndarray:
     for k in range(1, min(CONTEXT_SECONDS, len(history)) + 1):
         out[(k - 1) * N_MELS : k * N_MELS] = history[-k]
     return out
+
+
+def summary_batch(features: np.ndarray) -> np.ndarray:
+    """Statistics of each second's own log-mel cells.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(n, 696)`` features.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 78)`` float32: per band the mean, the standard deviation over frames and the
+        mean absolute frame-to-frame change (3 × 24); then the mean, standard deviation and
+        range of the frame loudness (mean over bands), its mean absolute change, and the
+        mean and standard deviation of each frame's peak-to-mean band level.
+    """
+    frames = features.reshape(-1, FRAMES_PER_SECOND_WINDOW, N_MELS).astype(np.float32)
+    flux = np.abs(np.diff(frames, axis=1))
+    loud = frames.mean(axis=2)
+    peak = frames.max(axis=2) - loud
+    cols = [
+        frames.mean(axis=1), frames.std(axis=1), flux.mean(axis=1),
+        loud.mean(axis=1, keepdims=True), loud.std(axis=1, keepdims=True),
+        (loud.max(axis=1) - loud.min(axis=1))[:, None],
+        np.abs(np.diff(loud, axis=1)).mean(axis=1, keepdims=True),
+        peak.mean(axis=1, keepdims=True), peak.std(axis=1, keepdims=True),
+    ]
+    return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)

@@ -1,0 +1,217 @@
+"""Benchmark of the distilled classifier against its teacher and the source truth.
+
+Run from the checkout (nice it: the machine is shared)::
+
+    nice -n 10 python bench/classifier.py [--corpus DIR] [--model models/student.txt]
+
+On the held-out files of the model's split (``models/split.json``, written by ``train``):
+
+* student vs teacher agreement on the seconds the teacher is sure of (target ≥ 99.3%);
+* student vs source truth: per-second macro-F1 (target ≥ 0.97) and call-level decision
+  accuracy, the decision being ``StreamingClassifier.decision`` or ``finish()`` on the
+  file (target ≥ 0.98); the same for the teacher alone;
+* per-second latency of one stream, features included (target median ≤ 0.2 ms), and its
+  ratio to YAMNet classifying the same second in the same run (target ≥ 20×);
+* throughput of many concurrent streams, in seconds of audio per CPU-second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from agent.audio.io import load_audio
+from agent.classify.model import MODEL_FILE, StudentModel
+from agent.classify.stream import RuleState, StreamingClassifier, load_classifier_config
+from agent.corpus.manifest import load_manifest
+from agent.distill.dataset import teach_cached
+from agent.distill.pipeline import teacher_cache
+from agent.distill.teachers import SileroVad, YamnetTeacher, make_teacher
+from agent.distill.train import confusion, precision_recall
+from agent.features import extract_batch, seconds_of
+from agent.features.context import N_CONTEXT
+from agent.labels import LABEL_INDEX, LABELS
+from agent.paths import MODELS_DIR, cache_dir
+
+
+def _row(name: str, value: str, target: str = "", verdict: str = "") -> str:
+    return f"| {name} | {value} | {target} | {verdict} |"
+
+
+def _verdict(ok: bool, miss: str) -> str:
+    return "met" if ok else f"MISSED by {miss}"
+
+
+def yamnet_one_second(yam: YamnetTeacher, window: np.ndarray) -> np.ndarray:
+    """What YAMNet needs to classify one second: resample, log-mel, one 0.96-s patch."""
+    mel = yam.log_mel(soxr.resample(window, 8000, yam.SR))
+    return yam.patch_logits(mel[: yam.PATCH])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=cache_dir() / "corpus")
+    ap.add_argument("--model", type=Path, default=MODELS_DIR / MODEL_FILE)
+    ap.add_argument("--split", type=Path, default=None,
+                    help="split.json naming the held-out files (default: next to the model)")
+    ap.add_argument("--teacher", default="yamnet+vad")
+    ap.add_argument("--streams", type=int, default=200, help="concurrent streams to simulate")
+    ap.add_argument("--latency-seconds", type=int, default=500)
+    args = ap.parse_args(argv)
+
+    model = StudentModel.load(args.model)
+    rule = load_classifier_config().rule
+    split = json.loads((args.split or args.model.parent / "split.json").read_text())
+    held = set(split["test_files"])
+    items = [i for i in load_manifest(args.corpus) if i.id in held]
+    if not items:
+        print(f"no held-out files of {args.model} found in {args.corpus}", file=sys.stderr)
+        return 2
+    teacher = make_teacher(args.teacher)
+    cache = teacher_cache(teacher.name)
+
+    t_truth, t_student, t_teacher, t_agreed = [], [], [], []
+    calls_student, calls_teacher = [], []
+    audio_seconds: list[np.ndarray] = []
+    for item in items:
+        x = load_audio(args.corpus / item.path)
+        n = x.size // 8000
+        if n == 0:
+            continue
+        sc = StreamingClassifier(model, rule=rule)
+        sc.push(x)
+        decision = sc.decision or sc.finish()
+        student = np.array([LABEL_INDEX[r.label] for r in sc.seconds])
+        taught = teach_cached(teacher, x[: n * 8000], cache)
+        truth = LABEL_INDEX[item.label]
+        t_truth.append(np.full(n, truth))
+        t_student.append(student)
+        t_teacher.append(taught.label)
+        t_agreed.append(taught.agreed)
+        calls_student.append(decision is not None and decision.label == item.label)
+        state = RuleState(rule)
+        for t, k in enumerate(taught.label):
+            state.push(t, LABELS[int(k)], float(taught.soft[t].max()))
+        tdec = state.decision or state.finish(float(n))
+        calls_teacher.append(tdec is not None and tdec.label == item.label)
+        audio_seconds.append(seconds_of(x))
+
+    truth = np.concatenate(t_truth)
+    student = np.concatenate(t_student)
+    teacher_labels = np.concatenate(t_teacher).astype(np.intp)
+    agreed = np.concatenate(t_agreed)
+    vs_teacher = confusion(teacher_labels[agreed], student[agreed])
+    agreement = np.trace(vs_teacher) / max(1, vs_teacher.sum())
+    vs_source = confusion(truth, student)
+    p_s, r_s, f1_s = precision_recall(vs_source)
+    teacher_vs_source = confusion(truth, teacher_labels)
+    f1_t = precision_recall(teacher_vs_source)[2]
+    p_tt, r_tt, _ = precision_recall(vs_teacher)
+    call_acc = float(np.mean(calls_student))
+    call_acc_teacher = float(np.mean(calls_teacher))
+
+    # Latency: one stream, one whole second per push (features, context, model, rule).
+    secs = np.concatenate(audio_seconds)
+    rng = np.random.default_rng(0)
+    pick = secs[rng.choice(secs.shape[0], size=min(args.latency_seconds, secs.shape[0]),
+                           replace=False)]
+    sc = StreamingClassifier(model, rule=rule)
+    for w in pick[:20]:
+        sc.push(w)
+    lat = np.empty(pick.shape[0])
+    for i, w in enumerate(pick):
+        t0 = time.perf_counter_ns()
+        sc.push(w)
+        lat[i] = time.perf_counter_ns() - t0
+    yam = YamnetTeacher()
+    yam_lat = np.empty(min(200, pick.shape[0]))
+    for i in range(yam_lat.size):
+        t0 = time.perf_counter_ns()
+        yamnet_one_second(yam, pick[i])
+        yam_lat[i] = time.perf_counter_ns() - t0
+    full = make_teacher(args.teacher)
+    full_lat = np.empty(min(50, pick.shape[0]))
+    for i in range(full_lat.size):
+        t0 = time.perf_counter_ns()
+        full.frame_scores(pick[i])
+        full_lat[i] = time.perf_counter_ns() - t0
+    vad = SileroVad()
+    vad_lat = np.empty(min(50, pick.shape[0]))
+    for i in range(vad_lat.size):
+        t0 = time.perf_counter_ns()
+        vad.frame_scores(pick[i])
+        vad_lat[i] = time.perf_counter_ns() - t0
+
+    # Throughput: S concurrent streams, each its own StreamingClassifier, fed a second each
+    # in turn (the live agent's path); and the batch path (one extract + predict for all).
+    n_streams = args.streams
+    streams = [StreamingClassifier(model, rule=rule) for _ in range(n_streams)]
+    rounds = 5
+    feed = secs[rng.choice(secs.shape[0], size=(rounds, n_streams))]
+    c0 = time.process_time()
+    for r in range(rounds):
+        for s, stream in enumerate(streams):
+            stream.push(feed[r, s])
+    cpu = time.process_time() - c0
+    per_stream_tput = rounds * n_streams / cpu
+    c0 = time.process_time()
+    for r in range(rounds):
+        feats = extract_batch(feed[r])
+        context = np.full((n_streams, N_CONTEXT), -100.0, np.float32)
+        model.predict_proba(model.layout.assemble(feats, context))
+    cpu_b = time.process_time() - c0
+    batch_tput = rounds * n_streams / cpu_b
+
+    med = float(np.median(lat)) / 1e6
+    yam_med = float(np.median(yam_lat)) / 1e6
+    ratio = yam_med / med
+    macro_s = float(f1_s.mean())
+    macro_t = float(f1_t.mean())
+    inputs = ("log-mel" + (" + summary" if model.layout.summary else "")
+              + (" + context" if model.layout.context else ""))
+    print(f"# classifier benchmark — model {args.model} ({inputs}), {len(items)} held-out "
+          f"files, {truth.size} seconds, corpus {args.corpus}")
+    print()
+    print("| measure | value | target | verdict |")
+    print("|---|---|---|---|")
+    print(_row("student vs teacher agreement (teacher-agreed seconds)",
+               f"{100 * agreement:.2f}% ({int(vs_teacher.sum())} s)", "≥ 99.3%",
+               _verdict(agreement >= 0.993, f"{100 * (0.993 - agreement):.2f} points")))
+    for i, label in enumerate(LABELS):
+        print(_row(f"  vs teacher {label}: precision / recall",
+                   f"{100 * p_tt[i]:.2f}% / {100 * r_tt[i]:.2f}%"))
+    print(_row("student vs source: per-second macro-F1", f"{macro_s:.4f}", "≥ 0.97",
+               _verdict(macro_s >= 0.97, f"{0.97 - macro_s:.4f}")))
+    for i, label in enumerate(LABELS):
+        print(_row(f"  vs source {label}: precision / recall / F1",
+                   f"{100 * p_s[i]:.2f}% / {100 * r_s[i]:.2f}% / {f1_s[i]:.4f}"))
+    print(_row("student call-level decision accuracy", f"{100 * call_acc:.2f}%", "≥ 98%",
+               _verdict(call_acc >= 0.98, f"{100 * (0.98 - call_acc):.2f} points")))
+    print(_row("teacher alone vs source: per-second macro-F1", f"{macro_t:.4f}", "(~0.94)"))
+    print(_row("teacher alone call-level decision accuracy", f"{100 * call_acc_teacher:.2f}%",
+               "(~94%)"))
+    print(_row("per-second latency, one stream, features included (median)",
+               f"{1000 * med:.1f} µs (p90 {np.percentile(lat, 90) / 1e3:.1f} µs)", "≤ 200 µs",
+               _verdict(med <= 0.2, f"{1000 * (med - 0.2):.1f} µs")))
+    print(_row("YAMNet per second (resample + log-mel + one patch), median",
+               f"{1000 * yam_med:.1f} µs"))
+    print(_row("speed ratio YAMNet / student", f"{ratio:.1f}×", "≥ 20×",
+               _verdict(ratio >= 20, f"{20 - ratio:.1f}×")))
+    print(_row("full teacher (YAMNet 4 patches/s + Silero VAD) per second, median",
+               f"{np.median(full_lat) / 1e6:.2f} ms "
+               f"(VAD alone {np.median(vad_lat) / 1e6:.2f} ms)"))
+    print(_row(f"throughput, {n_streams} concurrent streams (per-stream objects)",
+               f"{per_stream_tput:.0f} s of audio per CPU-s"))
+    print(_row(f"throughput, {n_streams} streams batched (extract_batch + predict_proba)",
+               f"{batch_tput:.0f} s of audio per CPU-s"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
