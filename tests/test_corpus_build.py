@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,14 @@ from agent.corpus import cli
 from agent.corpus.build import build_corpus
 from agent.corpus.config import CorpusConfig, SourceDirs
 from agent.corpus.manifest import MANIFEST, load_manifest
-from agent.corpus.sources import MOH_PACKAGE, PROMPT_VOICES, WESNOTH_PACKAGE
+from agent.corpus.sources import (
+    MIDI_PACKAGE,
+    MOH_PACKAGE,
+    PROMPT_VOICES,
+    WESNOTH_PACKAGE,
+    music_files,
+    render_midi,
+)
 from agent.errors import ConfigError, UserError
 from agent.labels import LABELS
 from agent.paths import CONFIG_DIR
@@ -43,15 +51,30 @@ needs_debian_audio = pytest.mark.skipif(
 )
 
 
+HAVE_MIDI = Path(DEFAULTS.midi_music).is_dir() and Path(DEFAULTS.soundfont).is_file()
+needs_midi = pytest.mark.skipif(
+    not HAVE_MIDI or shutil.which("fluidsynth") is None,
+    reason="apt-get install planetblupi-music-midi fluidsynth fluid-soundfont-gm",
+)
+
+
+def _link_some(src: str, dst: Path, pattern: str, count: int) -> None:
+    dst.mkdir()
+    for name in sorted(p.name for p in Path(src).glob(pattern))[:count]:
+        (dst / name).symlink_to(Path(src) / name)
+
+
 @pytest.fixture
 def small_sources(tmp_path: Path) -> SourceDirs:
-    """The real prompts and music on hold, and two of the game music files (reading all
-    41 to cut segments takes longer than a test should)."""
-    music = tmp_path / "wesnoth"
-    music.mkdir()
-    for name in sorted(p.name for p in Path(DEFAULTS.wesnoth_music).glob("*.ogg"))[:2]:
-        (music / name).symlink_to(Path(DEFAULTS.wesnoth_music) / name)
-    return SourceDirs(DEFAULTS.asterisk_sounds, DEFAULTS.asterisk_moh, str(music))
+    """The real prompts and music on hold, two of the game music files and one MIDI file
+    (reading them all to cut segments takes longer than a test should)."""
+    _link_some(DEFAULTS.wesnoth_music, tmp_path / "wesnoth", "*.ogg", 2)
+    midi = ""
+    if HAVE_MIDI:
+        _link_some(DEFAULTS.midi_music, tmp_path / "midi", "*.mid", 1)
+        midi = str(tmp_path / "midi")
+    return SourceDirs(DEFAULTS.asterisk_sounds, DEFAULTS.asterisk_moh,
+                      str(tmp_path / "wesnoth"), midi_music=midi)
 
 
 def tiny(sources: SourceDirs, **kw: object) -> CorpusConfig:
@@ -134,6 +157,9 @@ def test_music_segments_of_one_file_share_a_group_and_do_not_overlap(
         (src,) = it.sources
         by_file.setdefault(src.path, []).append((src.start_s, src.duration_s, it.group))
     assert len(by_file) > 1
+    packages = {s.package for it in load_manifest(tmp_path) for s in it.sources}
+    assert {MOH_PACKAGE, WESNOTH_PACKAGE} <= packages
+    assert (MIDI_PACKAGE in packages) == HAVE_MIDI
     for spans in by_file.values():
         assert len({g for _, _, g in spans}) == 1
         spans.sort()
@@ -176,6 +202,21 @@ def test_same_seed_builds_the_same_audio_and_another_seed_does_not(
     assert outs["a"] != outs["c"]
 
 
+@needs_midi
+def test_midi_renders_the_requested_seconds_of_audible_mono() -> None:
+    (first, *_) = sorted(Path(DEFAULTS.midi_music).glob("*.mid"))
+    x = render_midi(first, soundfont=Path(DEFAULTS.soundfont), seconds=6.0)
+    assert x.shape == (6 * SAMPLE_RATE,)
+    assert np.all(np.isfinite(x)) and 0.001 < float(np.sqrt(np.mean(x**2))) < 1.0
+
+
+def test_missing_soundfont_names_its_package(tmp_path: Path) -> None:
+    sources = SourceDirs(midi_music=str(tmp_path), soundfont=str(tmp_path / "none.sf2"))
+    (tmp_path / "a.mid").write_bytes(b"MThd")
+    with pytest.raises(UserError, match="apt-get install fluid-soundfont-gm"):
+        music_files(CorpusConfig(sources=sources))
+
+
 @needs_tools
 def test_reusing_a_directory_with_another_seed_is_refused(tmp_path: Path) -> None:
     build_corpus(tmp_path, CorpusConfig(seconds_per_class=5.0), labels=["silence"],
@@ -190,12 +231,26 @@ def test_reusing_a_directory_with_another_seed_is_refused(tmp_path: Path) -> Non
     ("field", "package"),
     [("asterisk_sounds", "asterisk-core-sounds-en-wav"),
      ("asterisk_moh", MOH_PACKAGE),
-     ("wesnoth_music", WESNOTH_PACKAGE)],
+     ("wesnoth_music", WESNOTH_PACKAGE),
+     ("midi_music", MIDI_PACKAGE)],
 )
 def test_missing_debian_package_is_a_one_line_user_error(
     tmp_path: Path, field: str, package: str
 ) -> None:
-    sources = SourceDirs(**{field: str(tmp_path / "absent")})
+    # Listed (never read): every other source is present, so the error is about `field`.
+    present = {"asterisk_sounds": tmp_path / "sounds", "asterisk_moh": tmp_path / "moh",
+               "wesnoth_music": tmp_path / "wesnoth", "midi_music": tmp_path / "midi"}
+    for voice in PROMPT_VOICES:
+        (present["asterisk_sounds"] / voice).mkdir(parents=True)
+        (present["asterisk_sounds"] / voice / "a.wav").write_bytes(b"")
+    for key, name in (("asterisk_moh", "a.wav"), ("wesnoth_music", "a.ogg"),
+                      ("midi_music", "a.mid")):
+        present[key].mkdir()
+        (present[key] / name).write_bytes(b"")
+    (tmp_path / "gm.sf2").write_bytes(b"")
+    sources = SourceDirs(**{k: str(v) for k, v in present.items()},
+                         soundfont=str(tmp_path / "gm.sf2"))
+    sources = dataclasses.replace(sources, **{field: str(tmp_path / "absent")})
     labels = ["announcement"] if field == "asterisk_sounds" else ["music"]
     with pytest.raises(UserError, match=f"apt-get install {package}") as err:
         build_corpus(tmp_path / "out", CorpusConfig(seconds_per_class=5.0, sources=sources),

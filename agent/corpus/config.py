@@ -26,6 +26,9 @@ class SourceDirs:
     asterisk_sounds: str = "/usr/share/asterisk/sounds"
     asterisk_moh: str = "/usr/share/asterisk/moh"
     wesnoth_music: str = "/usr/share/games/wesnoth/1.16/data/core/music"
+    midi_music: str = "/usr/share/planetblupi/music"
+    """MIDI files rendered with FluidSynth; an empty string leaves MIDI music out."""
+    soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class CorpusConfig:
     pause_s: list[float] = field(default_factory=lambda: [0.15, 0.7])
     pause_noise_dbfs: list[float] = field(default_factory=lambda: [-75.0, -55.0])
     music_min_dbfs: float = -45.0
+    midi_seconds: float = 150.0
     level_dbfs: list[float] = field(default_factory=lambda: [-35.0, -10.0])
     noise_floor_prob: float = 0.7
     noise_floor_dbfs: list[float] = field(default_factory=lambda: [-80.0, -60.0])
@@ -61,6 +65,8 @@ class CorpusConfig:
         _range_ok(self.noise_floor_dbfs, "noise_floor_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.silence_noise_dbfs, "silence_noise_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.loss_rate, "loss_rate", low=0.0, high=0.5)
+        if self.midi_seconds <= 0:
+            raise ConfigError("midi_seconds: must be > 0")
         for name in ("noise_floor_prob", "loss_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: must be between 0 and 1")

@@ -7,12 +7,15 @@ generator it yields the same :class:`Clip` sequence every time, numbered from 0,
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 
 from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
@@ -29,6 +32,9 @@ PROMPT_VOICES: dict[str, str] = {
 }
 MOH_PACKAGE = "asterisk-moh-opsound-wav"
 WESNOTH_PACKAGE = "wesnoth-music"
+MIDI_PACKAGE = "planetblupi-music-midi"
+SOUNDFONT_PACKAGE = "fluid-soundfont-gm"
+_MIDI_RATE = 16000
 SYNTH_PACKAGE = "synthetic"
 TONE_PACKAGE = "agent.tones"
 
@@ -79,10 +85,53 @@ def prompt_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
 
 def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
     """Music files per package; raises :class:`UserError` naming a missing package."""
-    return {
+    files = {
         MOH_PACKAGE: _files(Path(cfg.sources.asterisk_moh), "*.wav", MOH_PACKAGE),
         WESNOTH_PACKAGE: _files(Path(cfg.sources.wesnoth_music), "*.ogg", WESNOTH_PACKAGE),
     }
+    if cfg.sources.midi_music:
+        files[MIDI_PACKAGE] = _files(Path(cfg.sources.midi_music), "*.mid", MIDI_PACKAGE)
+        if not Path(cfg.sources.soundfont).is_file():
+            raise UserError(f"{cfg.sources.soundfont}: missing; install the Debian package "
+                            f"{SOUNDFONT_PACKAGE} (apt-get install {SOUNDFONT_PACKAGE})")
+    return files
+
+
+def render_midi(path: Path, *, soundfont: Path, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of a MIDI file rendered by FluidSynth, mono float32 at 8 kHz.
+
+    FluidSynth streams raw stereo floats; reading stops after ``seconds`` because game
+    MIDI often loops for many minutes.
+    """
+    fluidsynth = shutil.which("fluidsynth")
+    if fluidsynth is None:
+        raise UserError("fluidsynth is not installed (apt-get install fluidsynth)")
+    want = int(seconds * _MIDI_RATE) * 2 * 4
+    with subprocess.Popen(
+        [fluidsynth, "-ni", "-q", "-T", "raw", "-O", "float", "-r", str(_MIDI_RATE), "-F", "-",
+         str(soundfont), str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdout is not None
+        chunks, got = [], 0
+        while got < want:
+            chunk = proc.stdout.read(min(1 << 20, want - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        proc.kill()
+    raw = b"".join(chunks)
+    stereo = np.frombuffer(raw[: len(raw) // 8 * 8], dtype=np.float32).reshape(-1, 2)
+    if stereo.size == 0:
+        raise UserError(f"{path}: fluidsynth rendered no audio")
+    return soxr.resample(stereo.mean(axis=1), _MIDI_RATE, SAMPLE_RATE).astype(np.float32)
+
+
+def _load_music(cfg: CorpusConfig, package: str, path: Path) -> np.ndarray:
+    if package == MIDI_PACKAGE:
+        return render_midi(path, soundfont=Path(cfg.sources.soundfont), seconds=cfg.midi_seconds)
+    return load_audio(path)
 
 
 def _noise_like(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
@@ -151,7 +200,7 @@ def _music_segments(
     for pkg in sorted(files):
         segs = []
         for path in files[pkg]:
-            audio = load_audio(path)
+            audio = _load_music(cfg, pkg, path)
             start = 0
             while start + lo <= audio.size:
                 length = min(int(rng.integers(lo, hi + 1)), audio.size - start)
@@ -167,7 +216,7 @@ def _music_segments(
 
 
 def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
-    """Segments of music on hold and game music, taken alternately from each package.
+    """Segments of music on hold, game music and rendered MIDI, taken in turn per package.
 
     Segments of the same file share a ``group``. Every file is read once to cut and
     screen segments, then the chosen segments are read back file by file.
@@ -192,11 +241,14 @@ def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
     for i, seg in enumerate(chosen):
         by_file.setdefault(seg.path, []).append((i, seg))
     for path in sorted(by_file):
-        audio = load_audio(path)
+        package = by_file[path][0][1].package
+        audio = _load_music(cfg, package, path)
+        mix = ({"synth": "fluidsynth", "soundfont": cfg.sources.soundfont,
+                "soundfont_package": SOUNDFONT_PACKAGE} if package == MIDI_PACKAGE else {})
         for i, seg in by_file[path]:
             samples = audio[seg.start:seg.start + seg.length].astype(np.float32)
-            ref = SourceRef(seg.package, str(path), _seconds(seg.start), _seconds(seg.length))
-            yield Clip(i, "music", f"music:{path.name}", samples, [ref])
+            ref = SourceRef(package, str(path), _seconds(seg.start), _seconds(seg.length))
+            yield Clip(i, "music", f"music:{path.name}", samples, [ref], mix=dict(mix))
 
 
 def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
