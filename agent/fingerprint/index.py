@@ -73,7 +73,7 @@ class HashIndex:
             self.entry_ids.append(int(entry_id))
             hashes.append(lm.hashes)
             times.append(lm.times)
-            ids.append(np.full(len(lm), entry_id, dtype=np.int64))
+            ids.append(np.full(len(lm), entry_id, dtype=np.int32))
         if hashes:
             h = np.concatenate(hashes)
             order = np.argsort(h, kind="stable")
@@ -83,7 +83,7 @@ class HashIndex:
         else:
             self.hashes = np.zeros(0, np.uint32)
             self.times = np.zeros(0, np.int32)
-            self.ids = np.zeros(0, np.int64)
+            self.ids = np.zeros(0, np.int32)
         self.max_postings = max_postings
 
     def __len__(self) -> int:
@@ -131,7 +131,7 @@ class HashIndex:
         flat = starts + np.arange(total)
         q_t = np.repeat(lm.times.astype(np.int64), n)
         offset = self.times[flat].astype(np.int64) - q_t
-        key = (self.ids[flat] * (2 * _OFFSET_SHIFT)) + (offset + _OFFSET_SHIFT)
+        key = (self.ids[flat].astype(np.int64) * (2 * _OFFSET_SHIFT)) + (offset + _OFFSET_SHIFT)
         keys, counts = np.unique(key, return_counts=True)
         # Votes within ±tolerance of an offset belong to it: add neighbouring keys.
         summed = counts.copy()
