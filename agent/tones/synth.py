@@ -94,3 +94,33 @@ def level_dbfs(x: np.ndarray) -> float:
     """The AES17 level of ``x`` in dBFS (full-scale sine = 0 dBFS); -inf for silence."""
     ms = float(np.mean(np.square(x, dtype=np.float64))) if len(x) else 0.0
     return 10.0 * np.log10(2.0 * ms) if ms > 0 else float("-inf")
+
+
+# Telcordia SIT encodings: (first frequency, second frequency, first length, second length);
+# the third segment is always 1776.7 Hz, long. Short = 274 ms, long = 380 ms.
+NA_SIT: dict[str, tuple[float, float, int, int]] = {
+    "IC": (913.8, 1370.6, 274, 274),
+    "VC": (985.2, 1370.6, 380, 274),
+    "RO": (913.8, 1428.5, 274, 380),
+    "RO-distant": (985.2, 1370.6, 274, 380),
+    "NC": (913.8, 1370.6, 380, 380),
+    "NC-distant": (985.2, 1428.5, 380, 380),
+    "IO": (913.8, 1428.5, 380, 274),
+}
+
+
+def na_sit_spec(code: str) -> ToneSpec:
+    """The North-American SIT for ``code`` (a key of :data:`NA_SIT`) as a one-shot spec.
+
+    Examples
+    --------
+    >>> [s.ms for s in na_sit_spec("VC").steps]
+    [380, 274, 380]
+    """
+    f1, f2, d1, d2 = NA_SIT[code]
+    steps = (
+        ToneStep((f1,), None, d1),
+        ToneStep((f2,), None, d2),
+        ToneStep((1776.7,), None, 380),
+    )
+    return ToneSpec(steps=steps, source="Telcordia GR-1162", repeat=False)

@@ -1,0 +1,854 @@
+"""Streaming detection of call-progress tones (ringback, busy, congestion), SIT and fax tones.
+
+Three stages, all on 32-ms frames every 10 ms:
+
+1. *Frames.* Each frame's level and its *purity*, the share of its energy in its two
+   strongest spectral peaks. Purity does not depend on level, so a loud signal is not a
+   tone unless it is one (spandsp's single-frequency descriptors skip this check); a
+   minimum absolute level keeps digital silence and line noise out.
+2. *Cadence.* Tonal frames and quiet frames (``off_drop_db`` below the tone) form on/off
+   segments. Every repeating plan tone is a cycle of on/off steps; each hypothesis
+   (template, phase) is checked against each segment: duration within tolerance and, for
+   "on" parts, the segment's energy concentrated at the plan's frequencies (a 256-ms FFT
+   resolves 400+450 or 384+416). Busy, congestion and ringback differ by cadence, so North
+   American busy (480+620, 500/500) and reorder (250/250) are told apart, unlike
+   Asterisk's cadence-less detector.
+3. *Frequency runs.* SIT (three segments near 950, 1400, 1800 Hz) and fax CED (2100 Hz)
+   are tracked by the frame peak frequency; the SIT segments' exact frequencies (from a
+   long FFT) and durations give the North-American code (IC, VC, RO, NC, IO) or ``ITU``.
+   Fax CNG (1100 Hz, 0.5 s on, 3 s off) is one more cadence template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.audio import SAMPLE_RATE
+from agent.labels import ToneEvent
+from agent.tones.config import ToneConfig
+from agent.tones.plan import CountryPlan, ToneSpec, load_tone_plans, parse_tone
+
+FRAME_S = 0.032
+HOP_S = 0.010
+_SEG_NFFT = 2048  # long FFT of a segment: 3.9 Hz bins at 8 kHz
+_SIT_NFFT = 8192
+_CADENCE_KINDS = ("ringback", "busy", "congestion")
+# On a tie (same cadence listed as busy in one country and congestion in another) the
+# earlier kind wins: busy is the common reading of such a tone.
+_KIND_ORDER = ("busy", "congestion", "ringback", "fax_cng")
+_CNG = "[1100/500,0/3000]"
+
+# SIT bands (Hz): wide enough for the national variants in the plans (900/1380/1860,
+# 950/1450/1850, 1000/1400/1800, 950/1400/1600) and the North-American frequencies.
+_SIT_BANDS = ((870.0, 1040.0), (1320.0, 1500.0), (1560.0, 1950.0))
+_CED_BAND = (2070.0, 2130.0)
+_MIN_BATCH = 8
+_BUSY_ON_CAP_S = 0.35
+_BUSY_OFF_CAP_S = 0.45
+_OFFS = np.arange(-2, 3)
+_SIT_SEG_S = (0.22, 1.1)
+_SIT_THIRD_S = 0.25
+_SIT_GAP_S = 0.06
+# North-American SIT (Telcordia): exact frequencies, short 274 ms / long 380 ms.
+_NA_F1 = (913.8, 985.2)
+_NA_F2 = (1370.6, 1428.5)
+_NA_F3 = 1776.7
+_NA_TOL = 0.006  # the standard's 0.2% plus our estimation error
+_NA_SHORT_LONG_S = 0.327  # midway between 274 and 380 ms
+_NA_CODES = {
+    # (f1 high?, f2 high?, seg1 long?, seg2 long?) -> code
+    (False, False, False, False): "IC",
+    (True, False, True, False): "VC",
+    (False, True, False, True): "RO",
+    (True, False, False, True): "RO",
+    (False, False, True, True): "NC",
+    (True, True, True, True): "NC",
+    (False, True, True, False): "IO",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    kind: str
+    countries: tuple[str, ...]
+    on: tuple[bool, ...]
+    ms: tuple[int, ...]
+    comps: tuple[tuple[float, ...], ...]  # spectral components per step, () when off
+
+
+def _components(spec_step_freqs: tuple[float, ...], am_hz: float | None) -> tuple[float, ...]:
+    if am_hz is not None:
+        a = spec_step_freqs[0]
+        return (a - am_hz, a, a + am_hz)
+    return spec_step_freqs
+
+
+def _cycle(spec: ToneSpec) -> tuple[tuple[bool, ...], tuple[int, ...], tuple[tuple[float, ...], ...]] | None:
+    """Merge adjacent on (or off) steps and rotate so the cycle starts with an on part."""
+    if not (spec.repeat and spec.has_cadence):
+        return None
+    merged: list[list] = []
+    for step in spec.steps:
+        comps = _components(step.freqs, step.am_hz) if step.is_tone else ()
+        if merged and merged[-1][0] == step.is_tone:
+            merged[-1][1] += step.ms
+            merged[-1][2] = tuple(sorted(set(merged[-1][2]) | set(comps)))
+        else:
+            merged.append([step.is_tone, step.ms, tuple(sorted(set(comps)))])
+    if len(merged) > 1 and merged[0][0] == merged[-1][0]:
+        last = merged.pop()
+        merged[0][1] += last[1]
+        merged[0][2] = tuple(sorted(set(merged[0][2]) | set(last[2])))
+    while not merged[0][0]:
+        merged.append(merged.pop(0))
+    return (
+        tuple(m[0] for m in merged),
+        tuple(int(m[1]) for m in merged),
+        tuple(m[2] for m in merged),
+    )
+
+
+def _minimal(cycle: tuple) -> list[tuple[bool, int, tuple[float, ...]]]:
+    steps = list(zip(*cycle))
+    n = len(steps)
+    for p in range(2, n, 2):
+        if n % p == 0 and all(_step_like(steps[i], steps[i % p]) for i in range(n)):
+            return steps[:p]
+    return steps
+
+
+def _step_like(a: tuple, b: tuple, tol: float = 0.02) -> bool:
+    if a[0] != b[0] or abs(a[1] - b[1]) > tol * max(a[1], b[1]) or len(a[2]) != len(b[2]):
+        return False
+    return all(abs(x - y) <= tol * max(x, y) for x, y in zip(a[2], b[2]))
+
+
+def _same_tone(c1: tuple, c2: tuple) -> bool:
+    """True when two cycles sound alike within tolerance (Australia's 425/420 congestion
+    is its busy tone), whatever on part they start from."""
+    a, b = _minimal(c1), _minimal(c2)
+    if len(a) != len(b):
+        return False
+    return any(
+        all(_step_like(a[i], b[(i + r) % len(b)]) for i in range(len(a)))
+        for r in range(0, len(b), 2)
+    )
+
+
+def build_templates(plans: dict[str, CountryPlan], countries: list[str] | tuple[str, ...] = (),
+                    *, fax: bool = True) -> list[_Template]:
+    """The distinct cadence templates of the selected countries (all when empty).
+
+    A country's congestion tone identical to its busy tone is not a separate template:
+    such a tone is busy unless the plan says otherwise.
+    """
+    unknown = [cc for cc in countries if cc not in plans]
+    if unknown:
+        from agent.errors import ConfigError
+
+        raise ConfigError(f"countries: unknown tone-plan country {unknown[0]!r}")
+    chosen = [plans[cc] for cc in countries] if countries else list(plans.values())
+    by_key: dict[tuple, list[str]] = {}
+    for plan in chosen:
+        busy_cycles = [c for c in (_cycle(s) for s in plan.busy) if c is not None]
+        for kind in _CADENCE_KINDS:
+            for spec in plan.specs(kind):
+                cyc = _cycle(spec)
+                if cyc is None or (kind == "congestion" and is_busy_alike(cyc, busy_cycles)):
+                    continue
+                ccs = by_key.setdefault((kind, cyc), [])
+                if plan.cc not in ccs:
+                    ccs.append(plan.cc)
+    if fax:
+        (cng,) = parse_tone(_CNG, source="T.30")
+        by_key.setdefault(("fax_cng", _cycle(cng)), [])
+    return [
+        _Template(kind=k, countries=tuple(ccs), on=c[0], ms=c[1], comps=c[2])
+        for (k, c), ccs in by_key.items()
+    ]
+
+
+def is_busy_alike(cycle: tuple, busy_cycles: list[tuple]) -> bool:
+    """Whether a congestion cycle is one of the country's busy tones (then it is busy)."""
+    return any(_same_tone(cycle, b) for b in busy_cycles)
+
+
+@dataclass
+class _Seg:
+    on: bool
+    start: float
+    end: float | None = None
+    purity: np.ndarray | None = None  # per frequency set, for on parts
+    purity_n: int = 0  # samples the purity was computed on
+
+
+@dataclass
+class _BandRun:
+    band: int
+    start: float
+    last: float
+    start_sample: int
+    last_sample: int
+
+
+class _Matcher:
+    """All (template, phase) hypotheses, checked segment by segment (vectorised)."""
+
+    def __init__(self, templates: list[_Template], config: ToneConfig, sr: int) -> None:
+        self.templates = templates
+        self.cfg = config
+        self.sr = sr
+        fsets: dict[tuple[float, ...], int] = {}
+        rows = []
+        for ti, t in enumerate(templates):
+            for j, on in enumerate(t.on):
+                if on:
+                    rows.append((ti, j))
+            for comps in t.comps:
+                if comps and comps not in fsets:
+                    fsets[comps] = len(fsets)
+        self.fsets = list(fsets)
+        m_max = max(len(t.on) for t in templates)
+        n_t = len(templates)
+        lo = np.zeros((n_t, m_max))
+        hi = np.zeros((n_t, m_max))
+        nominal = np.ones((n_t, m_max))
+        fs_id = np.full((n_t, m_max), -1, dtype=np.int64)
+        for ti, t in enumerate(templates):
+            for j, ms in enumerate(t.ms):
+                d = ms / 1000.0
+                lo[ti, j] = d * (1 - config.cadence_tol_pct / 100) - config.cadence_tol_ms / 1000
+                hi[ti, j] = d * (1 + config.cadence_tol_pct / 100) + config.cadence_tol_ms / 1000
+                nominal[ti, j] = d
+                if t.comps[j]:
+                    fs_id[ti, j] = fsets[t.comps[j]]
+        self.h_t = np.array([r[0] for r in rows], dtype=np.int64)
+        self.h_rot = np.array([r[1] for r in rows], dtype=np.int64)
+        self.h_m = np.array([len(templates[r[0]].on) for r in rows], dtype=np.int64)
+        self.lo, self.hi, self.nominal, self.fs_id = lo, hi, nominal, fs_id
+        kinds = [t.kind for t in templates]
+        self.h_kind = np.array([_KIND_ORDER.index(kinds[r[0]]) for r in rows], dtype=np.int64)
+        # Evidence needed: short busy/congestion cycles must show on, off and a second on;
+        # slow cadences (ringback, fax) an on part and its following pause.
+        # Evidence needed: an on part and the pause after it, both of the plan's length (a
+        # part cut by the start of the stream counts half) ...
+        self.h_need = np.full(len(rows), 2.0)
+        # ... and, for fast cadences (100/100 ms), at least this much of it: a few short
+        # syllables must not add up to a tone.
+        self.min_span = 0.6
+        # An open part counts once it has lasted its plan length or this cap, whichever
+        # is shorter: 4-s ringback pauses and 1-s busy bursts need not be sat through.
+        on_cap = np.full(n_t, np.inf)
+        off_cap = np.full(n_t, np.inf)
+        for ti, t in enumerate(templates):
+            if t.kind == "ringback":
+                off_cap[ti] = config.ringback_off_s
+            elif t.kind == "fax_cng":
+                off_cap[ti] = 0.5
+            else:
+                on_cap[ti], off_cap[ti] = _BUSY_ON_CAP_S, _BUSY_OFF_CAP_S
+        self.h_on_cap = on_cap[self.h_t]
+        self.h_off_cap = off_cap[self.h_t]
+        comps_flat, owner = [], []
+        for si, comps in enumerate(self.fsets):
+            for f in comps:
+                comps_flat.append(f)
+                owner.append(si)
+        self.comp_f = np.array(comps_flat)
+        self.comp_owner = np.array(owner, dtype=np.int64)
+        self._mask_cache: dict[int, np.ndarray] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.h_t)
+        self.alive = np.ones(n, dtype=bool)
+        self.ev = np.zeros(n)
+        self.err = np.zeros(n)
+        self.pur = np.zeros(n)
+        self.n_on = np.zeros(n)
+        self.i = 0
+        self.first_sat: float | None = None
+        self.run_start = 0.0
+
+    def _steps(self) -> np.ndarray:
+        return (self.h_rot + self.i) % self.h_m
+
+    def masks(self, n_samples: int) -> np.ndarray:
+        """(frequency sets, bins) masks of the plan frequencies, tolerance set by length."""
+        key = min(n_samples, _SEG_NFFT) // 80
+        cached = self._mask_cache.get(key)
+        if cached is not None:
+            return cached
+        res = self.sr / max(key * 80, 80)
+        bins = np.arange(_SEG_NFFT // 2 + 1) * self.sr / _SEG_NFFT
+        tol = np.maximum(self.comp_f * self.cfg.freq_tol_pct / 100.0, 2.0 * res)
+        near = np.abs(bins[None, :] - self.comp_f[:, None]) <= tol[:, None]
+        masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
+        for k in range(len(self.comp_f)):
+            masks[self.comp_owner[k]] = np.maximum(masks[self.comp_owner[k]], near[k])
+        self._mask_cache[key] = masks
+        return masks
+
+    def close(self, seg: _Seg) -> None:
+        """Check a finished segment against every live hypothesis."""
+        dur = seg.end - seg.start  # type: ignore[operator]
+        steps = self._steps()
+        lo = self.lo[self.h_t, steps]
+        hi = self.hi[self.h_t, steps]
+        if self.i == 0:
+            ok = dur <= hi
+            self.ev += np.where(dur >= np.minimum(lo, self.h_on_cap), 1.0, 0.5)
+        else:
+            ok = (dur >= lo) & (dur <= hi)
+            self.ev += 1.0
+            nom = self.nominal[self.h_t, steps]
+            self.err += np.abs(dur - nom) / nom
+        if seg.on:
+            ok &= self._freq_ok(seg, steps)
+        self.alive &= ok
+        self.i += 1
+
+    def _freq_ok(self, seg: _Seg, steps: np.ndarray) -> np.ndarray:
+        fid = self.fs_id[self.h_t, steps]
+        if seg.purity is None:
+            return np.zeros(len(steps), dtype=bool)
+        p = seg.purity[np.maximum(fid, 0)]
+        ok = (fid >= 0) & (p >= self.cfg.match_purity)
+        if seg.end is not None:
+            self.pur += np.where(ok, p, 0.0)
+            self.n_on += 1
+        return ok
+
+    def open_state(self, seg: _Seg, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Hypotheses alive given the open segment, and those with enough evidence."""
+        e = now - seg.start
+        steps = self._steps()
+        lo = self.lo[self.h_t, steps]
+        hi = self.hi[self.h_t, steps]
+        alive = self.alive & (e <= hi)
+        if seg.on:
+            if seg.purity is not None:
+                alive &= self._freq_ok(seg, steps)
+            lo_eff = np.minimum(lo, self.h_on_cap)
+        else:
+            lo_eff = np.minimum(lo, self.h_off_cap)
+        bonus = np.where(e >= lo_eff, 1.0, 0.0) if self.i > 0 else 0.0
+        sat = alive & (self.ev + bonus >= self.h_need)
+        if now - self.run_start < self.min_span:
+            sat = np.zeros_like(sat)
+        return alive, sat
+
+    def next_check(self, seg: _Seg, now: float) -> float:
+        """Earliest time at which :meth:`open_state` can change, for a segment still open."""
+        steps = self._steps()
+        lo = self.lo[self.h_t, steps]
+        hi = self.hi[self.h_t, steps]
+        lo = np.minimum(lo, self.h_on_cap if seg.on else self.h_off_cap)
+        a = self.alive
+        times = np.concatenate([lo[a] + seg.start, hi[a] + seg.start + 1e-6,
+                                [self.run_start + self.min_span]])
+        later = times[times > now]
+        return float(later.min()) if len(later) else np.inf
+
+    def score(self, h: int) -> float:
+        n_dur = max(self.i - 1, 1)
+        timing = max(0.0, 1.0 - self.err[h] / n_dur)
+        freq = self.pur[h] / self.n_on[h] if self.n_on[h] else 0.0
+        return float(timing * freq)
+
+
+def _at(event: ToneEvent, now: float) -> ToneEvent:
+    return ToneEvent(
+        kind=event.kind,
+        start_s=event.start_s,
+        detected_s=max(event.detected_s, now),
+        country=event.country,
+        sit_code=event.sit_code,
+        score=event.score,
+    )
+
+
+class ToneDetector:
+    """Streaming detector of ringback, busy, congestion, SIT and fax tones.
+
+    Parameters
+    ----------
+    plans : dict of CountryPlan, optional
+        Tone plans; by default :func:`agent.tones.plan.load_tone_plans`.
+    config : ToneConfig
+        Thresholds and the countries to consider.
+    sr : int
+        Sample rate of the pushed audio.
+
+    Examples
+    --------
+    >>> from agent.tones.synth import render
+    >>> det = ToneDetector(config=ToneConfig(countries=["us"]))
+    >>> busy = render(det.plans["us"].busy[0], duration_s=3.0, level_dbfs=-20)
+    >>> [e.kind for e in det.push(busy)]
+    ['busy']
+    """
+
+    def __init__(
+        self,
+        plans: dict[str, CountryPlan] | None = None,
+        *,
+        config: ToneConfig = ToneConfig(),
+        sr: int = SAMPLE_RATE,
+    ) -> None:
+        self.plans = plans if plans is not None else load_tone_plans()
+        self.config = config
+        self.sr = sr
+        self.frame = int(round(FRAME_S * sr))
+        self.hop = int(round(HOP_S * sr))
+        self.nfft = 1 << (self.frame - 1).bit_length()
+        self.window = np.hanning(self.frame + 1)[:-1].astype(np.float64)
+        self.wnorm = float(np.sum(self.window**2))
+        freqs = np.arange(self.nfft // 2 + 1) * sr / self.nfft
+        self.band = (int(np.searchsorted(freqs, 150.0)), int(np.searchsorted(freqs, 3700.0)))
+        self.bin_hz = sr / self.nfft
+        # Frequency runs tracked frame by frame: SIT segments 1-3, then fax CED (band 4).
+        # A disabled band becomes empty but keeps its place (the edges stay sorted).
+        bands = [b if config.sit else (b[0], b[0]) for b in _SIT_BANDS]
+        bands.append(_CED_BAND if config.fax else (_CED_BAND[0], _CED_BAND[0]))
+        self.band_edges = np.array([f for b in bands for f in b])
+        self.templates = build_templates(self.plans, config.countries, fax=config.fax)
+        self.matcher = _Matcher(self.templates, config, sr)
+        self.hist_len = int(6 * sr)
+        seg_freqs = np.arange(_SEG_NFFT // 2 + 1) * sr / _SEG_NFFT
+        self.seg_band = (int(np.searchsorted(seg_freqs, 100.0)), int(np.searchsorted(seg_freqs, 3800.0)))
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything: the next sample pushed is time 0."""
+        self.pending = np.zeros(0, dtype=np.float64)
+        self.last_k = (-10, -10)
+        self.n_frames = 0
+        self.n_in = 0
+        self.hist = np.zeros(self.hist_len, dtype=np.float64)
+        self.hist_pos = 0
+        self._run_reset()
+        self.wait_quiet = False
+        self.onset: list[tuple[float, float]] = []
+        self.band_run: _BandRun | None = None
+        self.band_prev: list[_BandRun] = []
+        self.sit_emitted_at = -1.0
+        self.ced_emitted = False
+
+    def _run_reset(self) -> None:
+        self.run = False
+        self.segs: list[_Seg] = []
+        self.cur: _Seg | None = None
+        self.ref_db = -np.inf
+        self.seg_levels: list[float] = []
+        self.pend_levels: list[float] = []
+        self.pend_label: str | None = None
+        self.pend_start = 0.0
+        self.pend_count = 0
+        self.other_count = 0
+        self.emitted = False
+        self.check_at = 0.0
+        self.matcher.reset()
+
+    # -- input ------------------------------------------------------------------------
+    def push(self, samples: np.ndarray) -> list[ToneEvent]:
+        """Feed the next chunk of audio (any length); return the tones recognised so far.
+
+        Frames are analysed in batches of at least 80 ms, so an event may come back up to
+        one batch after its evidence arrived; ``detected_s`` is the stream time of the
+        push that returns it.
+        """
+        x = np.asarray(samples, dtype=np.float64).ravel()
+        self._remember(x)
+        self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
+        n_new = 0 if len(self.pending) < self.frame else 1 + (len(self.pending) - self.frame) // self.hop
+        if n_new < _MIN_BATCH:
+            return []
+        frames = np.lib.stride_tricks.as_strided(
+            self.pending, shape=(n_new, self.frame), strides=(self.hop * 8, 8), writeable=False
+        )
+        events = self._frames(frames)
+        self.pending = self.pending[n_new * self.hop :].copy()
+        now = self.n_in / self.sr
+        return [_at(e, now) for e in events]
+
+    def _remember(self, x: np.ndarray) -> None:
+        """Keep the last few seconds in a ring buffer for the long per-segment FFTs."""
+        n = len(x)
+        if n >= self.hist_len:
+            self.hist[:] = x[-self.hist_len :]
+            self.hist_pos = 0
+        else:
+            end = self.hist_pos + n
+            if end <= self.hist_len:
+                self.hist[self.hist_pos : end] = x
+            else:
+                k = self.hist_len - self.hist_pos
+                self.hist[self.hist_pos :] = x[:k]
+                self.hist[: n - k] = x[k:]
+            self.hist_pos = end % self.hist_len
+        self.n_in += n
+
+    def _samples(self, t0: float, t1: float, limit: int) -> np.ndarray:
+        """Samples between times t0 and t1 (seconds since reset), at most ``limit`` centred."""
+        a, b = int(round(t0 * self.sr)), int(round(t1 * self.sr))
+        if b - a > limit:
+            mid = (a + b) // 2
+            a, b = mid - limit // 2, mid - limit // 2 + limit
+        a, b = max(a, self.n_in - self.hist_len, 0), min(b, self.n_in)
+        if b <= a:
+            return np.zeros(0)
+        # Absolute sample i lives at (i - n_in + hist_pos) mod hist_len.
+        idx = np.arange(a - self.n_in, b - self.n_in) + self.hist_pos
+        return self.hist.take(idx, mode="wrap")
+
+    # -- stage 1: frames --------------------------------------------------------------
+    def _frames(self, frames: np.ndarray) -> list[ToneEvent]:
+        base = self.n_frames
+        n = len(frames)
+        self.n_frames += n
+        wf = frames * self.window
+        level = 10.0 * np.log10(2.0 * np.einsum("ij,ij->i", wf, wf) / self.wnorm + 1e-20)
+        loud = level >= self.config.min_level_dbfs
+        idle = not (self.run or self.wait_quiet or self.onset) and self.band_run is None
+        if idle and not loud.any():
+            return []
+        spec = np.fft.rfft(wf, self.nfft)
+        power = spec.real**2 + spec.imag**2
+        total = power[:, 1:].sum(axis=1) + 1e-30
+        lo, hi = self.band
+        pb = power[:, lo:hi]
+        # Peaks are searched away from the band edges so that +-2 bins stay inside it.
+        k1 = pb[:, 2:-2].argmax(axis=1) + 2
+        rows = np.arange(n)[:, None]
+        near = k1[:, None] + _OFFS
+        e1 = pb[rows, near]
+        la, lb, lc = np.log(e1[:, 1:4].T + 1e-30)
+        den = la - 2.0 * lb + lc
+        delta = np.where(den < 0, 0.5 * (la - lc) / np.where(den < 0, den, -1.0), 0.0)
+        peak_hz = (lo + k1 + delta) * self.bin_hz
+        pb[rows, near] = 0.0
+        k2 = pb[:, 2:-2].argmax(axis=1) + 2
+        e2 = pb[rows, k2[:, None] + _OFFS]
+        purity = (e1.sum(axis=1) + e2.sum(axis=1)) / total
+        tonal = (purity >= self.config.frame_purity) & loud
+        # A tone starts only on frames whose peak holds still (speech harmonics glide);
+        # the two components of a dual tone may take turns as the stronger one.
+        prev1 = np.concatenate([[self.last_k[0]], k1[:-1]])
+        prev2 = np.concatenate([[self.last_k[1]], k2[:-1]])
+        steady = tonal & (np.minimum(np.abs(k1 - prev1), np.abs(k1 - prev2)) <= 1)
+        self.last_k = (int(k1[-1]), int(k2[-1]))
+        # Inside band b (1-based) the edge index is odd: 2b - 1.
+        edge = np.searchsorted(self.band_edges, peak_hz)
+        band = np.where(tonal & (edge % 2 == 1), (edge + 1) // 2, 0)
+        t0 = (base * self.hop + self.frame / 2) / self.sr
+        times = t0 + np.arange(n) * (self.hop / self.sr)
+        ends = times + self.frame / 2 / self.sr
+        events = self._cadence_frames(times, ends, level, tonal, steady)
+        events += self._band_frames(times, ends, base, band)
+        events.sort(key=lambda e: e.detected_s)
+        return events
+
+    def _cadence_frames(self, times: np.ndarray, ends: np.ndarray, level: np.ndarray,
+                        tonal: np.ndarray, steady: np.ndarray) -> list[ToneEvent]:
+        """Run the cadence state machine, jumping over frames that cannot change it."""
+        events: list[ToneEvent] = []
+        n = len(times)
+        i = 0
+        while i < n:
+            j = self._quiet_until(i, times, level, tonal, steady)
+            if j > i:
+                i = j
+                continue
+            ev = self._cadence_frame(float(times[i]), float(ends[i]), float(level[i]),
+                                     bool(tonal[i]), bool(steady[i]))
+            if ev is not None:
+                events.append(ev)
+            i += 1
+        return events
+
+    def _quiet_until(self, i: int, times: np.ndarray, level: np.ndarray, tonal: np.ndarray,
+                     steady: np.ndarray) -> int:
+        """First frame from ``i`` on that the state machine must see (``i`` if unsure)."""
+        if not self.run:
+            if self.onset:
+                return i
+            wake = ~tonal[i:] if self.wait_quiet else steady[i:]
+            return i + int(np.argmax(wake)) if wake.any() else len(times)
+        if self.pend_label is not None or self.other_count or self.cur is None:
+            return i
+        lv = level[i:]
+        on = tonal[i:] & (lv >= self.ref_db - 8.0)
+        off = lv <= self.ref_db - self.config.off_drop_db
+        same = (on | ~(off | ~tonal[i:])) if self.cur.on else (off | (tonal[i:] & ~on))
+        same &= times[i:] < self.check_at
+        if self.cur.on and self.cur.purity is None:
+            same &= times[i:] < self.cur.start + 0.12
+        if same.all():
+            j = len(times)
+        else:
+            j = i + int(np.argmin(same))
+        if self.cur.on and j > i:
+            self.seg_levels.extend(level[i:j][on[: j - i]].tolist())
+        return j
+
+    def _band_frames(self, times: np.ndarray, ends: np.ndarray, base: int,
+                     band: np.ndarray) -> list[ToneEvent]:
+        events: list[ToneEvent] = []
+        active = np.flatnonzero(band > 0)
+        if self.band_run is None and not len(active):
+            return events
+        start = 0 if self.band_run is not None else int(active[0])
+        for i in range(start, len(times)):
+            if self.band_run is None and not band[i]:
+                continue
+            ev = self._band_frame(float(times[i]), float(ends[i]), base + i, int(band[i]))
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    # -- stage 2: cadence -------------------------------------------------------------
+    def _cadence_frame(self, t: float, now: float, level: float, tonal: bool,
+                       steady: bool) -> ToneEvent | None:
+        if not self.run:
+            if self.wait_quiet:
+                if not tonal:
+                    self.wait_quiet = False
+                return None
+            if steady:
+                self.onset.append((t, level))
+                if len(self.onset) >= 3:
+                    self._start_run(now)
+            else:
+                self.onset = []
+            return None
+        assert self.cur is not None
+        if tonal and level >= self.ref_db - 8.0:
+            label = "on"
+        elif level <= self.ref_db - self.config.off_drop_db:
+            label = "off"
+        elif not tonal:
+            label = "other"
+        else:
+            label = "edge"
+        if label == "other":
+            self.other_count += 1
+            if self.other_count >= 5:
+                self._run_reset()
+                return None
+        else:
+            self.other_count = 0
+        cur_label = "on" if self.cur.on else "off"
+        if label == "on" and self.cur.on:
+            self.seg_levels.append(level)
+        if label == cur_label:
+            self.pend_label, self.pend_count = None, 0
+        elif label in ("on", "off"):
+            if self.pend_label != label:
+                self.pend_label, self.pend_start, self.pend_count = label, t, 0
+                self.pend_levels = []
+            self.pend_count += 1
+            if label == "on":
+                self.pend_levels.append(level)
+            # A pause must last 50 ms: shorter dips are the nulls of beating or AM tones.
+            need = 5 if label == "off" else 3
+            if self.pend_count >= need:
+                # Frames straddling the end of a tone still read as "on" (the 32-ms window
+                # reaches back into it): move the end back by half a frame.
+                at = self.pend_start - (FRAME_S / 2 if label == "off" else 0.0)
+                self._boundary(at, label == "on", now)
+                if not self.run:
+                    return None
+        return self._evaluate(t, now)
+
+    def _start_run(self, now: float) -> None:
+        self._run_reset()
+        self.run = True
+        start = self.onset[0][0]
+        self.ref_db = max(lv for _, lv in self.onset)
+        self.seg_levels = [lv for _, lv in self.onset]
+        self.cur = _Seg(on=True, start=start)
+        self.matcher.run_start = start
+        self.onset = []
+
+    def _boundary(self, at: float, to_on: bool, now: float) -> None:
+        seg = self.cur
+        assert seg is not None
+        seg.end = at
+        if seg.on:
+            self._seg_purity(seg, at)
+            # The on part's typical level: off parts are judged against it.
+            self.ref_db = float(np.median(self.seg_levels))
+        self.pend_label, self.pend_count = None, 0
+        self.matcher.close(seg)
+        self.segs.append(seg)
+        self.cur = _Seg(on=to_on, start=at)
+        if to_on:
+            self.seg_levels = list(self.pend_levels)
+        if not self.matcher.alive.any():
+            self._restart(now)
+        else:
+            self.check_at = 0.0
+
+    def _restart(self, now: float) -> None:
+        """No hypothesis survived: start afresh from the current on part, if any."""
+        cur = self.cur
+        assert cur is not None
+        ref = self.ref_db
+        self._run_reset()
+        if cur.on:
+            self.run = True
+            self.cur = cur
+            self.ref_db = ref
+            self.matcher.run_start = cur.start
+            cur.purity = None
+
+    def _seg_purity(self, seg: _Seg, end: float) -> None:
+        margin = FRAME_S / 2
+        x = self._samples(seg.start + margin, end - margin, _SEG_NFFT)
+        if len(x) < int(0.04 * self.sr):
+            seg.purity = np.zeros(len(self.matcher.fsets))
+            seg.purity_n = len(x)
+            return
+        w = np.hanning(len(x) + 1)[:-1]
+        p = np.abs(np.fft.rfft(x * w, _SEG_NFFT)) ** 2
+        lo, hi = self.seg_band
+        total = float(np.sum(p[lo:hi])) + 1e-30
+        seg.purity = (self.matcher.masks(len(x)) @ p) / total
+        seg.purity_n = len(x)
+
+    def _evaluate(self, t: float, now: float) -> ToneEvent | None:
+        """Check the open part at frame time ``t``; ``now`` is the newest sample's time."""
+        seg = self.cur
+        assert seg is not None
+        # While a change of state is being confirmed, the open part ended where it began.
+        at = self.pend_start if self.pend_label is not None else t
+        if seg.on and seg.purity is None and at - seg.start >= 0.12:
+            self._seg_purity(seg, at)
+            self.check_at = 0.0
+        if at < self.check_at:
+            return None
+        m = self.matcher
+        alive, sat = m.open_state(seg, at)
+        if not alive.any():
+            # An on part longer than any plan allows (or at no plan's frequency) must end
+            # before a new tone can start; a pause longer than any plan ends the run.
+            self._run_reset()
+            self.wait_quiet = seg.on
+            return None
+        self.check_at = m.next_check(seg, at)
+        if self.emitted or not sat.any():
+            m.first_sat = None
+            return None
+        if m.first_sat is None:
+            m.first_sat = at
+        sat_kinds = set(m.h_kind[sat].tolist())
+        alive_kinds = set(m.h_kind[alive].tolist())
+        if not (len(sat_kinds) == 1 and alive_kinds == sat_kinds) and (
+            at - m.first_sat < self.config.patience_s
+        ):
+            # A rival kind is still possible: give it a little time to be ruled out.
+            self.check_at = min(self.check_at, m.first_sat + self.config.patience_s)
+            return None
+        return self._emit(sat, now)
+
+    def _emit(self, sat: np.ndarray, now: float) -> ToneEvent:
+        m = self.matcher
+        idx = np.flatnonzero(sat)
+        scores = np.array([m.score(h) for h in idx])
+        # Equal evidence for two kinds (a cadence that is busy in one country and
+        # congestion in another): the kind earlier in _KIND_ORDER wins.
+        close = idx[scores >= scores.max() - 0.05]
+        kind = int(m.h_kind[close].min())
+        pool = idx[m.h_kind[idx] == kind]
+        best = int(pool[int(np.argmax([m.score(h) for h in pool]))])
+        tmpl = m.templates[m.h_t[best]]
+        start = self.segs[0].start if self.segs else self.cur.start  # type: ignore[union-attr]
+        self.emitted = True
+        return ToneEvent(
+            kind=tmpl.kind,
+            start_s=start,
+            detected_s=now,
+            country=tmpl.countries[0] if tmpl.countries else None,
+            score=m.score(best),
+        )
+
+    # -- stage 3: SIT and CED ---------------------------------------------------------
+    def _band_frame(self, t: float, now: float, k: int, band: int) -> ToneEvent | None:
+        run = self.band_run
+        sample = k * self.hop + self.frame // 2
+        if run is not None and (band != run.band and band != 0 or t - run.last > _SIT_GAP_S):
+            self._close_band_run(run)
+            run = self.band_run = None
+        if band == 0:
+            return None
+        if run is None:
+            run = self.band_run = _BandRun(band=band, start=t, last=t, start_sample=sample, last_sample=sample)
+        run.last, run.last_sample = t, sample
+        dur = run.last - run.start + HOP_S
+        if band == 4 and not self.ced_emitted and dur >= self.config.ced_min_s:
+            self.ced_emitted = True
+            return ToneEvent(kind="fax_ced", start_s=run.start, detected_s=now, score=1.0)
+        if band == 3 and dur >= _SIT_THIRD_S and self.sit_emitted_at < run.start:
+            return self._sit(run, now)
+        return None
+
+    def _close_band_run(self, run: _BandRun) -> None:
+        if run.band == 4:
+            self.ced_emitted = False
+        self.band_prev = (self.band_prev + [run])[-2:]
+
+    def _sit(self, third: _BandRun, now: float) -> ToneEvent | None:
+        if len(self.band_prev) < 2:
+            return None
+        first, second = self.band_prev
+        if (first.band, second.band) != (1, 2):
+            return None
+        for a, b in ((first, second), (second, third)):
+            if b.start - a.last > _SIT_GAP_S + HOP_S:
+                return None
+        d1 = first.last - first.start + HOP_S
+        d2 = second.last - second.start + HOP_S
+        if not (_SIT_SEG_S[0] <= d1 <= _SIT_SEG_S[1] and _SIT_SEG_S[0] <= d2 <= _SIT_SEG_S[1]):
+            return None
+        self.sit_emitted_at = third.start
+        f1, f2, f3 = (self._run_freq(r) for r in (first, second, third))
+        return ToneEvent(
+            kind="sit",
+            start_s=first.start,
+            detected_s=now,
+            sit_code=_sit_code(f1, f2, f3, d1, d2),
+            score=1.0,
+        )
+
+    def _run_freq(self, run: _BandRun) -> float:
+        margin = FRAME_S / 2
+        x = self._samples(run.start + margin, run.last - margin + HOP_S, _SIT_NFFT)
+        if len(x) < 64:
+            return float("nan")
+        w = np.hanning(len(x) + 1)[:-1]
+        p = np.abs(np.fft.rfft(x * w, _SIT_NFFT)) ** 2
+        k = int(np.argmax(p[1:-1])) + 1
+        a, b, c = np.log(p[k - 1 : k + 2] + 1e-30)
+        den = a - 2 * b + c
+        delta = 0.5 * (a - c) / den if den < 0 else 0.0
+        return float((k + delta) * self.sr / _SIT_NFFT)
+
+
+def _sit_code(f1: float, f2: float, f3: float, d1: float, d2: float) -> str | None:
+    """North-American SIT code from exact frequencies and durations, else ``ITU``."""
+
+    def near(f: float, ref: float) -> bool:
+        return abs(f - ref) <= ref * _NA_TOL
+
+    hi1 = next((i == 1 for i, r in enumerate(_NA_F1) if near(f1, r)), None)
+    hi2 = next((i == 1 for i, r in enumerate(_NA_F2) if near(f2, r)), None)
+    if hi1 is None or hi2 is None or not near(f3, _NA_F3):
+        return "ITU"
+    key = (hi1, hi2, d1 > _NA_SHORT_LONG_S, d2 > _NA_SHORT_LONG_S)
+    if key == (True, True, False, False):
+        return None  # reserved for future use
+    return _NA_CODES.get(key, "ITU")

@@ -1,0 +1,208 @@
+"""The streaming tone detector on synthesised tones, SIT, fax, noise and speech-like audio."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from agent.config import build
+from agent.errors import ConfigError
+from agent.tones import dbm0_to_dbfs
+from agent.tones.config import ToneConfig
+from agent.tones.detect import ToneDetector, _cycle, is_busy_alike
+from agent.tones.plan import ToneSpec, ToneStep, load_tone_plans, parse_tone
+from agent.tones.synth import NA_SIT, na_sit_spec, render
+
+SR = 8000
+PLANS = load_tone_plans()
+
+# Plan entries the detector cannot meet, with the reason (strict: they must still fail).
+UNMET = {
+    ("sr", "ringback", "spandsp"): "15-s on part (garbled?) outlasts the test signal",
+}
+
+
+def _noisy(x: np.ndarray, level_dbfs: float, rng: np.random.Generator, lead_s: float) -> np.ndarray:
+    """Prepend ``lead_s`` of line noise and add white noise 20 dB below the tone."""
+    rms = 10 ** (level_dbfs / 20) / np.sqrt(2)
+    y = np.concatenate([np.zeros(int(lead_s * SR), np.float32), x])
+    return (y + rng.standard_normal(len(y)) * rms * 0.1).astype(np.float32)
+
+
+def _detect(x: np.ndarray, *, countries: list[str] | None = None, chunk: int = 160,
+            config: ToneConfig | None = None) -> list:
+    cfg = config or ToneConfig(countries=countries or [])
+    det = ToneDetector(PLANS, config=cfg)
+    events = []
+    for i in range(0, len(x), chunk):
+        events += det.push(x[i : i + chunk])
+    return events
+
+
+def _expected_kind(cc: str, kind: str, spec: ToneSpec) -> str:
+    if kind != "congestion":
+        return kind
+    busy = [c for c in (_cycle(s) for s in PLANS[cc].busy) if c is not None]
+    return "busy" if is_busy_alike(_cycle(spec), busy) else kind
+
+
+def _country_cases() -> list:
+    cases = []
+    for cc, plan in PLANS.items():
+        for kind in ("ringback", "busy", "congestion"):
+            specs = [s for s in plan.specs(kind) if s.has_cadence]
+            for i, spec in enumerate(specs[:2]):
+                reason = UNMET.get((cc, kind, spec.source))
+                marks = (pytest.mark.xfail(strict=True, reason=reason),) if reason else ()
+                cases.append(pytest.param(cc, kind, i, id=f"{cc}-{kind}-{i}", marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize(("cc", "kind", "variant"), _country_cases())
+def test_every_country_tone_is_recognised_as_its_kind(cc, kind, variant):
+    spec = [s for s in PLANS[cc].specs(kind) if s.has_cadence][variant]
+    rng = np.random.default_rng(zlib.crc32(f"{cc}{kind}{variant}".encode()))
+    level = dbm0_to_dbfs(float(rng.choice([-10.0, -22.5, -35.0])))
+    period = spec.period_ms / 1000
+    x = render(spec, duration_s=2 * period + 3.0, level_dbfs=level)
+    events = _detect(_noisy(x, level, rng, lead_s=0.6), countries=[cc])
+    assert events, f"nothing detected for {cc} {kind}"
+    first = events[0]
+    assert first.kind == _expected_kind(cc, kind, spec)
+    assert first.country == cc
+    # The tone starts at 0.6 s in the stream (phase 0 begins with an on part).
+    assert first.start_s == pytest.approx(0.6, abs=0.05)
+    assert first.detected_s - 0.6 <= max(3.0, 2 * period) + 0.2
+
+
+@pytest.mark.parametrize("cc", ["us", "uk", "de", "fr", "in", "cn", "br", "za", "jp", "it"])
+@pytest.mark.parametrize("dbm0", [-10.0, -35.0])
+def test_busy_is_decided_within_one_and_a_half_seconds(cc, dbm0):
+    spec = PLANS[cc].busy[0]
+    rng = np.random.default_rng(7)
+    level = dbm0_to_dbfs(dbm0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level), level, rng, lead_s=0.5)
+    (first, *_) = _detect(x, countries=[cc])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.5 <= 1.5
+
+
+def test_north_american_busy_and_reorder_are_told_apart():
+    (busy,) = parse_tone("[480+620/500,0/500]", source="x")
+    (reorder,) = parse_tone("[480+620/250,0/250]", source="x")
+    rng = np.random.default_rng(1)
+    lv = -25.0
+    assert _detect(_noisy(render(busy, duration_s=4, level_dbfs=lv), lv, rng, 0.3))[0].kind == "busy"
+    assert _detect(_noisy(render(reorder, duration_s=4, level_dbfs=lv), lv, rng, 0.3))[0].kind == (
+        "congestion"
+    )
+
+
+@pytest.mark.parametrize("code", sorted(NA_SIT))
+def test_north_american_sit_codes(code):
+    rng = np.random.default_rng(3)
+    level = dbm0_to_dbfs(-24.0)
+    x = _noisy(render(na_sit_spec(code), duration_s=2.0, level_dbfs=level), level, rng, 0.4)
+    events = [e for e in _detect(x) if e.kind == "sit"]
+    assert len(events) == 1
+    assert events[0].sit_code == code.split("-")[0]
+    assert events[0].start_s == pytest.approx(0.4, abs=0.05)
+    assert events[0].detected_s - 0.4 <= 1.2
+
+
+@pytest.mark.parametrize("cc", ["de", "fr", "uk", "us", "be", "at", "cz"])
+def test_itu_sit_of_national_plans(cc):
+    spec = PLANS[cc].sit[0]
+    rng = np.random.default_rng(4)
+    level = dbm0_to_dbfs(-30.0)
+    x = _noisy(render(spec, duration_s=2.5, level_dbfs=level), level, rng, 0.5)
+    events = _detect(x, countries=[cc])
+    assert [(e.kind, e.sit_code) for e in events] == [("sit", "ITU")]
+    assert events[0].detected_s - 0.5 <= 1.2
+
+
+def test_fax_calling_and_answer_tones():
+    rng = np.random.default_rng(5)
+    lv = -20.0
+    cng = ToneSpec((ToneStep((1100.0,), None, 500), ToneStep((), None, 3000)), "T.30")
+    events = _detect(_noisy(render(cng, duration_s=4.0, level_dbfs=lv), lv, rng, 0.5))
+    assert [e.kind for e in events] == ["fax_cng"]
+    ced = ToneSpec((ToneStep((2100.0,), None, 3300),), "V.25", repeat=False)
+    x = np.concatenate([render(ced, duration_s=3.3, level_dbfs=lv), np.zeros(SR, np.float32)])
+    events = _detect(_noisy(x, lv, rng, 0.5))
+    assert [e.kind for e in events] == ["fax_ced"]
+    assert events[0].start_s == pytest.approx(0.5, abs=0.05)
+
+
+def test_chunk_size_does_not_change_the_verdict():
+    rng = np.random.default_rng(6)
+    lv = -22.0
+    x = _noisy(render(PLANS["uk"].ringback[0], duration_s=5.0, level_dbfs=lv), lv, rng, 0.5)
+    small = _detect(x, countries=["uk"], chunk=160)
+    large = _detect(x, countries=["uk"], chunk=8000)
+    odd = _detect(x, countries=["uk"], chunk=1234)
+    assert [e.kind for e in small] == [e.kind for e in large] == [e.kind for e in odd] == ["ringback"]
+    assert small[0].start_s == pytest.approx(large[0].start_s, abs=1e-6)
+
+
+@pytest.mark.parametrize("level_dbfs", [-80.0, -40.0, -10.0, -1.0])
+def test_white_noise_and_silence_never_trigger(level_dbfs):
+    rng = np.random.default_rng(8)
+    rms = 10 ** (level_dbfs / 20) / np.sqrt(2)
+    noise = (rng.standard_normal(20 * SR) * rms).astype(np.float32)
+    assert _detect(noise) == []
+    assert _detect(np.zeros(10 * SR, np.float32)) == []
+
+
+def test_speech_like_harmonic_signal_does_not_trigger():
+    """Voiced 'syllables': harmonic complexes with gliding pitch, with pauses between."""
+    rng = np.random.default_rng(9)
+    out = []
+    for _ in range(60):
+        n = int(rng.uniform(0.08, 0.4) * SR)
+        f0 = rng.uniform(100, 250) * np.linspace(1.0, rng.uniform(0.8, 1.25), n)
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        syl = sum(np.sin(h * phase) / h for h in range(1, 12))
+        out.append(syl * np.hanning(n) * 0.1)
+        out.append(np.zeros(int(rng.uniform(0.05, 0.5) * SR)))
+    assert _detect(np.concatenate(out).astype(np.float32)) == []
+
+
+def test_continuous_tone_without_cadence_is_no_call_progress_tone():
+    dial = ToneSpec((ToneStep((350.0, 440.0), None, 10000),), "x", repeat=False)
+    assert _detect(render(dial, duration_s=10.0, level_dbfs=-20)) == []
+
+
+def test_loud_signal_at_another_frequency_is_not_a_single_frequency_tone():
+    """spandsp's weakness: any loud signal matched its 425 Hz descriptors."""
+    (busy_700,) = parse_tone("[700/500,0/500]", source="x")
+    x = render(busy_700, duration_s=5.0, level_dbfs=-3.0)
+    assert _detect(x, countries=["de"]) == []
+
+
+def test_tone_below_minimum_level_is_ignored():
+    x = render(PLANS["de"].busy[0], duration_s=4.0, level_dbfs=-60.0)
+    assert _detect(x, countries=["de"]) == []
+
+
+def test_reset_restarts_the_clock():
+    x = render(PLANS["us"].busy[0], duration_s=3.0, level_dbfs=-20.0)
+    det = ToneDetector(PLANS, config=ToneConfig(countries=["us"]))
+    first = det.push(np.concatenate([np.zeros(SR, np.float32), x]))
+    det.reset()
+    second = det.push(x)
+    assert first[0].start_s == pytest.approx(1.0, abs=0.02)
+    assert second[0].start_s == pytest.approx(0.0, abs=0.04)
+
+
+def test_config_is_validated_with_key_names():
+    cfg = build(ToneConfig, {"countries": ["de"], "frame_purity": 0.8}, "tones")
+    assert cfg.countries == ["de"] and cfg.frame_purity == 0.8
+    with pytest.raises(ConfigError, match=r"tones\.frame_purity"):
+        build(ToneConfig, {"frame_purity": 1.5}, "tones")
+    with pytest.raises(ConfigError, match=r"tones\.bogus: unknown config key"):
+        build(ToneConfig, {"bogus": 1}, "tones")
+    with pytest.raises(ConfigError, match="unknown tone-plan country 'xx'"):
+        ToneDetector(PLANS, config=ToneConfig(countries=["xx"]))
