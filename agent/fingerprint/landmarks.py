@@ -123,11 +123,16 @@ def _log_spectrogram(samples: np.ndarray, p: LandmarkParams) -> np.ndarray:
 
 
 def _max_filter(a: np.ndarray, rt: int, rf: int) -> np.ndarray:
-    """Maximum over a (2rt+1)×(2rf+1) rectangle around each cell (separable)."""
-    padded = np.pad(a, ((rt, rt), (0, 0)), constant_values=-np.inf)
-    m = sliding_window_view(padded, 2 * rt + 1, axis=0).max(axis=-1)
-    padded = np.pad(m, ((0, 0), (rf, rf)), constant_values=-np.inf)
-    return sliding_window_view(padded, 2 * rf + 1, axis=1).max(axis=-1)
+    """Maximum over a (2rt+1)×(2rf+1) rectangle around each cell (separable, by shifts)."""
+    out = a.copy()
+    for d in range(1, rt + 1):
+        np.maximum(out[d:], a[:-d], out=out[d:])
+        np.maximum(out[:-d], a[d:], out=out[:-d])
+    rows = out.copy()
+    for d in range(1, rf + 1):
+        np.maximum(out[:, d:], rows[:, :-d], out=out[:, d:])
+        np.maximum(out[:, :-d], rows[:, d:], out=out[:, :-d])
+    return out
 
 
 def find_peaks(samples: np.ndarray, p: LandmarkParams = DEFAULT_PARAMS) -> np.ndarray:
