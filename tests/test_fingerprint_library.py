@@ -218,3 +218,24 @@ def test_wav_written_and_reloaded_matches(tmp_path, library, audio) -> None:
     write_wav(path, audio["vacant"][2 * SR : 5 * SR])
     found = library.match(load_audio(path))
     assert found is not None and found.entry_id == library.ids["vacant"]
+
+
+def test_entries_hashed_with_old_parameters_are_refingerprinted_from_kept_audio(
+    tmp_path, audio
+) -> None:
+    from agent.fingerprint.library import Library
+    from agent.fingerprint.landmarks import LandmarkParams
+    from agent.store.library import open_store
+
+    path = tmp_path / "lib.sqlite"
+    with Library(open_store(path), params=LandmarkParams(fan_out=3)) as old:
+        entry_id = old.add(audio["off"], sip_code=480, reason="unavailable")
+    with open_library(path) as lib:
+        found = lib.match(audio["off"][SR : 4 * SR])
+        assert found is not None and found.entry_id == entry_id
+        assert {v for _, v, _ in lib.store.fingerprints(kind="known")} == {lib.params.version}
+
+
+def test_silent_unknown_announcement_is_refused(library) -> None:
+    with pytest.raises(UserError, match="no usable sound"):
+        library.record_unknown(np.zeros(3 * SR, np.float32))

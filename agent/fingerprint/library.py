@@ -112,14 +112,22 @@ class Library:
         stale = []
         items = []
         for entry_id, version, blob in self.store.fingerprints(kind=kind):
-            if version != self.params.version:
+            if version == self.params.version:
+                items.append((entry_id, Landmarks.from_bytes(blob)))
+                continue
+            # Hashed with other parameters: re-fingerprint from the kept audio if there is any.
+            audio = self.store.audio(entry_id)
+            if audio is None:
                 stale.append(entry_id)
                 continue
-            items.append((entry_id, Landmarks.from_bytes(blob)))
+            lm = self.fingerprint_looped(g711.ulaw_decode(audio))
+            self.store.set_fingerprints(entry_id, version=self.params.version,
+                                        data=lm.to_bytes())
+            items.append((entry_id, lm))
         if stale:
             raise UserError(
                 f"{self.location}: entries {stale[:5]} were fingerprinted with other "
-                "parameters; re-import them"
+                "parameters and kept no audio; remove and add them again"
             )
         return HashIndex(items)
 
@@ -261,10 +269,16 @@ class Library:
         -------
         int
             The id of the unknown entry this announcement now belongs to.
+
+        Raises
+        ------
+        UserError
+            The audio is shorter than a second or has nothing to fingerprint.
         """
         cfg = self.config
         now = time.time()
         clip = samples[: int(cfg.unknown_max_seconds * SAMPLE_RATE)]
+        self._check_new_audio(clip, call_id or "unknown announcement")
         found = self.best(self.fingerprint(clip), kind="unknown")
         if found is not None and found[1] >= cfg.threshold:
             entry_id = found[0].entry_id

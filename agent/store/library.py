@@ -118,6 +118,10 @@ class LibraryStore(ABC):
         """(entry id, fingerprint version, fingerprint blob) of every entry of ``kind``."""
 
     @abstractmethod
+    def set_fingerprints(self, entry_id: int, *, version: str, data: bytes) -> None:
+        """Replace an entry's fingerprints (after the hashing parameters changed)."""
+
+    @abstractmethod
     def audio(self, entry_id: int) -> bytes | None:
         """The µ-law audio stored with an entry, if any."""
 
@@ -349,6 +353,11 @@ class SqliteLibraryStore(LibraryStore):
         )
         for r in rows:
             yield int(r[0]), str(r[1]), bytes(r[2])
+
+    def set_fingerprints(self, entry_id: int, *, version: str, data: bytes) -> None:
+        with self._write() as db:
+            db.execute("UPDATE fingerprints SET version = ?, data = ? WHERE entry_id = ?",
+                       (version, data, entry_id))
 
     def audio(self, entry_id: int) -> bytes | None:
         rows = self._read("SELECT ulaw FROM audio WHERE entry_id = ?", (entry_id,))
