@@ -19,6 +19,7 @@ from agent.distill.dataset import Recording, build_table, teach
 from agent.distill.smoothing import hann_smooth, per_second, window_frames
 from agent.distill.teachers import (
     EarlyMediaTeacher,
+    FrameScores,
     SileroVad,
     YamnetTeacher,
     read_class_names,
@@ -259,3 +260,32 @@ def test_distill_rejects_a_folder_without_audio(tmp_path: Path) -> None:
     args = parser.parse_args(["distill", str(tmp_path), "--out", str(tmp_path / "m")])
     with pytest.raises(UserError, match="no audio files"):
         args.func(args)
+
+
+class _FixedTeacher:
+    """A teacher that returns given scores, to check the combination arithmetic."""
+
+    def __init__(self, name: str, scores: np.ndarray, rate: float,
+                 classes: tuple[str, ...]) -> None:
+        self.name = name
+        self._fs = FrameScores(scores=scores.astype(np.float32), frame_rate=rate,
+                               classes=classes)
+
+    def frame_scores(self, samples: np.ndarray) -> FrameScores:
+        return self._fs
+
+
+def test_vad_backs_up_speech_unless_the_tagger_hears_music(yamnet: YamnetTeacher) -> None:
+    names = yamnet.classes
+    tagged = np.zeros((2, len(names)))
+    tagged[:, names.index("Speech")] = 0.1
+    tagged[1, names.index("Music")] = 0.8
+    tagger = _FixedTeacher("tagger", tagged, 4.0, names)
+    vad = _FixedTeacher("vad", np.full((16, 1), 0.9), 31.25, ("speech",))
+    combined = EarlyMediaTeacher(tagger, vad=vad).frame_scores(np.zeros(4000, np.float32))
+    a, m = LABEL_INDEX["announcement"], LABEL_INDEX["music"]
+    assert combined.scores[0, a] == pytest.approx(0.9)
+    assert combined.scores[1, a] == pytest.approx(max(0.1, 0.9 * (1 - 0.8)))
+    assert combined.scores[1, m] == pytest.approx(0.8)
+    alone = EarlyMediaTeacher(tagger).frame_scores(np.zeros(4000, np.float32))
+    assert alone.scores[0, a] == pytest.approx(0.1)
