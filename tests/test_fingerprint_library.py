@@ -223,8 +223,8 @@ def test_wav_written_and_reloaded_matches(tmp_path, library, audio) -> None:
 def test_entries_hashed_with_old_parameters_are_refingerprinted_from_kept_audio(
     tmp_path, audio
 ) -> None:
-    from agent.fingerprint.library import Library
     from agent.fingerprint.landmarks import LandmarkParams
+    from agent.fingerprint.library import Library
     from agent.store.library import open_store
 
     path = tmp_path / "lib.sqlite"

@@ -13,7 +13,7 @@ that a 2-s query still yields well over a hundred hashes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -72,14 +72,7 @@ class LandmarkParams:
     @property
     def version(self) -> str:
         """A string that changes whenever the hashes would; stored with each library."""
-        return "lm1:" + ",".join(
-            str(v)
-            for v in (
-                self.n_fft, self.hop, self.f_min_hz, self.f_max_hz, self.peak_freq_radius,
-                self.peak_time_radius, self.peaks_per_second, self.floor_db, self.context_db, self.fan_out,
-                self.dt_max, self.df_max,
-            )
-        )
+        return "lm1:" + ",".join(str(v) for v in astuple(self))
 
 
 DEFAULT_PARAMS = LandmarkParams()

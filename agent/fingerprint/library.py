@@ -22,7 +22,7 @@ from agent.audio import SAMPLE_RATE, g711
 from agent.errors import UserError
 from agent.fingerprint.config import FingerprintConfig
 from agent.fingerprint.index import Candidate, HashIndex
-from agent.fingerprint.landmarks import DEFAULT_PARAMS, Landmarks, LandmarkParams, fingerprint
+from agent.fingerprint.landmarks import DEFAULT_PARAMS, LandmarkParams, Landmarks, fingerprint
 from agent.labels import LibraryMatch
 from agent.store.library import DuplicateAudioError, Entry, LibraryStore, NewEntry, open_store
 
