@@ -118,7 +118,7 @@ def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: li
     repeat = case.spec.repeat
     phase = float(rng.uniform(0, case.spec.period_ms / 1000.0)) if repeat else 0.0
     lead = float(rng.uniform(0.5, 1.5))
-    dur = limit_for(case) + 2.5
+    dur = max(limit_for(case), 2 * case.spec.period_ms / 1000.0) + 2.5
     tone = render(case.spec, duration_s=dur, level_dbfs=level, phase_s=phase)
     x = np.concatenate([np.zeros(int(lead * SR), np.float32), tone])
     rms = 10 ** (level / 20) / np.sqrt(2)

@@ -21,7 +21,8 @@ Three stages, all on 32-ms frames every 10 ms:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,6 +47,7 @@ _SIT_BANDS = ((870.0, 1040.0), (1320.0, 1500.0), (1560.0, 1950.0))
 _CED_BAND = (2070.0, 2130.0)
 _MIN_BATCH = 8
 _BUSY_ON_CAP_S = 0.35
+_SCORE_MARGIN = 0.1
 _BUSY_OFF_CAP_S = 0.45
 _OFFS = np.arange(-2, 3)
 _SIT_SEG_S = (0.22, 1.1)
@@ -262,18 +264,35 @@ class _Matcher:
         self.reset()
 
     def reset(self) -> None:
+        """Start a new run: every hypothesis is live again."""
         n = len(self.h_t)
-        self.alive = np.ones(n, dtype=bool)
+        self.live = np.arange(n)
         self.ev = np.zeros(n)
         self.err = np.zeros(n)
         self.pur = np.zeros(n)
-        self.n_on = np.zeros(n)
+        self.n_on = 0
         self.i = 0
         self.first_sat: float | None = None
         self.run_start = 0.0
+        self.first_whole = False
+        self._step_cache()
 
-    def _steps(self) -> np.ndarray:
-        return (self.h_rot + self.i) % self.h_m
+    def _step_cache(self) -> None:
+        """Per live hypothesis: its template, expected step and that step's bounds."""
+        live = self.live
+        self.t_live = self.h_t[live]
+        self.kind_live = self.h_kind[live]
+        steps = (self.h_rot[live] + self.i) % self.h_m[live]
+        self.lo_live = self.lo[self.t_live, steps]
+        self.hi_live = self.hi[self.t_live, steps]
+        self.nom_live = self.nominal[self.t_live, steps]
+        self.fid_live = self.fs_id[self.t_live, steps]
+        self.on_cap_live = self.h_on_cap[live]
+        self.off_cap_live = self.h_off_cap[live]
+
+    @property
+    def any_live(self) -> bool:
+        return len(self.live) > 0
 
     def masks(self, n_samples: int) -> np.ndarray:
         """(frequency sets, bins) masks of the plan frequencies, tolerance set by length."""
@@ -292,71 +311,72 @@ class _Matcher:
         return masks
 
     def close(self, seg: _Seg) -> None:
-        """Check a finished segment against every live hypothesis."""
+        """Check a finished segment against every live hypothesis; drop the failures."""
         dur = seg.end - seg.start  # type: ignore[operator]
-        steps = self._steps()
-        lo = self.lo[self.h_t, steps]
-        hi = self.hi[self.h_t, steps]
-        if self.i == 0:
+        lo, hi = self.lo_live, self.hi_live
+        if self.i == 0 and not self.first_whole:
+            # The stream may have begun inside this on part: only its end is known.
             ok = dur <= hi
-            self.ev += np.where(dur >= np.minimum(lo, self.h_on_cap), 1.0, 0.5)
+            self.ev += np.where(dur >= np.minimum(lo, self.on_cap_live), 1.0, 0.5)
         else:
             ok = (dur >= lo) & (dur <= hi)
             self.ev += 1.0
-            nom = self.nominal[self.h_t, steps]
-            self.err += np.abs(dur - nom) / nom
+            self.err += np.abs(dur - self.nom_live) / self.nom_live
         if seg.on:
-            ok &= self._freq_ok(seg, steps)
-        self.alive &= ok
-        self.i += 1
-
-    def _freq_ok(self, seg: _Seg, steps: np.ndarray) -> np.ndarray:
-        fid = self.fs_id[self.h_t, steps]
-        if seg.purity is None:
-            return np.zeros(len(steps), dtype=bool)
-        p = seg.purity[np.maximum(fid, 0)]
-        ok = (fid >= 0) & (p >= self.cfg.match_purity)
-        if seg.end is not None:
-            self.pur += np.where(ok, p, 0.0)
+            p = self._purity(seg)
+            ok &= p >= self.cfg.match_purity
+            self.pur += p
             self.n_on += 1
-        return ok
+        self.live, self.ev, self.err, self.pur = (
+            self.live[ok], self.ev[ok], self.err[ok], self.pur[ok])
+        self.i += 1
+        self._step_cache()
+
+    def _purity(self, seg: _Seg) -> np.ndarray:
+        """Share of the on part's energy at each live hypothesis' frequencies (0 if off)."""
+        if seg.purity is None:
+            return np.zeros(len(self.live))
+        return np.where(self.fid_live >= 0, seg.purity[np.maximum(self.fid_live, 0)], 0.0)
 
     def open_state(self, seg: _Seg, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Hypotheses alive given the open segment, and those with enough evidence."""
+        """Masks over the live hypotheses: consistent with the open part, and satisfied."""
         e = now - seg.start
-        steps = self._steps()
-        lo = self.lo[self.h_t, steps]
-        hi = self.hi[self.h_t, steps]
-        alive = self.alive & (e <= hi)
+        alive = e <= self.hi_live
         if seg.on:
             if seg.purity is not None:
-                alive &= self._freq_ok(seg, steps)
-            lo_eff = np.minimum(lo, self.h_on_cap)
+                alive &= self._purity(seg) >= self.cfg.match_purity
+            lo_eff = np.minimum(self.lo_live, self.on_cap_live)
         else:
-            lo_eff = np.minimum(lo, self.h_off_cap)
-        bonus = np.where(e >= lo_eff, 1.0, 0.0) if self.i > 0 else 0.0
-        sat = alive & (self.ev + bonus >= self.h_need)
+            lo_eff = np.minimum(self.lo_live, self.off_cap_live)
         if now - self.run_start < self.min_span:
-            sat = np.zeros_like(sat)
+            return alive, np.zeros_like(alive)
+        bonus = (e >= lo_eff) if self.i > 0 or self.first_whole else 0.0
+        sat = alive & (self.ev + bonus >= self.h_need[self.live])
         return alive, sat
 
     def next_check(self, seg: _Seg, now: float) -> float:
-        """Earliest time at which :meth:`open_state` can change, for a segment still open."""
-        steps = self._steps()
-        lo = self.lo[self.h_t, steps]
-        hi = self.hi[self.h_t, steps]
-        lo = np.minimum(lo, self.h_on_cap if seg.on else self.h_off_cap)
-        a = self.alive
-        times = np.concatenate([lo[a] + seg.start, hi[a] + seg.start + 1e-6,
+        """Earliest time at which :meth:`open_state` can change, for a part still open."""
+        cap = self.on_cap_live if seg.on else self.off_cap_live
+        times = np.concatenate([np.minimum(self.lo_live, cap) + seg.start,
+                                self.hi_live + (seg.start + 1e-6),
                                 [self.run_start + self.min_span]])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
 
-    def score(self, h: int) -> float:
+    def score(self, pos: int) -> float:
+        """Timing fit times frequency purity of the live hypothesis at ``pos``, in [0, 1]."""
         n_dur = max(self.i - 1, 1)
-        timing = max(0.0, 1.0 - self.err[h] / n_dur)
-        freq = self.pur[h] / self.n_on[h] if self.n_on[h] else 0.0
-        return float(timing * freq)
+        timing = max(0.0, 1.0 - float(self.err[pos]) / n_dur)
+        freq = float(self.pur[pos]) / self.n_on if self.n_on else 0.0
+        return timing * freq
+
+
+@functools.lru_cache(maxsize=64)
+def _hann(n: int) -> np.ndarray:
+    """A periodic Hann window (cached: segment lengths repeat)."""
+    w = np.hanning(n + 1)[:-1]
+    w.flags.writeable = False
+    return w
 
 
 def _at(event: ToneEvent, now: float) -> ToneEvent:
@@ -688,7 +708,7 @@ class ToneDetector:
         self.cur = _Seg(on=to_on, start=at)
         if to_on:
             self.seg_levels = list(self.pend_levels)
-        if not self.matcher.alive.any():
+        if not self.matcher.any_live:
             self._restart(now)
         else:
             self.check_at = 0.0
@@ -704,6 +724,9 @@ class ToneDetector:
             self.cur = cur
             self.ref_db = ref
             self.matcher.run_start = cur.start
+            # It began inside the stream, after a pause: it is whole, unlike the first on
+            # part of a stream, which may be the tail of a part cut by the stream start.
+            self.matcher.first_whole = True
             cur.purity = None
 
     def _seg_purity(self, seg: _Seg, end: float) -> None:
@@ -713,8 +736,7 @@ class ToneDetector:
             seg.purity = np.zeros(len(self.matcher.fsets))
             seg.purity_n = len(x)
             return
-        w = np.hanning(len(x) + 1)[:-1]
-        p = np.abs(np.fft.rfft(x * w, _SEG_NFFT)) ** 2
+        p = np.abs(np.fft.rfft(x * _hann(len(x)), _SEG_NFFT)) ** 2
         lo, hi = self.seg_band
         total = float(np.sum(p[lo:hi])) + 1e-30
         seg.purity = (self.matcher.masks(len(x)) @ p) / total
@@ -745,15 +767,28 @@ class ToneDetector:
             return None
         if m.first_sat is None:
             m.first_sat = at
-        sat_kinds = set(m.h_kind[sat].tolist())
-        alive_kinds = set(m.h_kind[alive].tolist())
-        if not (len(sat_kinds) == 1 and alive_kinds == sat_kinds) and (
-            at - m.first_sat < self.config.patience_s
-        ):
+        if not self._settled(alive, sat) and at - m.first_sat < self.config.patience_s:
             # A rival kind is still possible: give it a little time to be ruled out.
             self.check_at = min(self.check_at, m.first_sat + self.config.patience_s)
             return None
         return self._emit(sat, now)
+
+    def _settled(self, alive: np.ndarray, sat: np.ndarray) -> bool:
+        """True when one kind is left, or every rival kind is satisfied but fits clearly
+        worse (Denmark's busy 250/250 against its congestion 200/200)."""
+        m = self.matcher
+        sat_kinds = set(m.kind_live[sat].tolist())
+        alive_kinds = set(m.kind_live[alive].tolist())
+        if alive_kinds != sat_kinds:
+            return False
+        if len(sat_kinds) == 1:
+            return True
+        best: dict[int, float] = {}
+        for pos in np.flatnonzero(sat):
+            k = int(m.kind_live[pos])
+            best[k] = max(best.get(k, 0.0), m.score(int(pos)))
+        top, second = sorted(best.values(), reverse=True)[:2]
+        return top - second >= _SCORE_MARGIN
 
     def _emit(self, sat: np.ndarray, now: float) -> ToneEvent:
         m = self.matcher
@@ -762,10 +797,10 @@ class ToneDetector:
         # Equal evidence for two kinds (a cadence that is busy in one country and
         # congestion in another): the kind earlier in _KIND_ORDER wins.
         close = idx[scores >= scores.max() - 0.05]
-        kind = int(m.h_kind[close].min())
-        pool = idx[m.h_kind[idx] == kind]
+        kind = int(m.kind_live[close].min())
+        pool = idx[m.kind_live[idx] == kind]
         best = int(pool[int(np.argmax([m.score(h) for h in pool]))])
-        tmpl = m.templates[m.h_t[best]]
+        tmpl = m.templates[m.t_live[best]]
         start = self.segs[0].start if self.segs else self.cur.start  # type: ignore[union-attr]
         self.emitted = True
         return ToneEvent(
@@ -829,8 +864,7 @@ class ToneDetector:
         x = self._samples(run.start + margin, run.last - margin + HOP_S, _SIT_NFFT)
         if len(x) < 64:
             return float("nan")
-        w = np.hanning(len(x) + 1)[:-1]
-        p = np.abs(np.fft.rfft(x * w, _SIT_NFFT)) ** 2
+        p = np.abs(np.fft.rfft(x * _hann(len(x)), _SIT_NFFT)) ** 2
         k = int(np.argmax(p[1:-1])) + 1
         a, b, c = np.log(p[k - 1 : k + 2] + 1e-30)
         den = a - 2 * b + c
