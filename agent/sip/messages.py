@@ -46,7 +46,7 @@ class CallRejected:
 
 @dataclass(frozen=True, slots=True)
 class CarrierProgress:
-    """A provisional response from the carrier (180/183), with or without SDP."""
+    """A progress response from the carrier: 180/183 (with or without SDP), or 200 answered."""
 
     call_id: str
     code: int

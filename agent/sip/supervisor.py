@@ -77,6 +77,9 @@ class LiveCall:
     carrier_code: int | None = None
     inferred: dict[str, Any] | None = None
     decision_lag_s: float | None = None
+    answered: bool = False
+    finalizing: bool = False  # a Finalize is out; keep the call until its answer
+    ended: bool = False
 
 
 class Supervisor:
@@ -149,9 +152,11 @@ class Supervisor:
             for call in [c for c in self.calls.values() if c.worker == child.index]:
                 self._close_call(call.call_id, state="failed", outcome="error")
         else:
-            for call in [c for c in self.calls.values() if c.analyst == child.index]:
+            n = len(self.analysts)
+            for call in [c for c in self.calls.values()
+                         if analysis_slot(c.call_id, n) == child.index]:
                 call.analyst = None
-                self._release(call)
+                self._on_FinalInference(child, m.FinalInference(call.call_id, None, 0.0))
         child.restarts += 1
         await asyncio.sleep(self.sip.restart_backoff_s)
         if not self.stopping:
@@ -187,8 +192,19 @@ class Supervisor:
         log.info("call_rejected", call_id=msg.call_id, code=msg.code, source=msg.source)
 
     def _on_CarrierProgress(self, child: Child, msg: m.CarrierProgress) -> None:  # noqa: N802
-        if msg.call_id in self.calls:
-            self.store.add_evidence(msg.call_id, {"detector": "carrier", "provisional": msg.code})
+        call = self.calls.get(msg.call_id)
+        if call is None:
+            return
+        if msg.code == 200:
+            # Answered: a normal call from now on; classification stops and no failure
+            # is inferred for it.
+            call.answered = True
+            self.store.set_carrier_final(msg.call_id, 200)
+            self.store.set_state(msg.call_id, "connected")
+            self._release(call)
+            self._notify(msg.call_id)
+            return
+        self.store.add_evidence(msg.call_id, {"detector": "carrier", "provisional": msg.code})
 
     def _on_EarlyMedia(self, child: Child, msg: m.EarlyMedia) -> None:  # noqa: N802
         call = self.calls.get(msg.call_id)
@@ -215,8 +231,6 @@ class Supervisor:
         self._release(call, code=msg.code)
 
     def _on_CallEnded(self, child: Child, msg: m.CallEnded) -> None:  # noqa: N802
-        if msg.state == "connected":
-            self.store.set_carrier_final(msg.call_id, 200)
         outcome, state = _OUTCOMES.get(msg.state, ("error", "failed"))
         self.store.add_evidence(msg.call_id, {"detector": "sip", "dialer_code": msg.dialer_code,
                                               "carrier_code": msg.carrier_code,
@@ -242,10 +256,15 @@ class Supervisor:
 
     def _on_FinalInference(self, child: Child, msg: m.FinalInference) -> None:  # noqa: N802
         call = self.calls.get(msg.call_id)
-        if msg.inferred is not None and msg.call_id in self.calls:
+        if msg.inferred is not None and call is not None and not call.answered:
             self._decided(msg.call_id, msg.inferred, lag_s=None, audio_s=msg.audio_s)
-        if call is not None and call.held:
+        if call is None:
+            return
+        call.finalizing = False
+        if call.held:
             self._answer_held(call)
+        if call.ended:
+            del self.calls[msg.call_id]
 
     # --- decisions ------------------------------------------------------------------
 
@@ -272,6 +291,7 @@ class Supervisor:
         if call.analyst is not None and self.analysts[call.analyst].send(
                 m.Finalize(call_id=call.call_id, code=code)):
             call.analyst = None
+            call.finalizing = True
             return
         call.analyst = None
         if call.held:
@@ -288,11 +308,14 @@ class Supervisor:
         self.workers[call.worker].send(verdict)
 
     def _close_call(self, call_id: str, *, state: str, outcome: str) -> None:
-        call = self.calls.pop(call_id, None)
-        if call is None:
+        call = self.calls.get(call_id)
+        if call is None or call.ended:
             return
+        call.ended = True
         if call.analyst is not None:
-            self.analysts[call.analyst].send(m.Finalize(call_id=call_id, code=None))
+            self._release(call)
+        if not call.finalizing:
+            del self.calls[call_id]
         try:
             self.store.set_state(call_id, state)
         except KeyError:

@@ -11,6 +11,7 @@ Run as ``python -m agent.sip.worker --config FILE --index I --fd N``.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -236,6 +237,7 @@ class Worker:
             if not has_sdp(msg) and pair.dialer_early == 0:
                 self._answer_dialer(pair, code)
         elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.send(m.CarrierProgress(call_id=pair.call_id, code=200, t=time.time()))
             pair.state = advance(pair.state, Event.ANSWERED)
             self._stop_tap(pair)
             self._answer_dialer(pair, 200)
@@ -280,9 +282,10 @@ class Worker:
         pair.dialer_code = code
         self._hangup(pair.dialer, code, reason=reason, headers=headers)
         if pair.carrier is not None:
+            # A carrier that never sent a provisional cannot be CANCELled yet; pjsip does
+            # it when one arrives or times the INVITE out. The dialer is already answered.
             self._hangup(pair.carrier, 487)
-        else:
-            self._finish(pair, "failed", dialer_code=code)
+        self._finish(pair, "failed", dialer_code=code)
 
     def _dialer_gone(self, pair: Pair, ci: pj.CallInfo) -> None:
         if is_open(pair.state):
@@ -294,8 +297,7 @@ class Worker:
         self._stop_tap(pair)
         if pair.carrier is not None:
             self._hangup(pair.carrier, 487)
-        else:
-            self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code or 487)
+        self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code or 487)
 
     def on_leg_media(self, leg: Leg) -> None:
         pair = leg.pair
@@ -469,7 +471,7 @@ class Worker:
                 pass
             except OSError:
                 self.stopping = True
-            self.tick()
+            self.guard(self.tick)
             now = time.monotonic()
             while self.unlink_later and self.unlink_later[0][0] <= now:
                 _, path = self.unlink_later.pop(0)
@@ -477,15 +479,30 @@ class Worker:
             if self.stopping and not self.pairs:
                 break
             if self.stopping:
-                for pair in self.pairs.values():
-                    if not pair.done and pair.state != CallState.FINAL:
-                        self._fail_dialer(pair, 503)
+                for pair in list(self.pairs.values()):
+                    self.guard(self._shed, pair)
+
+    def _shed(self, pair: Pair) -> None:
+        """End a call because the worker is stopping: 503 before the answer, BYE after."""
+        if pair.done:
+            return
+        if is_open(pair.state):
+            self._fail_dialer(pair, 503)
+        elif pair.state == CallState.CONNECTED:
+            pair.state = advance(pair.state, Event.BYE)
+            self._hangup(pair.dialer, 200)
+            if pair.carrier is not None:
+                self._hangup(pair.carrier, 200)
+            self._finish(pair, "connected", dialer_code=200)
 
     def close(self) -> None:
-        for pair in self.pairs.values():
+        for pair in [*self.pairs.values(), *self.by_leg.values()]:
             self._drop(pair)
         self.pairs.clear()
         self.by_leg.clear()
+        # Every pjsua2 Call must be gone before libDestroy (else pjsua asserts); the
+        # leg <-> pair references are cycles, so collect them now.
+        gc.collect()
         for _, path in self.unlink_later:
             Path(path).unlink(missing_ok=True)
         self.acc = None

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audio import SAMPLE_RATE
-from agent.audio.g711 import ulaw_encode
+from agent.audio.g711 import ulaw_decode, ulaw_encode
 from agent.audio.io import load_audio, write_raw
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
@@ -39,8 +39,9 @@ def _fit(x: np.ndarray, seconds: float) -> np.ndarray:
     return np.tile(x, reps)[:n].astype(np.float32)
 
 
-def _silence(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    return (rng.standard_normal(int(seconds * SAMPLE_RATE)) * 10 ** (-65 / 20)).astype(np.float32)
+def _silence(seconds: float, rng: np.random.Generator, *, dbfs: float = -50.0) -> np.ndarray:
+    """Dead air: line hiss (digital zeros would look like a ringback cadence's pause)."""
+    return (rng.standard_normal(int(seconds * SAMPLE_RATE)) * 10 ** (dbfs / 20)).astype(np.float32)
 
 
 def _speech(seconds: float, names: list[str]) -> np.ndarray:
@@ -96,8 +97,10 @@ def train_fixture_model(path: Path) -> Path:
         "ringback": np.concatenate([_tone("ringback", cc, 15, phase_s=p) for cc in
                                     ("us", "de", "in", "fr", "it", "cn") for p in (0.0, 1.3)]),
         "music": np.concatenate([_music(30, n.name, 10.0) for n in sorted(MUSIC.glob("*.ogg"))[:3]]),
-        "silence": np.concatenate([_silence(45, rng), _silence(45, rng) * 8]),
+        "silence": np.concatenate([_silence(30, rng, dbfs=d) for d in (-60, -50, -40)]),
     }
+    # What the live path hears went through G.711 on the wire.
+    audio = {k: ulaw_decode(ulaw_encode(np.clip(x, -1, 1))) for k, x in audio.items()}
     xs, ys = [], []
     for label, x in audio.items():
         x = x[: x.size // SAMPLE_RATE * SAMPLE_RATE].reshape(-1, SAMPLE_RATE)

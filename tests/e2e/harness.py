@@ -1,0 +1,278 @@
+"""Driving the real agent process with real SIPp on loopback (used by tests/e2e and bench/).
+
+:class:`AgentProcess` writes a config with free ports, starts ``python -m agent.sip.cli run``
+and waits until its workers and API are up. :func:`place_call` runs one SIPp carrier
+scenario and one SIPp dialer scenario against it and returns what the dialer received
+(parsed from SIPp's message trace) and what the HTTP API says about the call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.sip.headers import header, header_values, start_line
+
+REPO = Path(__file__).resolve().parents[2]
+SIPP_DIR = REPO / "sipp"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 right now."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+        try:
+            with socket.socket(socket.AF_INET, other) as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+
+
+def free_port_block(n: int, *, start: int = 30000) -> int:
+    """The first of ``n`` consecutive UDP ports that are free right now (even-aligned).
+
+    The agent's RTP ranges start at 30000 and SIPp's media ports at 45000, so the two
+    never pick the same block before either has bound it.
+    """
+    for base in range(start, start + 15000, 2 * n):
+        try:
+            socks = []
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no block of {n} free UDP ports")
+
+
+@dataclass(frozen=True)
+class TraceMessage:
+    """One SIP message from a SIPp ``-trace_msg`` file."""
+
+    sent: bool
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return start_line(self.text)
+
+    @property
+    def status(self) -> int | None:
+        parts = self.first_line.split()
+        if len(parts) >= 2 and parts[0] == "SIP/2.0" and parts[1].isdigit():
+            return int(parts[1])
+        return None
+
+    def header(self, name: str) -> str | None:
+        return header(self.text, name)
+
+    def headers(self, name: str) -> list[str]:
+        return header_values(self.text, name)
+
+
+def parse_trace(text: str) -> list[TraceMessage]:
+    """The messages of a SIPp message trace, in order."""
+    out = []
+    for block in text.split("-----------------------------------------------")[1:]:
+        lines = block.split("\n")
+        if len(lines) < 3:
+            continue
+        direction = lines[1]
+        body = "\n".join(lines[3:]).strip("\n")
+        if body:
+            out.append(TraceMessage(sent="sent" in direction, text=body))
+    return out
+
+
+def invite_final(messages: list[TraceMessage]) -> TraceMessage | None:
+    """The last final response to the INVITE that the dialer received."""
+    finals = [msg for msg in messages if not msg.sent and msg.status and msg.status >= 200
+              and "INVITE" in (msg.header("cseq") or "")]
+    return finals[-1] if finals else None
+
+
+@dataclass
+class AgentProcess:
+    """The agent running as its own process, with a config of free ports."""
+
+    workdir: Path
+    model: Path | None
+    rewrite: bool = True
+    workers: int = 1
+    extra_sip: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sip_port = free_port()
+        self.api_port = free_port(socket.SOCK_STREAM)
+        self.carrier_port = free_port()
+        self.rtp_base = free_port_block(self.workers * 40)
+        self.worker_base = free_port_block(self.workers) if self.workers > 1 else 5100
+        self.config_path = self.workdir / "agent.yaml"
+        self.log_path = self.workdir / "agent.log"
+
+    def config(self) -> dict[str, Any]:
+        sip = {
+            "listen_port": self.sip_port,
+            "worker_base_port": self.worker_base,
+            "rtp_port_base": self.rtp_base,
+            "carrier": f"127.0.0.1:{self.carrier_port}",
+            "workers": self.workers,
+            "rewrite_final_response": self.rewrite,
+            "media_dir": str(Path("/dev/shm") / f"ema-test-{os.getpid()}-{self.sip_port}"),
+            "decision_timeout_ms": 1000,
+            "carrier_timeout_s": 8.0,
+            **self.extra_sip,
+        }
+        cfg: dict[str, Any] = {
+            "sip": sip,
+            "api": {"host": "127.0.0.1", "port": self.api_port},
+            "store": {"calls": str(self.workdir / "calls.sqlite")},
+            "fingerprint": {"enabled": False},
+            "logging": {"format": "json", "level": "info"},
+        }
+        if self.model is not None:
+            cfg["classifier"] = {"model": str(self.model)}
+        return cfg
+
+    def start(self, *, timeout_s: float = 60.0) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.config()))
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.sip.cli", "run", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited: {self.log_path.read_text()[-2000:]}")
+            if b'"agent_ready"' in self.log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"agent not ready: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def api(self, path: str, *, timeout_s: float = 10.0) -> Any:
+        url = f"http://127.0.0.1:{self.api_port}{path}"
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+
+    def call_record(self, call_id: str, *, settle_s: float = 5.0) -> dict[str, Any]:
+        """The API's view of a call once it has left the early states."""
+        deadline = time.monotonic() + settle_s
+        quoted = urllib.request.quote(call_id, safe="")
+        record: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                record = self.api(f"/v1/calls/{quoted}")
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+            if record.get("state") in ("failed", "ended", "connected"):
+                return record
+            time.sleep(0.1)
+        return record
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass
+        return events
+
+
+@dataclass
+class CallResult:
+    """What one SIPp call through the agent produced."""
+
+    call_id: str
+    final: TraceMessage | None
+    dialer: list[TraceMessage]
+    record: dict[str, Any]
+    dialer_rc: int
+    carrier_rc: int | None
+
+    @property
+    def code(self) -> int | None:
+        return self.final.status if self.final else None
+
+
+def sipp(scenario: str, *args: str) -> list[str]:
+    """The SIPp command line for one call of ``scenario`` on loopback."""
+    return ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-nostdin",
+            "-m", "1", *args]
+
+
+def place_call(agent: AgentProcess, *, workdir: Path, carrier: str | None, audio: Path | None,
+               early_ms: int = 3000, final_code: int = 480, final_cause: int = 20,
+               dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
+               timeout_s: float = 40.0) -> CallResult:
+    """One call: SIPp carrier (``carrier`` scenario, or none) and SIPp dialer through the agent."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    carrier_proc = None
+    if carrier is not None:
+        if audio is not None:
+            (workdir / "early.ul").write_bytes(audio.read_bytes())
+        carrier_proc = subprocess.Popen(
+            sipp(carrier, "-p", str(agent.carrier_port), "-mp", str(free_port_block(4, start=45000)),
+                 "-d", str(early_ms), "-set", "final_code", str(final_code),
+                 "-set", "final_cause", str(final_cause), "-timeout", f"{int(timeout_s)}s",
+                 "-trace_msg", "-message_file", "carrier.msg", "-trace_err"),
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # let SIPp bind its port
+    trace = workdir / "dialer.msg"
+    dialer_rc = subprocess.run(
+        sipp(dialer, "-p", str(free_port()), "-mp", str(free_port_block(4, start=52000)),
+             "-d", str(dialer_pause_ms), "-s", "5551234", "-timeout", f"{int(timeout_s)}s",
+             "-trace_msg", "-message_file", str(trace), "-trace_err",
+             f"127.0.0.1:{agent.sip_port}"),
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=timeout_s + 10).returncode
+    carrier_rc = None
+    if carrier_proc is not None:
+        try:
+            carrier_rc = carrier_proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            carrier_proc.kill()
+            carrier_rc = carrier_proc.wait()
+    messages = parse_trace(trace.read_text(errors="replace")) if trace.exists() else []
+    invite = next((msg for msg in messages if msg.sent and msg.first_line.startswith("INVITE")),
+                  None)
+    call_id = (invite.header("call-id") if invite else None) or ""
+    record = agent.call_record(call_id) if call_id else {}
+    return CallResult(call_id=call_id, final=invite_final(messages), dialer=messages,
+                      record=record, dialer_rc=dialer_rc, carrier_rc=carrier_rc)

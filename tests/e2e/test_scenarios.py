@@ -1,0 +1,108 @@
+"""Every carrier scenario through the real agent: what the dialer got, what the API says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.sip.reason import parse_reasons, q850_cause
+from tests.e2e.harness import AgentProcess, CallResult, place_call
+
+
+def _call(agent: AgentProcess, tmp_path: Path, audio: dict[str, Path], kind: str | None,
+          carrier: str | None = "carrier_early_final.xml", **kw: object) -> CallResult:
+    result = place_call(agent, workdir=tmp_path, carrier=carrier,
+                        audio=audio[kind] if kind else None, **kw)  # type: ignore[arg-type]
+    assert result.call_id, "the dialer sent no INVITE"
+    assert result.record, f"the API does not know call {result.call_id}"
+    return result
+
+
+def _inferred_code(result: CallResult) -> int | None:
+    inferred = result.record.get("inferred")
+    return inferred["sip_code"] if inferred else None
+
+
+@pytest.mark.parametrize(
+    ("kind", "carrier_code", "inferred"),
+    [("announcement", 480, 480), ("ringback", 480, 480), ("music", 487, 480),
+     ("silence", 408, 408)],
+)
+def test_relaying_agent_passes_carrier_code_and_reports_inference(
+        relaying_agent, audio, tmp_path, kind, carrier_code, inferred):
+    result = _call(relaying_agent, tmp_path, audio, kind, final_code=carrier_code)
+    assert result.code == carrier_code
+    assert result.final.header("x-carrier-final-code") is None
+    assert [m.status for m in result.dialer if m.status == 183], "no early media upstream"
+    assert result.record["carrier_final_code"] == carrier_code
+    assert result.record["state"] == "failed"
+    assert _inferred_code(result) == inferred
+    assert result.record["seconds"], "no second was classified"
+
+
+def test_lying_carrier_503_after_sit_is_rewritten_to_404(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "sit_vc", final_code=503, final_cause=41)
+    assert result.code == 404
+    assert result.final.header("x-carrier-final-code") == "503"
+    assert q850_cause(result.final.headers("reason")) == 1
+    assert result.record["inferred"]["source"] == "tone"
+    assert result.record["carrier_final_code"] == 503
+
+
+def test_busy_tone_behind_generic_480_is_rewritten_to_486(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "busy", final_code=480)
+    assert result.code == 486
+    assert result.final.header("x-carrier-final-code") == "480"
+    [reason] = parse_reasons(result.final.headers("reason"))
+    assert (reason.protocol, reason.cause) == ("Q.850", 17)
+    assert _inferred_code(result) == 486
+
+
+def test_rewrite_keeps_carrier_code_when_inference_agrees(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "ringback", final_code=480)
+    assert result.code == 480
+    assert result.final.header("x-carrier-final-code") is None
+    assert _inferred_code(result) == 480
+
+
+def test_183_without_sdp_relays_failure_without_inference(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, None, carrier="carrier_nosdp_final.xml",
+                   final_code=486, early_ms=1000)
+    assert result.code == 486
+    assert result.record["inferred"] is None
+    assert result.record["carrier_final_code"] == 486
+
+
+def test_180_only_is_relayed_then_failure(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, None, carrier="carrier_ringing_final.xml",
+                   final_code=480, early_ms=1000)
+    assert 180 in [m.status for m in result.dialer]
+    assert result.code == 480
+    assert result.record["state"] == "failed"
+
+
+def test_answered_call_connects_and_carrier_bye_reaches_dialer(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "ringback", carrier="carrier_answer.xml",
+                   early_ms=2000)
+    assert result.code == 200
+    assert any(m.first_line.startswith("BYE") for m in result.dialer if not m.sent)
+    assert result.dialer_rc == 0
+    assert result.record["carrier_final_code"] == 200
+    assert result.record["state"] in ("connected", "ended")
+
+
+def test_dialer_cancel_during_early_media_propagates(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "music", carrier="carrier_until_cancel.xml",
+                   dialer="dialer_cancel.xml", dialer_pause_ms=2500)
+    assert result.code == 487
+    assert result.dialer_rc == 0
+    assert result.carrier_rc == 0, "the carrier did not see the CANCEL"
+    assert result.record["state"] == "ended"
+
+
+def test_silent_carrier_times_out_with_configured_code(rewriting_agent, audio, tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, None, carrier="carrier_silent.xml",
+                   early_ms=9000)
+    assert result.code == 408
+    assert result.record["state"] == "failed"
