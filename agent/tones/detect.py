@@ -48,6 +48,7 @@ _CED_BAND = (2070.0, 2130.0)
 _MIN_BATCH = 8
 _BUSY_ON_CAP_S = 0.35
 _SCORE_MARGIN = 0.1
+_ONSET_FRAMES = 5  # steady tonal frames (50 ms) that start a tone
 _BUSY_OFF_CAP_S = 0.45
 _OFFS = np.arange(-2, 3)
 _SIT_SEG_S = (0.22, 1.1)
@@ -195,8 +196,8 @@ class _BandRun:
     last_sample: int
 
 
-class _Matcher:
-    """All (template, phase) hypotheses, checked segment by segment (vectorised)."""
+class _Tables:
+    """The hypotheses' fixed data: built once per plan set and settings, shared by calls."""
 
     def __init__(self, templates: list[_Template], config: ToneConfig, sr: int) -> None:
         self.templates = templates
@@ -230,10 +231,10 @@ class _Matcher:
         self.h_rot = np.array([r[1] for r in rows], dtype=np.int64)
         self.h_m = np.array([len(templates[r[0]].on) for r in rows], dtype=np.int64)
         self.lo, self.hi, self.nominal, self.fs_id = lo, hi, nominal, fs_id
+        for arr in (lo, hi, nominal, fs_id):
+            arr.flags.writeable = False
         kinds = [t.kind for t in templates]
         self.h_kind = np.array([_KIND_ORDER.index(kinds[r[0]]) for r in rows], dtype=np.int64)
-        # Evidence needed: short busy/congestion cycles must show on, off and a second on;
-        # slow cadences (ringback, fax) an on part and its following pause.
         # Evidence needed: an on part and the pause after it, both of the plan's length (a
         # part cut by the start of the stream counts half) ...
         self.h_need = np.full(len(rows), 2.0)
@@ -261,6 +262,56 @@ class _Matcher:
         self.comp_f = np.array(comps_flat)
         self.comp_owner = np.array(owner, dtype=np.int64)
         self._mask_cache: dict[int, np.ndarray] = {}
+
+    def masks(self, n_samples: int) -> np.ndarray:
+        """(frequency sets, bins) masks of the plan frequencies, tolerance set by length."""
+        key = min(n_samples, _SEG_NFFT) // 80
+        cached = self._mask_cache.get(key)
+        if cached is not None:
+            return cached
+        res = self.sr / max(key * 80, 80)
+        bins = np.arange(_SEG_NFFT // 2 + 1) * self.sr / _SEG_NFFT
+        tol = np.maximum(self.comp_f * self.cfg.freq_tol_pct / 100.0, 2.0 * res)
+        near = np.abs(bins[None, :] - self.comp_f[:, None]) <= tol[:, None]
+        masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
+        np.maximum.at(masks, self.comp_owner, near.astype(np.float64))
+        masks.flags.writeable = False
+        self._mask_cache[key] = masks
+        return masks
+
+
+_TABLES: dict[tuple, tuple[dict[str, CountryPlan], _Tables]] = {}
+
+
+def _tables(plans: dict[str, CountryPlan], config: ToneConfig, sr: int) -> _Tables:
+    """Shared :class:`_Tables` for these plans and settings (one per process, not per call)."""
+    key = (id(plans), tuple(config.countries), config.fax, config.cadence_tol_pct,
+           config.cadence_tol_ms, config.ringback_off_s, config.freq_tol_pct, sr)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] is plans:
+        return hit[1]
+    if len(_TABLES) >= 16:
+        _TABLES.pop(next(iter(_TABLES)))
+    tables = _Tables(build_templates(plans, config.countries, fax=config.fax), config, sr)
+    _TABLES[key] = (plans, tables)
+    return tables
+
+
+class _Matcher:
+    """All (template, phase) hypotheses of one stream, checked segment by segment."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self.tables = tables
+        self.templates = tables.templates
+        self.cfg = tables.cfg
+        self.fsets = tables.fsets
+        self.masks = tables.masks
+        self.h_t, self.h_rot, self.h_m = tables.h_t, tables.h_rot, tables.h_m
+        self.h_kind, self.h_need = tables.h_kind, tables.h_need
+        self.h_on_cap, self.h_off_cap = tables.h_on_cap, tables.h_off_cap
+        self.lo, self.hi, self.nominal, self.fs_id = (
+            tables.lo, tables.hi, tables.nominal, tables.fs_id)
+        self.min_span = tables.min_span
         self.reset()
 
     def reset(self) -> None:
@@ -293,22 +344,6 @@ class _Matcher:
     @property
     def any_live(self) -> bool:
         return len(self.live) > 0
-
-    def masks(self, n_samples: int) -> np.ndarray:
-        """(frequency sets, bins) masks of the plan frequencies, tolerance set by length."""
-        key = min(n_samples, _SEG_NFFT) // 80
-        cached = self._mask_cache.get(key)
-        if cached is not None:
-            return cached
-        res = self.sr / max(key * 80, 80)
-        bins = np.arange(_SEG_NFFT // 2 + 1) * self.sr / _SEG_NFFT
-        tol = np.maximum(self.comp_f * self.cfg.freq_tol_pct / 100.0, 2.0 * res)
-        near = np.abs(bins[None, :] - self.comp_f[:, None]) <= tol[:, None]
-        masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
-        for k in range(len(self.comp_f)):
-            masks[self.comp_owner[k]] = np.maximum(masks[self.comp_owner[k]], near[k])
-        self._mask_cache[key] = masks
-        return masks
 
     def close(self, seg: _Seg) -> None:
         """Check a finished segment against every live hypothesis; drop the failures."""
@@ -434,8 +469,8 @@ class ToneDetector:
         bands = [b if config.sit else (b[0], b[0]) for b in _SIT_BANDS]
         bands.append(_CED_BAND if config.fax else (_CED_BAND[0], _CED_BAND[0]))
         self.band_edges = np.array([f for b in bands for f in b])
-        self.templates = build_templates(self.plans, config.countries, fax=config.fax)
-        self.matcher = _Matcher(self.templates, config, sr)
+        self.matcher = _Matcher(_tables(self.plans, config, sr))
+        self.templates = self.matcher.templates
         self.hist_len = int(6 * sr)
         seg_freqs = np.arange(_SEG_NFFT // 2 + 1) * sr / _SEG_NFFT
         self.seg_band = (int(np.searchsorted(seg_freqs, 100.0)), int(np.searchsorted(seg_freqs, 3800.0)))
@@ -546,10 +581,7 @@ class ToneDetector:
         rows = np.arange(n)[:, None]
         near = k1[:, None] + _OFFS
         e1 = pb[rows, near]
-        la, lb, lc = np.log(e1[:, 1:4].T + 1e-30)
-        den = la - 2.0 * lb + lc
-        delta = np.where(den < 0, 0.5 * (la - lc) / np.where(den < 0, den, -1.0), 0.0)
-        peak_hz = (lo + k1 + delta) * self.bin_hz
+        around_k1 = e1[:, 1:4].T.copy()
         pb[rows, near] = 0.0
         k2 = pb[:, 2:-2].argmax(axis=1) + 2
         e2 = pb[rows, k2[:, None] + _OFFS]
@@ -559,8 +591,15 @@ class ToneDetector:
         # the two components of a dual tone may take turns as the stronger one.
         prev1 = np.concatenate([[self.last_k[0]], k1[:-1]])
         prev2 = np.concatenate([[self.last_k[1]], k2[:-1]])
-        steady = tonal & (np.minimum(np.abs(k1 - prev1), np.abs(k1 - prev2)) <= 1)
         self.last_k = (int(k1[-1]), int(k2[-1]))
+        if idle and not tonal.any():
+            return []
+        steady = tonal & (np.minimum(np.abs(k1 - prev1), np.abs(k1 - prev2)) <= 1)
+        # Parabolic interpolation of the log spectrum around the main peak.
+        la, lb, lc = np.log(around_k1 + 1e-30)
+        den = la - 2.0 * lb + lc
+        delta = np.where(den < 0, 0.5 * (la - lc) / np.where(den < 0, den, -1.0), 0.0)
+        peak_hz = (lo + k1 + delta) * self.bin_hz
         # Inside band b (1-based) the edge index is odd: 2b - 1.
         edge = np.searchsorted(self.band_edges, peak_hz)
         band = np.where(tonal & (edge % 2 == 1), (edge + 1) // 2, 0)
@@ -640,7 +679,7 @@ class ToneDetector:
                 return None
             if steady:
                 self.onset.append((t, level))
-                if len(self.onset) >= 3:
+                if len(self.onset) >= _ONSET_FRAMES:
                     self._start_run(now)
             else:
                 self.onset = []
