@@ -29,6 +29,7 @@ from agent.decide import CallDecision, DecisionTable
 from agent.fingerprint import StreamingMatcher
 from agent.fingerprint.config import FingerprintConfig
 from agent.labels import Decision, Inferred, LibraryMatch, SecondResult, ToneEvent
+from agent.paths import data_dir
 from agent.tones.config import ToneConfig
 from agent.tones.detect import ToneDetector
 
@@ -36,22 +37,6 @@ log = structlog.get_logger("agent.analysis")
 
 Event = SecondResult | ToneEvent | LibraryMatch | Inferred
 
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """The ``analysis`` section: how long to wait for a library match, what to keep."""
-
-    give_up_s: int = 6  # announcement seconds without a library match before falling back
-    keep_unknown_s: int = 15  # announcement seconds kept for the unknown-announcement store
-    min_unknown_s: int = 2  # shorter unmatched announcements are not worth keeping
-
-    def validate(self) -> None:
-        from agent.errors import ConfigError
-
-        if not 2 <= self.give_up_s <= 60:
-            raise ConfigError(f"give_up_s: {self.give_up_s} is outside 2-60 seconds")
-        if not 0 <= self.min_unknown_s <= self.keep_unknown_s <= 120:
-            raise ConfigError("keep_unknown_s: must be >= min_unknown_s and <= 120")
 
 
 @dataclass
@@ -65,7 +50,6 @@ class AnalysisComponents:
     tone_config: ToneConfig
     library: Any | None  # agent.fingerprint.Library, or None when there is no library
     fingerprint_config: FingerprintConfig
-    analysis: AnalysisConfig
 
     @classmethod
     def load(cls, cfg: Any) -> AnalysisComponents:
@@ -75,7 +59,7 @@ class AnalysisComponents:
 
         library = None
         if cfg.fingerprint.enabled:
-            location = cfg.fingerprint.library_location()
+            location = cfg.fingerprint.library or str(data_dir() / "library.sqlite")
             # A missing SQLite file means "no library yet", not an error; classify must
             # not create one as a side effect.
             if "://" in location or Path(location).exists():
@@ -87,8 +71,7 @@ class AnalysisComponents:
             tone_plans=load_tone_plans(cfg.tones.plans or None) if cfg.tones.enabled else None,
             tone_config=cfg.tones.detector,
             library=library,
-            fingerprint_config=cfg.fingerprint.matcher,
-            analysis=cfg.analysis,
+            fingerprint_config=cfg.fingerprint,
         )
 
 
@@ -130,7 +113,6 @@ class CallAnalyzer:
         self.decision = CallDecision(components.table, fingerprint_enabled=self.matcher is not None)
         self.failures: list[str] = []
         self._unclassified = np.zeros(0, dtype=np.float32)
-        self._announcement: list[np.ndarray] = []
         self._samples_seen = 0
         self._last_inferred: Inferred | None = None
         self._class_decision: Decision | None = None
@@ -193,60 +175,41 @@ class CallAnalyzer:
             self._unclassified = self._unclassified[SAMPLE_RATE:]
             events.append(second)
             if second.label == "announcement":
-                self._lookup(audio, float(second.t + 1), events)
+                self._lookup(audio, float(second.t), events)
         decision = self.classifier.decision
         if decision is not None and decision != self._class_decision:
             self._class_decision = decision
             self.decision.on_classifier(decision)
-            if decision.label == "announcement":
-                self._maybe_give_up(decision.at_s)
 
     def _lookup(self, audio: np.ndarray, t_s: float, events: list[Event]) -> None:
-        if len(self._announcement) < self._c.analysis.keep_unknown_s:
-            self._announcement.append(audio)
         if self.matcher is None:
             return
         try:
             match = self.matcher.push(audio, t_s=t_s)
         except Exception as exc:  # noqa: BLE001
             self._fail("matcher", exc)
-            self.decision.on_matcher_gave_up(t_s)
+            self.decision.on_matcher_gave_up(t_s + 1.0)
             return
         if match is not None:
             events.append(match)
             self.decision.on_match(match)
-        else:
-            self._maybe_give_up(t_s)
+        elif self.matcher.done:
+            self._gave_up(t_s + 1.0)
 
-    def _maybe_give_up(self, t_s: float) -> None:
-        """Stop waiting for a library match once enough announcement audio matched nothing."""
-        if self.matcher is None or self.decision.inferred is not None:
-            return
-        if len(self._announcement) >= self._c.analysis.give_up_s:
-            self._give_up(t_s)
-
-    def _give_up(self, t_s: float) -> None:
-        if self.matcher is None:
-            return
-        match = None
-        try:
-            match = self.matcher.finish()
-        except Exception as exc:  # noqa: BLE001
-            self._fail("matcher", exc)
-        if match is not None:
-            self.decision.on_match(match)
-            return
+    def _gave_up(self, t_s: float) -> None:
+        """The matcher heard its fill of announcement and found nothing in the library."""
         if self.decision.on_matcher_gave_up(t_s):
             self._record_unknown()
 
     def _record_unknown(self) -> None:
         library = self._c.library
-        min_s = self._c.analysis.min_unknown_s
-        if library is None or len(self._announcement) < min_s:
+        if library is None or self.matcher is None:
+            return
+        audio = self.matcher.samples
+        if audio.size < self._c.fingerprint_config.min_seconds * SAMPLE_RATE:
             return
         try:
-            library.record_unknown(np.concatenate(self._announcement), call_id=self.call_id,
-                                   carrier=self.carrier)
+            library.record_unknown(audio, call_id=self.call_id, carrier=self.carrier)
         except Exception as exc:  # noqa: BLE001 - a full disk must not break the call
             log.error("record_unknown_failed", call_id=self.call_id, error=str(exc))
 
@@ -261,9 +224,16 @@ class CallAnalyzer:
             if decision is not None and decision != self._class_decision:
                 self._class_decision = decision
                 self.decision.on_classifier(decision)
-        if (self._class_decision is not None and self._class_decision.label == "announcement"
-                and self.decision.inferred is None):
-            self._give_up(self.duration_s)
+        if self.matcher is not None and self.decision.inferred is None:
+            try:
+                match = self.matcher.finish()
+            except Exception as exc:  # noqa: BLE001
+                self._fail("matcher", exc)
+                match = None
+            if match is not None:
+                self.decision.on_match(match)
+            elif self._class_decision is not None and self._class_decision.label == "announcement":
+                self._gave_up(self.duration_s)
         return self.decision.conclude(self.duration_s)
 
     def on_carrier_final(self, code: int) -> Inferred | None:

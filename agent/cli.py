@@ -23,7 +23,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.fingerprint.cli",
     "agent.tones.cli",
     "agent.sip.cli",
-    "agent.demo",
 )
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.analysis import AnalysisConfig
 from agent.api.config import ApiConfig
-from agent.classify.stream import StreamRule
+from agent.classify.stream import ClassifierConfig
 from agent.config import build, read_yaml
 from agent.decide import DecideConfig
 from agent.fingerprint.config import FingerprintConfig
@@ -26,26 +25,10 @@ DEFAULT_CONFIG = CONFIG_DIR / "agent.yaml"
 
 
 @dataclass(frozen=True)
-class ClassifierSection:
-    model: str = ""  # LightGBM student; empty = the model shipped in models/
-    rule: StreamRule = field(default_factory=StreamRule)
-
-
-@dataclass(frozen=True)
 class TonesSection:
     enabled: bool = True
     plans: str = ""  # tone-plan table; empty = config/tone_plans.yaml
     detector: ToneConfig = field(default_factory=ToneConfig)
-
-
-@dataclass(frozen=True)
-class FingerprintSection:
-    enabled: bool = True
-    library: str = ""  # SQLite path or URL; empty = $XDG_DATA_HOME/early-media-agent/library.sqlite
-    matcher: FingerprintConfig = field(default_factory=FingerprintConfig)
-
-    def library_location(self) -> str:
-        return self.library or str(data_dir() / "library.sqlite")
 
 
 @dataclass(frozen=True)
@@ -61,11 +44,10 @@ class AgentConfig:
     sip: SipConfig = field(default_factory=SipConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     store: StoreSection = field(default_factory=StoreSection)
-    classifier: ClassifierSection = field(default_factory=ClassifierSection)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     tones: TonesSection = field(default_factory=TonesSection)
-    fingerprint: FingerprintSection = field(default_factory=FingerprintSection)
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

@@ -13,6 +13,9 @@ class FingerprintConfig:
 
     Attributes
     ----------
+    enabled : bool
+        Look announcements up in the library at all (off: an announcement gets the
+        configured default code at once).
     library : str or None
         SQLite file path or a ``postgresql://`` URL; None means
         ``agent.paths.data_dir() / "library.sqlite"``.
@@ -32,6 +35,7 @@ class FingerprintConfig:
         Audio kept per unknown announcement.
     """
 
+    enabled: bool = True
     library: str | None = None
     threshold: float = 0.5
     min_seconds: float = 2.0
