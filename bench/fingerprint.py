@@ -148,8 +148,13 @@ def _espeak(args: tuple[int, str, str, int]) -> np.ndarray:
     path = CACHE / "espeak" / f"{i:06d}.npy"
     if path.exists():
         return np.load(path).astype(np.float32) / 32767
-    wav = subprocess.run(["espeak-ng", "--stdout", "-v", voice, "-s", str(speed), text],
-                         capture_output=True, check=True).stdout
+    # A few voice+variant pairs crash espeak-ng (e.g. kl+m3): fall back to the plain voice.
+    for v in (voice, voice.split("+")[0], "en"):
+        proc = subprocess.run(["espeak-ng", "--stdout", "-v", v, "-s", str(speed), text],
+                              capture_output=True, check=False)
+        if proc.returncode == 0 and len(proc.stdout) > 1000:
+            break
+    wav = proc.stdout
     x, sr = sf.read(io.BytesIO(wav), dtype="float32")
     x = soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
     x = 0.5 * x / (np.abs(x).max() + 1e-9)
@@ -194,6 +199,9 @@ def main() -> int:
     ap.add_argument("--negatives", type=int, default=300, help="announcements not in library")
     ap.add_argument("--snr", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--index-codecs", default="",
+                    help="comma-separated codecs whose renderings of each reference are "
+                         "indexed too (e.g. opus-8k)")
     ap.add_argument("--dump", type=Path, help="write per-query counts (for calibration)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -212,7 +220,8 @@ def main() -> int:
           f"{ref_seconds / 3600:.2f} h, mean {ref_seconds / len(refs):.1f} s; "
           f"{len(negatives)} negatives; ready in {time.perf_counter() - t0:.0f} s")
 
-    db = CACHE / f"library-{args.entries}.sqlite"
+    variant_tag = f"-{args.index_codecs}" if args.index_codecs else ""
+    db = CACHE / f"library-{args.entries}{variant_tag}.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
@@ -222,8 +231,10 @@ def main() -> int:
         lib.fingerprint_looped(x)
     fp_speed = sum(x.size for _, x in sample) / SAMPLE_RATE / (time.perf_counter() - t)
     t = time.perf_counter()
+    index_codecs = [c for c in args.index_codecs.split(",") if c]
     ids = [lib.add(x, sip_code=480, reason=name[:40], name=name, keep_audio=False,
-                   check_similar=False) for name, x in refs]
+                   check_similar=False, variants=[apply_codec(x, c) for c in index_codecs])
+           for name, x in refs]
     t_add = time.perf_counter() - t
     lib.close()
     t = time.perf_counter()
@@ -263,7 +274,8 @@ def main() -> int:
                 correct += ok and s >= lib.config.threshold
                 dump["pos"].append([seconds, codec, ok, cands[0].count if cands else 0,
                                     cands[0].blocks if cands else 0, len(lm),
-                                    cands[0].evidence if cands else 0])
+                                    cands[0].evidence if cands else 0,
+                                    cands[0].query_blocks if cands else 0])
             print(f"top-1 {seconds:.0f} s {codec:>8} + {args.snr:.0f} dB noise: "
                   f"{100 * correct / args.queries:6.2f}%  ({correct}/{args.queries})")
     for seconds in (3.0, 2.0):
@@ -277,7 +289,8 @@ def main() -> int:
             false += s >= lib.config.threshold
             dump["neg"].append([seconds, codec, False, cands[0].count if cands else 0,
                                 cands[0].blocks if cands else 0, len(lm),
-                                    cands[0].evidence if cands else 0])
+                                    cands[0].evidence if cands else 0,
+                                    cands[0].query_blocks if cands else 0])
         print(f"false matches {seconds:.0f} s (not in library, all codecs): "
               f"{100 * false / len(negatives):.2f}%  ({false}/{len(negatives)})")
     lk = np.array(lookup_ms)

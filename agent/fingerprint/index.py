@@ -50,6 +50,12 @@ class Candidate:
     query_hashes: int
     blocks: int
     evidence: int
+    query_blocks: int = 0
+
+    @property
+    def coverage(self) -> float:
+        """Share of the query's blocks (those holding any hash) that agree with the entry."""
+        return self.blocks / self.query_blocks if self.query_blocks else 0.0
 
 
 class HashIndex:
@@ -147,6 +153,7 @@ class HashIndex:
         first[1:] = entry[order][1:] != entry[order][:-1]
         best = order[first]
         best = best[np.argsort(-summed[best], kind="stable")][:shortlist]
+        query_blocks = int(np.unique(lm.times // block_frames).size)
         out = []
         for i in best:
             off = int(keys[i] % (2 * _OFFSET_SHIFT) - _OFFSET_SHIFT)
@@ -160,6 +167,7 @@ class HashIndex:
                     query_hashes=len(lm),
                     blocks=int(per_block.size),
                     evidence=int(np.minimum(per_block, block_cap).sum()),
+                    query_blocks=query_blocks,
                 )
             )
         out.sort(key=lambda c: (-c.evidence, -c.count))

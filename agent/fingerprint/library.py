@@ -13,6 +13,7 @@ import hashlib
 import math
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -135,23 +136,39 @@ class Library:
         """Landmarks of ``samples`` with this library's parameters."""
         return fingerprint(samples, self.params)
 
-    def fingerprint_looped(self, samples: np.ndarray) -> Landmarks:
-        """Landmarks of a reference played once and then ``LOOP_SECONDS`` of it again."""
-        head = samples[: int(LOOP_SECONDS * SAMPLE_RATE)]
-        return self.fingerprint(np.concatenate([samples, head]))
+    def fingerprint_looped(self, samples: np.ndarray,
+                           variants: Sequence[np.ndarray] = ()) -> Landmarks:
+        """Landmarks of a reference played once and then ``LOOP_SECONDS`` of it again.
+
+        ``variants`` are time-aligned renderings of the same audio (e.g. through a
+        telephone codec); their landmarks are merged in, without repeats.
+        """
+        n_head = int(LOOP_SECONDS * SAMPLE_RATE)
+        parts = [self.fingerprint(np.concatenate([x, x[:n_head]])) for x in (samples, *variants)]
+        if len(parts) == 1:
+            return parts[0]
+        pairs = np.unique(
+            np.stack([np.concatenate([p.hashes for p in parts]).astype(np.int64),
+                      np.concatenate([p.times for p in parts]).astype(np.int64)], axis=1),
+            axis=0,
+        )
+        order = np.argsort(pairs[:, 1], kind="stable")
+        return Landmarks(hashes=pairs[order, 0].astype(np.uint32),
+                         times=pairs[order, 1].astype(np.int32))
 
     def entries(self, *, kind: str | None = "known") -> list[Entry]:
         """The library's entries of one kind (``known``, ``unknown``) or all (None)."""
         return self.store.list(kind=kind)
 
-    def _check_new_audio(self, samples: np.ndarray, name: str) -> Landmarks:
+    def _check_new_audio(self, samples: np.ndarray, name: str,
+                         variants: Sequence[np.ndarray] = ()) -> Landmarks:
         seconds = samples.size / SAMPLE_RATE
         if seconds < MIN_ENTRY_SECONDS:
             raise UserError(
                 f"{name}: too short ({seconds:.2f} s); an announcement needs at least "
                 f"{MIN_ENTRY_SECONDS:.1f} s"
             )
-        lm = self.fingerprint_looped(samples)
+        lm = self.fingerprint_looped(samples, variants)
         if len(lm) < MIN_ENTRY_HASHES:
             raise UserError(f"{name}: no usable sound to fingerprint (silent or a pure tone?)")
         return lm
@@ -159,7 +176,7 @@ class Library:
     def add(self, samples: np.ndarray, *, sip_code: int, reason: str,
             q850_cause: int | None = None, carrier: str | None = None, lang: str | None = None,
             name: str | None = None, keep_audio: bool = True,
-            check_similar: bool = True) -> int:
+            check_similar: bool = True, variants: Sequence[np.ndarray] = ()) -> int:
         """Add a known announcement and return its entry id.
 
         Parameters
@@ -172,6 +189,9 @@ class Library:
             Store the audio (µ-law) too, so the entry can be re-fingerprinted later.
         check_similar : bool
             Refuse audio that already matches an entry (a re-recording of it).
+        variants : sequence of numpy.ndarray
+            The same audio through telephone codecs (time-aligned); their hashes are
+            indexed too.
 
         Raises
         ------
@@ -184,7 +204,7 @@ class Library:
         label = name or "audio"
         if not reason.strip():
             raise UserError(f"{label}: a reason text is required")
-        lm = self._check_new_audio(samples, label)
+        lm = self._check_new_audio(samples, label, variants)
         sha = audio_sha256(samples)
         if check_similar:
             found = self.match(samples)
