@@ -42,7 +42,8 @@ LIMITS = {"busy": 1.5, "congestion": 1.5, "sit": 1.2, "fax_cng": 1.5, "fax_ced":
 SPEECH_GLOBS = ["/usr/share/asterisk/sounds/en_US_f_Allison/*.wav",
                 "/usr/share/asterisk/sounds/es_MX_f_Allison/*.wav",
                 "/usr/share/asterisk/sounds/fr_CA_f_June/*.wav"]
-MUSIC_GLOBS = ["/usr/share/asterisk/moh/*.wav", "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"]
+MUSIC_GLOBS = ["/usr/share/asterisk/moh/*.wav",
+               "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"]
 
 
 @dataclass
@@ -97,7 +98,8 @@ def cases(plans: dict, countries: list[str]) -> list[Case]:
                 if not spec.has_cadence:
                     continue
                 # The plan's congestion identical to its busy tone is reported as busy.
-                k = "busy" if kind == "congestion" and is_busy_alike(_cycle(spec), busy_cycles) else kind
+                alike = kind == "congestion" and is_busy_alike(_cycle(spec), busy_cycles)
+                k = "busy" if alike else kind
                 out.append(Case(cc, k, spec))
         for spec in plan.sit:
             out.append(Case(cc, "sit", spec, "ITU"))
@@ -142,7 +144,8 @@ def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: li
     return res, elapsed, len(x) / SR
 
 
-def false_rate(paths: list[str], plans: dict, max_seconds: float) -> tuple[int, int, dict, float, float]:
+def false_rate(paths: list[str], plans: dict,
+               max_seconds: float) -> tuple[int, int, dict, float, float]:
     seconds = 0
     hit_seconds = 0
     kinds: dict[str, int] = {}
@@ -187,7 +190,8 @@ def summarize(results: list[Result], title: str) -> None:
         print(f"{kind:<11}{len(rs):>6}{fails:>6}{med:>8}{mx:>8}{mfs:>16}")
     failed = [r for r in results if not r.ok]
     for r in failed[:40]:
-        steps = ",".join(f"{'+'.join(f'{f:g}' for f in s.freqs) or 0}/{s.ms}" for s in r.case.spec.steps)
+        steps = ",".join(f"{'+'.join(f'{f:g}' for f in s.freqs) or 0}/{s.ms}"
+                         for s in r.case.spec.steps)
         print(f"  FAIL {r.case.cc} {r.case.kind} [{r.case.spec.source}] {steps} "
               f"at {r.dbm0:g} dBm0: got {r.got}")
     if len(failed) > 40:
@@ -226,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         summarize(res_all, "unrestricted detector (all countries), -22.5 dBm0")
     speech = sorted(p for g in SPEECH_GLOBS for p in glob.glob(g))
     music = sorted(p for g in MUSIC_GLOBS for p in glob.glob(g))
-    for name, paths, cap in (("speech", speech, args.max_speech_s), ("music", music, args.max_music_s)):
+    sets = (("speech", speech, args.max_speech_s), ("music", music, args.max_music_s))
+    for name, paths, cap in sets:
         hit, secs, kinds, s, a = false_rate(paths, plans, cap)
         rate = 100.0 * hit / secs if secs else 0.0
         us = 1e6 * s / a if a else 0.0

@@ -45,15 +45,19 @@ _CNG = "[1100/500,0/3000]"
 # 950/1450/1850, 1000/1400/1800, 950/1400/1600) and the North-American frequencies.
 _SIT_BANDS = ((870.0, 1040.0), (1320.0, 1500.0), (1560.0, 1950.0))
 _CED_BAND = (2070.0, 2130.0)
+_OFFS = np.arange(-2, 3)  # a peak's +-2 bins hold a Hann-windowed tone's main lobe
+# Frames are analysed 80 ms at a time: numpy's per-call cost dominates smaller batches.
 _MIN_BATCH = 8
-_BUSY_ON_CAP_S = 0.35
-_SCORE_MARGIN = 0.1
 _ONSET_FRAMES = 3  # steady tonal frames (30 ms) that start a tone
+# A busy/congestion on part counts as seen after this long, its pause after this long:
+# 750/750 and 1000/1000 cadences cannot wait a whole cycle within 1.5 s.
+_BUSY_ON_CAP_S = 0.35
 _BUSY_OFF_CAP_S = 0.45
-_OFFS = np.arange(-2, 3)
-_SIT_SEG_S = (0.22, 1.1)
-_SIT_THIRD_S = 0.25
-_SIT_GAP_S = 0.06
+# Two satisfied kinds whose best fits differ by this much need not wait for each other.
+_SCORE_MARGIN = 0.1
+_SIT_SEG_S = (0.22, 1.1)  # first two segments: ITU 330 +-70, Telcordia 274/380, up to 1 s
+_SIT_THIRD_S = 0.25  # decide once the third segment has lasted this long
+_SIT_GAP_S = 0.06  # longest break inside or between segments (ITU allows 30 ms gaps)
 # North-American SIT (Telcordia): exact frequencies, short 274 ms / long 380 ms.
 _NA_F1 = (913.8, 985.2)
 _NA_F2 = (1370.6, 1428.5)
@@ -88,7 +92,10 @@ def _components(spec_step_freqs: tuple[float, ...], am_hz: float | None) -> tupl
     return spec_step_freqs
 
 
-def _cycle(spec: ToneSpec) -> tuple[tuple[bool, ...], tuple[int, ...], tuple[tuple[float, ...], ...]] | None:
+_Cycle = tuple[tuple[bool, ...], tuple[int, ...], tuple[tuple[float, ...], ...]]
+
+
+def _cycle(spec: ToneSpec) -> _Cycle | None:
     """Merge adjacent on (or off) steps and rotate so the cycle starts with an on part."""
     if not (spec.repeat and spec.has_cadence):
         return None
@@ -114,7 +121,7 @@ def _cycle(spec: ToneSpec) -> tuple[tuple[bool, ...], tuple[int, ...], tuple[tup
 
 
 def _minimal(cycle: tuple) -> list[tuple[bool, int, tuple[float, ...]]]:
-    steps = list(zip(*cycle))
+    steps = list(zip(*cycle, strict=True))
     n = len(steps)
     for p in range(2, n, 2):
         if n % p == 0 and all(_step_like(steps[i], steps[i % p]) for i in range(n)):
@@ -125,7 +132,7 @@ def _minimal(cycle: tuple) -> list[tuple[bool, int, tuple[float, ...]]]:
 def _step_like(a: tuple, b: tuple, tol: float = 0.02) -> bool:
     if a[0] != b[0] or abs(a[1] - b[1]) > tol * max(a[1], b[1]) or len(a[2]) != len(b[2]):
         return False
-    return all(abs(x - y) <= tol * max(x, y) for x, y in zip(a[2], b[2]))
+    return all(abs(x - y) <= tol * max(x, y) for x, y in zip(a[2], b[2], strict=True))
 
 
 def _same_tone(c1: tuple, c2: tuple) -> bool:
@@ -152,7 +159,12 @@ def build_templates(plans: dict[str, CountryPlan], countries: list[str] | tuple[
         from agent.errors import ConfigError
 
         raise ConfigError(f"countries: unknown tone-plan country {unknown[0]!r}")
-    chosen = [plans[cc] for cc in countries] if countries else list(plans.values())
+    if countries:
+        chosen = [plans[cc] for cc in countries]
+    else:
+        # When several countries share a cadence the first is reported: list the zones
+        # Asterisk ships (the common ones: us before Anguilla) first.
+        chosen = sorted(plans.values(), key=lambda p: not _in_asterisk(p))
     by_key: dict[tuple, list[str]] = {}
     for plan in chosen:
         busy_cycles = [c for c in (_cycle(s) for s in plan.busy) if c is not None]
@@ -171,6 +183,10 @@ def build_templates(plans: dict[str, CountryPlan], countries: list[str] | tuple[
         _Template(kind=k, countries=tuple(ccs), on=c[0], ms=c[1], comps=c[2])
         for (k, c), ccs in by_key.items()
     ]
+
+
+def _in_asterisk(plan: CountryPlan) -> bool:
+    return any("asterisk" in s.source for k in _CADENCE_KINDS for s in plan.specs(k))
 
 
 def is_busy_alike(cycle: tuple, busy_cycles: list[tuple]) -> bool:
@@ -450,10 +466,11 @@ class ToneDetector:
         self,
         plans: dict[str, CountryPlan] | None = None,
         *,
-        config: ToneConfig = ToneConfig(),
+        config: ToneConfig | None = None,
         sr: int = SAMPLE_RATE,
     ) -> None:
         self.plans = plans if plans is not None else load_tone_plans()
+        config = config if config is not None else ToneConfig()
         self.config = config
         self.sr = sr
         self.frame = int(round(FRAME_S * sr))
@@ -471,9 +488,10 @@ class ToneDetector:
         self.band_edges = np.array([f for b in bands for f in b])
         self.matcher = _Matcher(_tables(self.plans, config, sr))
         self.templates = self.matcher.templates
-        self.hist_len = int(6 * sr)
+        self.hist_len = int(4 * sr)  # long enough for the middle of a 4-s SIT or ringback part
         seg_freqs = np.arange(_SEG_NFFT // 2 + 1) * sr / _SEG_NFFT
-        self.seg_band = (int(np.searchsorted(seg_freqs, 100.0)), int(np.searchsorted(seg_freqs, 3800.0)))
+        self.seg_band = (int(np.searchsorted(seg_freqs, 100.0)),
+                         int(np.searchsorted(seg_freqs, 3800.0)))
         self.reset()
 
     # -- state ------------------------------------------------------------------------
@@ -483,7 +501,7 @@ class ToneDetector:
         self.last_k = (-10, -10)
         self.n_frames = 0
         self.n_in = 0
-        self.hist = np.zeros(self.hist_len, dtype=np.float64)
+        self.hist = np.zeros(self.hist_len, dtype=np.float32)
         self.hist_pos = 0
         self._run_reset()
         self.wait_quiet = False
@@ -519,7 +537,8 @@ class ToneDetector:
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._remember(x)
         self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
-        n_new = 0 if len(self.pending) < self.frame else 1 + (len(self.pending) - self.frame) // self.hop
+        ready = len(self.pending) - self.frame
+        n_new = 0 if ready < 0 else 1 + ready // self.hop
         if n_new < _MIN_BATCH:
             return []
         frames = np.lib.stride_tricks.as_strided(
@@ -832,13 +851,13 @@ class ToneDetector:
     def _emit(self, sat: np.ndarray, now: float) -> ToneEvent:
         m = self.matcher
         idx = np.flatnonzero(sat)
-        scores = np.array([m.score(h) for h in idx])
+        scores = np.array([m.score(int(h)) for h in idx])
         # Equal evidence for two kinds (a cadence that is busy in one country and
         # congestion in another): the kind earlier in _KIND_ORDER wins.
         close = idx[scores >= scores.max() - 0.05]
         kind = int(m.kind_live[close].min())
         pool = idx[m.kind_live[idx] == kind]
-        best = int(pool[int(np.argmax([m.score(h) for h in pool]))])
+        best = int(pool[int(np.argmax([m.score(int(h)) for h in pool]))])
         tmpl = m.templates[m.t_live[best]]
         start = self.segs[0].start if self.segs else self.cur.start  # type: ignore[union-attr]
         self.emitted = True
@@ -860,7 +879,8 @@ class ToneDetector:
         if band == 0:
             return None
         if run is None:
-            run = self.band_run = _BandRun(band=band, start=t, last=t, start_sample=sample, last_sample=sample)
+            run = self.band_run = _BandRun(band=band, start=t, last=t, start_sample=sample,
+                                           last_sample=sample)
         run.last, run.last_sample = t, sample
         dur = run.last - run.start + HOP_S
         if band == 4 and not self.ced_emitted and dur >= self.config.ced_min_s:

@@ -196,7 +196,7 @@ def parse_tone(text: str, *, source: str) -> tuple[ToneSpec, ...]:
     repeat = stripped.startswith("[") and _matching_close(stripped) == len(stripped) - 1
     steps_alts = [_parse_step(tok) for tok, _ in tokens]
     n = max(len(a) for a in steps_alts)
-    for tok_alts, (tok, _) in zip(steps_alts, tokens):
+    for tok_alts, (tok, _) in zip(steps_alts, tokens, strict=True):
         if len(tok_alts) not in (1, n):
             raise ValueError(f"step {tok.strip()!r} has {len(tok_alts)} alternatives, others {n}")
     for i, (tok, _) in enumerate(tokens[:-1]):
