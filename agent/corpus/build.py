@@ -65,9 +65,9 @@ def _finished(items: Sequence[CorpusItem], label: str, seconds: float) -> int:
 
 def summarize(items: Sequence[CorpusItem]) -> dict[str, Any]:
     """Totals per class, per package, per codec and per group count, in seconds and files."""
-    per_class: dict[str, dict[str, float]] = {}
-    per_package: dict[str, float] = Counter()
-    per_codec: dict[str, int] = Counter()
+    per_class: dict[str, dict[str, Any]] = {}
+    per_package: dict[str, float] = {}
+    per_codec: Counter[str] = Counter()
     groups: dict[str, set[str]] = {}
     for it in items:
         c = per_class.setdefault(it.label, {"files": 0, "seconds": 0.0})
@@ -75,7 +75,7 @@ def summarize(items: Sequence[CorpusItem]) -> dict[str, Any]:
         c["seconds"] = round(c["seconds"] + it.duration_s, 3)
         groups.setdefault(it.label, set()).add(it.group)
         for s in it.sources:
-            per_package[s.package] += s.duration_s
+            per_package[s.package] = per_package.get(s.package, 0.0) + s.duration_s
         per_codec[str(it.transforms.get("channel", {}).get("codec", "?"))] += 1
     for label, c in per_class.items():
         c["groups"] = len(groups[label])

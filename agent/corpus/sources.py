@@ -63,6 +63,11 @@ class Clip:
         return self.samples.size / SAMPLE_RATE
 
 
+def _draw(rng: np.random.Generator, pair: list[float]) -> float:
+    """Uniform in a config ``[min, max]`` range."""
+    return float(rng.uniform(pair[0], pair[1]))
+
+
 def _seconds(n: int) -> float:
     return round(n / SAMPLE_RATE, 4)
 
@@ -140,7 +145,7 @@ def _noise_like(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
 
 
 def _pause(cfg: CorpusConfig, rng: np.random.Generator, dbfs: float) -> np.ndarray:
-    return _noise_like(rng, int(rng.uniform(*cfg.pause_s) * SAMPLE_RATE), dbfs)
+    return _noise_like(rng, int(_draw(rng, cfg.pause_s) * SAMPLE_RATE), dbfs)
 
 
 def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
@@ -158,9 +163,9 @@ def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[
     index = 0
     while total < cfg.seconds_per_class:
         pkg = packages[index % len(packages)]
-        target = rng.uniform(*cfg.segment_s)
+        target = _draw(rng, cfg.segment_s)
         max_n = int(cfg.segment_s[1] * SAMPLE_RATE)
-        pause_db = rng.uniform(*cfg.pause_noise_dbfs)
+        pause_db = _draw(rng, cfg.pause_noise_dbfs)
         parts: list[np.ndarray] = [_pause(cfg, rng, pause_db)]
         sources: list[SourceRef] = []
         n = parts[0].size
@@ -269,7 +274,7 @@ def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip
     index = 0
     while total < cfg.seconds_per_class:
         cc, variant, spec = order[index % len(order)]
-        duration = float(rng.uniform(*cfg.segment_s))
+        duration = _draw(rng, cfg.segment_s)
         phase = float(rng.uniform(0.0, spec.period_ms / 1000.0))
         samples = render(spec, duration_s=duration, sr=SAMPLE_RATE, phase_s=phase)
         ref = SourceRef(TONE_PACKAGE, f"{cc}/ringback/{variant}", round(phase, 4),
@@ -330,8 +335,8 @@ def silence_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]
     index = 0
     while total < cfg.seconds_per_class:
         kind = SILENCE_KINDS[index % len(SILENCE_KINDS)]
-        n = int(rng.uniform(*cfg.segment_s) * SAMPLE_RATE)
-        dbfs = float(rng.uniform(*cfg.silence_noise_dbfs))
+        n = int(_draw(rng, cfg.segment_s) * SAMPLE_RATE)
+        dbfs = _draw(rng, cfg.silence_noise_dbfs)
         samples, extra = _silence_kind(kind, rng, n, dbfs)
         ref = SourceRef(SYNTH_PACKAGE, f"silence/{kind}", 0.0, _seconds(n))
         mix = {"kind": kind, **({} if kind == "digital" else {"level_dbfs": round(dbfs, 2)}),
