@@ -207,3 +207,22 @@ def test_config_is_validated_with_key_names():
         build(ToneConfig, {"bogus": 1}, "tones")
     with pytest.raises(ConfigError, match="unknown tone-plan country 'xx'"):
         ToneDetector(PLANS, config=ToneConfig(countries=["xx"]))
+
+
+@pytest.mark.parametrize(("fmul", "tmul"), [(1.015, 1.0), (0.985, 1.0), (1.0, 1.1), (1.0, 0.9)])
+@pytest.mark.parametrize(("cc", "kind"), [("de", "busy"), ("us", "congestion"), ("fr", "ringback")])
+def test_off_nominal_tones_through_ulaw_are_still_recognised(cc, kind, fmul, tmul):
+    """Carriers' generators drift: 1.5% in frequency, 10% in cadence, then G.711."""
+    from agent.audio.g711 import ulaw_decode, ulaw_encode
+
+    spec = PLANS[cc].specs(kind)[0]
+    drifted = ToneSpec(
+        tuple(ToneStep(tuple(f * fmul for f in s.freqs), s.am_hz, int(s.ms * tmul))
+              for s in spec.steps),
+        spec.source,
+    )
+    rng = np.random.default_rng(10)
+    level = dbm0_to_dbfs(-35.0)
+    x = _noisy(render(drifted, duration_s=8.0, level_dbfs=level), level, rng, 0.5)
+    events = _detect(ulaw_decode(ulaw_encode(x)), countries=[cc])
+    assert [e.kind for e in events][:1] == [kind]

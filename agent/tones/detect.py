@@ -287,7 +287,8 @@ class _Tables:
             return cached
         res = self.sr / max(key * 80, 80)
         bins = np.arange(_SEG_NFFT // 2 + 1) * self.sr / _SEG_NFFT
-        tol = np.maximum(self.comp_f * self.cfg.freq_tol_pct / 100.0, 2.0 * res)
+        # The tolerance plus the main lobe of the window (2 bins of the segment length).
+        tol = self.comp_f * self.cfg.freq_tol_pct / 100.0 + 2.0 * res
         near = np.abs(bins[None, :] - self.comp_f[:, None]) <= tol[:, None]
         masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
         np.maximum.at(masks, self.comp_owner, near.astype(np.float64))
