@@ -130,6 +130,8 @@ def test_tiny_build_writes_a_valid_manifest(tmp_path: Path, small_sources: Sourc
             assert s.package == "agent.tones" or s.package == "synthetic" or Path(s.path).is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["files"] == len(items)
+    readme = (out / "README").read_text()
+    assert all(pkg in readme for pkg in packages)
     assert not list(out.rglob("*.part.wav"))
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from agent.config import build, read_yaml
-from agent.corpus.build import build_corpus, summarize
+from agent.corpus.build import build_corpus, summarize, totals_lines
 from agent.corpus.config import CorpusConfig
 from agent.corpus.manifest import load_manifest
 from agent.errors import UserError
@@ -48,14 +47,7 @@ def _labels(text: str) -> list[str]:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    print(f"{summary['files']} files, {summary['seconds'] / 3600:.2f} h")
-    for label, c in summary["per_class"].items():
-        print(f"  {label:<13} {c['files']:>5} files {c['seconds']:>9.1f} s "
-              f"{c['groups']:>5} groups")
-    print("source seconds per package:")
-    for pkg, s in summary["per_package_source_seconds"].items():
-        print(f"  {pkg:<30} {s:>9.1f} s")
-    print("files per codec: " + json.dumps(summary["per_codec_files"]))
+    print("\n".join(totals_lines(summary)))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
