@@ -13,6 +13,7 @@ APT_PACKAGES=(
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
   asterisk-moh-opsound-wav
   wesnoth-music
+  planetblupi-music-midi fluidsynth fluid-soundfont-gm  # MIDI music rendered for the corpus
 )
 
 SUDO=""
