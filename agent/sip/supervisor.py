@@ -185,6 +185,10 @@ class Supervisor:
                  worker=child.index)
 
     def _on_CallRejected(self, child: Child, msg: m.CallRejected) -> None:  # noqa: N802
+        if msg.reason == "Agent Full":
+            # Kamailio moves the INVITE on to another worker; the call is not over.
+            log.info("worker_full", call_id=msg.call_id, worker=child.index)
+            return
         if self.store.create(msg.call_id, carrier=self.sip.carrier):
             self.store.add_evidence(msg.call_id, {"detector": "sip", "rejected": msg.code,
                                                   "reason": msg.reason, "source": msg.source})

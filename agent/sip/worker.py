@@ -176,11 +176,16 @@ class Worker:
         src_ip = prm.rdata.srcAddress.rpartition(":")[0].strip("[]")
         call_id = header(msg, "call-id") or f"w{self.index}-{prm.callId}"
         leg = Leg(self, self.acc, prm.callId, "dialer")
-        if src_ip not in self.cfg.allowed_sources or self.stopping or call_id in self.pairs:
+        busy_legs = sum(1 for p in self.pairs.values()
+                        for held in (p.dialer, p.carrier) if held is not None and held.isActive())
+        full = busy_legs + 2 > 2 * self.cfg.calls_per_worker
+        if src_ip not in self.cfg.allowed_sources or self.stopping or full \
+                or call_id in self.pairs:
             code = 403 if src_ip not in self.cfg.allowed_sources else 503
-            self._hangup(leg, code)
-            self.send(m.CallRejected(call_id=call_id, code=code, reason=_REASONS[code],
-                                     source=src_ip))
+            # "Agent Full" tells Kamailio to try another worker (see config/kamailio).
+            reason = "Agent Full" if code == 503 else _REASONS[code]
+            self._hangup(leg, code, reason=reason)
+            self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=src_ip))
             log.info("call_rejected", call_id=call_id, code=code, source=src_ip)
             self.by_leg[leg.getId()] = Pair(call_id=call_id, dialer=leg, done=True)
             return

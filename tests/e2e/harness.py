@@ -231,17 +231,19 @@ class CallResult:
         return self.final.status if self.final else None
 
 
-def sipp(scenario: str, *args: str) -> list[str]:
-    """The SIPp command line for one call of ``scenario`` on loopback."""
+def sipp(scenario: str, *args: str, calls: int = 1) -> list[str]:
+    """The SIPp command line for ``calls`` calls of ``scenario`` on loopback, all at once."""
     return ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-nostdin",
-            "-m", "1", *args]
+            "-m", str(calls), "-l", str(calls), "-r", str(calls), *args]
 
 
-def place_call(agent: AgentProcess, *, workdir: Path, carrier: str | None, audio: Path | None,
-               early_ms: int = 3000, final_code: int = 480, final_cause: int = 20,
-               dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
-               timeout_s: float = 40.0) -> CallResult:
-    """One call: SIPp carrier (``carrier`` scenario, or none) and SIPp dialer through the agent."""
+def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
+                audio: Path | None, calls: int = 1, early_ms: int = 3000,
+                final_code: int = 480, final_cause: int = 20,
+                dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
+                timeout_s: float = 40.0) -> list[CallResult]:
+    """``calls`` simultaneous calls: SIPp carrier (``carrier`` scenario, or none) and SIPp
+    dialer through the agent; one result per call, in the order the dialer placed them."""
     workdir.mkdir(parents=True, exist_ok=True)
     carrier_proc = None
     if carrier is not None:
@@ -251,7 +253,7 @@ def place_call(agent: AgentProcess, *, workdir: Path, carrier: str | None, audio
             sipp(carrier, "-p", str(agent.carrier_port), "-mp", str(free_port_block(4, start=45000)),
                  "-d", str(early_ms), "-set", "final_code", str(final_code),
                  "-set", "final_cause", str(final_cause), "-timeout", f"{int(timeout_s)}s",
-                 "-trace_msg", "-message_file", "carrier.msg", "-trace_err"),
+                 "-trace_msg", "-message_file", "carrier.msg", "-trace_err", calls=calls),
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)  # let SIPp bind its port
     trace = workdir / "dialer.msg"
@@ -259,7 +261,7 @@ def place_call(agent: AgentProcess, *, workdir: Path, carrier: str | None, audio
         sipp(dialer, "-p", str(free_port()), "-mp", str(free_port_block(4, start=52000)),
              "-d", str(dialer_pause_ms), "-s", "5551234", "-timeout", f"{int(timeout_s)}s",
              "-trace_msg", "-message_file", str(trace), "-trace_err",
-             f"127.0.0.1:{agent.sip_port}"),
+             f"127.0.0.1:{agent.sip_port}", calls=calls),
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         timeout=timeout_s + 10).returncode
     carrier_rc = None
@@ -270,9 +272,18 @@ def place_call(agent: AgentProcess, *, workdir: Path, carrier: str | None, audio
             carrier_proc.kill()
             carrier_rc = carrier_proc.wait()
     messages = parse_trace(trace.read_text(errors="replace")) if trace.exists() else []
-    invite = next((msg for msg in messages if msg.sent and msg.first_line.startswith("INVITE")),
-                  None)
-    call_id = (invite.header("call-id") if invite else None) or ""
-    record = agent.call_record(call_id) if call_id else {}
-    return CallResult(call_id=call_id, final=invite_final(messages), dialer=messages,
-                      record=record, dialer_rc=dialer_rc, carrier_rc=carrier_rc)
+    by_call: dict[str, list[TraceMessage]] = {}
+    for msg in messages:
+        by_call.setdefault(msg.header("call-id") or "", []).append(msg)
+    results = []
+    for call_id, msgs in by_call.items():
+        record = agent.call_record(call_id) if call_id else {}
+        results.append(CallResult(call_id=call_id, final=invite_final(msgs), dialer=msgs,
+                                  record=record, dialer_rc=dialer_rc, carrier_rc=carrier_rc))
+    return results
+
+
+def place_call(agent: AgentProcess, **kw: Any) -> CallResult:
+    """One call through the agent (see :func:`place_calls`)."""
+    results = place_calls(agent, calls=1, **kw)
+    return results[0] if results else CallResult("", None, [], {}, -1, None)

@@ -1,0 +1,87 @@
+"""Kamailio's dispatcher in front of the worker pool, run as the supervisor's child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+import structlog
+
+from agent.errors import ConfigError
+from agent.paths import CONFIG_DIR
+from agent.sip.config import SipConfig
+
+log = structlog.get_logger("agent.sip.kamailio")
+
+TEMPLATE = CONFIG_DIR / "kamailio" / "kamailio.cfg"
+MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules",
+               "/usr/local/lib64/kamailio/modules", "/usr/local/lib/kamailio/modules")
+
+
+def dispatcher_list(cfg: SipConfig) -> str:
+    """The dispatcher set: one line per worker, all in set 1, each taking its share of calls."""
+    return "".join(
+        f"1 sip:{cfg.listen_host}:{cfg.worker_port(i)} 0 0 "
+        f"duid=w{i};maxload={cfg.calls_per_worker}\n"
+        for i in range(cfg.workers)
+    )
+
+
+def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
+    """The Kamailio config for ``cfg`` from the template in ``config/kamailio``."""
+    values = {
+        "listen": f"udp:{cfg.listen_host}:{cfg.listen_port}",
+        "dispatcher_list": str(runtime_dir / "dispatcher.list"),
+        "runtime_dir": str(runtime_dir),
+        "mpath": mpath,
+    }
+    # Kamailio's own syntax is full of $ and {}, hence plain {{name}} markers.
+    text = TEMPLATE.read_text()
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", value)
+    return text
+
+
+class Kamailio:
+    """Starts, checks and stops one Kamailio in the foreground with its own runtime dir."""
+
+    def __init__(self, cfg: SipConfig) -> None:
+        self.cfg = cfg
+        self.proc: asyncio.subprocess.Process | None = None
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="ema-kamailio-"))
+
+    async def start(self) -> None:
+        binary = shutil.which(self.cfg.kamailio)
+        if binary is None:
+            raise ConfigError(f"sip.kamailio: {self.cfg.kamailio!r} not found (apt install kamailio)")
+        mpath = next((d for d in MODULE_DIRS if Path(d, "dispatcher.so").exists()), None)
+        if mpath is None:
+            raise ConfigError("sip.kamailio: no Kamailio module directory with dispatcher.so")
+        (self.runtime_dir / "dispatcher.list").write_text(dispatcher_list(self.cfg))
+        cfg_path = self.runtime_dir / "kamailio.cfg"
+        cfg_path.write_text(render_config(self.cfg, runtime_dir=self.runtime_dir, mpath=mpath))
+        self.proc = await asyncio.create_subprocess_exec(
+            binary, "-DD", "-E", "-f", str(cfg_path), "-P", str(self.runtime_dir / "k.pid"),
+            "-Y", str(self.runtime_dir), "-m", "64", "-M", "8",
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+        await asyncio.sleep(0.5)
+        if self.proc.returncode is not None:
+            raise ConfigError(f"kamailio exited at start (status {self.proc.returncode}); "
+                              f"check {cfg_path}")
+        log.info("kamailio_started", pid=self.proc.pid, listen=self.cfg.listen_port,
+                 workers=self.cfg.workers)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            # Kamailio's main process forwards SIGTERM to its children.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=10)
+            except TimeoutError:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                await self.proc.wait()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
