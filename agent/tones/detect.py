@@ -700,7 +700,7 @@ class ToneDetector:
             if steady:
                 self.onset.append((t, level))
                 if len(self.onset) >= _ONSET_FRAMES:
-                    self._start_run(now)
+                    self._start_run()
             else:
                 self.onset = []
             return None
@@ -738,12 +738,12 @@ class ToneDetector:
                 # Frames straddling the end of a tone still read as "on" (the 32-ms window
                 # reaches back into it): move the end back by half a frame.
                 at = self.pend_start - (FRAME_S / 2 if label == "off" else 0.0)
-                self._boundary(at, label == "on", now)
+                self._boundary(at, label == "on")
                 if not self.run:
                     return None
         return self._evaluate(t, now)
 
-    def _start_run(self, now: float) -> None:
+    def _start_run(self) -> None:
         self._run_reset()
         self.run = True
         start = self.onset[0][0]
@@ -753,14 +753,15 @@ class ToneDetector:
         self.matcher.run_start = start
         self.onset = []
 
-    def _boundary(self, at: float, to_on: bool, now: float) -> None:
+    def _boundary(self, at: float, to_on: bool) -> None:
         seg = self.cur
         assert seg is not None
         seg.end = at
         if seg.on:
             self._seg_purity(seg, at)
             # The on part's typical level: off parts are judged against it.
-            self.ref_db = float(np.median(self.seg_levels))
+            if self.seg_levels:
+                self.ref_db = float(np.median(self.seg_levels))
         self.pend_label, self.pend_count = None, 0
         self.matcher.close(seg)
         self.segs.append(seg)
@@ -768,11 +769,11 @@ class ToneDetector:
         if to_on:
             self.seg_levels = list(self.pend_levels)
         if not self.matcher.any_live:
-            self._restart(now)
+            self._restart()
         else:
             self.check_at = 0.0
 
-    def _restart(self, now: float) -> None:
+    def _restart(self) -> None:
         """No hypothesis survived: start afresh from the current on part, if any."""
         cur = self.cur
         assert cur is not None
