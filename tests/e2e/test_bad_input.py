@@ -103,3 +103,24 @@ def _no_leaks(agent: AgentProcess) -> None:
 def test_no_call_worker_or_tap_leaked(rewriting_agent, relaying_agent):
     _no_leaks(rewriting_agent)
     _no_leaks(relaying_agent)
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "extra"),
+    [("no-analysis", "missing", {}), ("no-time", "real", {"decision_timeout_ms": 0})],
+)
+def test_rewrite_fails_open_to_the_carrier_code(e2e_root, model_path, audio, tmp_path, name,
+                                                model, extra):
+    """Analysis that cannot run, or cannot answer in time, leaves the carrier's code alone."""
+    agent = AgentProcess(workdir=e2e_root / name, rewrite=True, extra_sip=extra,
+                         model=model_path if model == "real" else e2e_root / "missing.txt")
+    agent.start()
+    try:
+        result = place_call(agent, workdir=tmp_path, carrier="carrier_early_final.xml",
+                            audio=audio["sit_vc"], final_code=503, early_ms=2500)
+        assert result.code == 503
+        assert result.final.header("x-carrier-final-code") is None
+        assert result.record["carrier_final_code"] == 503
+        assert result.record["state"] == "failed"
+    finally:
+        assert agent.stop() == 0
