@@ -71,7 +71,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, key)
     if tp is Any:
         return value
@@ -164,5 +164,6 @@ def build(cls: type[T], data: Any, prefix: str = "") -> T:
             validate()
         except ConfigError as exc:
             msg = str(exc)
-            raise ConfigError(msg if not prefix or msg.startswith(prefix) else f"{prefix}.{msg}")
+            named = msg if not prefix or msg.startswith(prefix) else f"{prefix}.{msg}"
+            raise ConfigError(named) from None
     return obj

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from typing import TextIO
 
 import structlog
 
@@ -25,7 +26,7 @@ class LoggingConfig:
             raise ConfigError(f"format: {self.format!r} is not json or console")
 
 
-def setup_logging(cfg: LoggingConfig = LoggingConfig(), *, stream=sys.stderr) -> None:
+def setup_logging(cfg: LoggingConfig = LoggingConfig(), *, stream: TextIO = sys.stderr) -> None:
     """Configure structlog (and the stdlib loggers it wraps) once per process."""
     level = getattr(logging, cfg.level.upper())
     logging.basicConfig(level=level, stream=stream, format="%(message)s", force=True)
