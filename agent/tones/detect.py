@@ -135,6 +135,12 @@ def _step_like(a: tuple, b: tuple, tol: float = 0.02) -> bool:
     return all(abs(x - y) <= tol * max(x, y) for x, y in zip(a[2], b[2], strict=True))
 
 
+def _canonical(cycle: tuple) -> tuple:
+    """The shortest period of a cycle, from its smallest on-part rotation."""
+    steps = _minimal(cycle)
+    return min(tuple(steps[r:] + steps[:r]) for r in range(0, len(steps), 2))
+
+
 def _same_tone(c1: tuple, c2: tuple) -> bool:
     """True when two cycles sound alike within tolerance (Australia's 425/420 congestion
     is its busy tone), whatever on part they start from."""
@@ -249,8 +255,17 @@ class _Tables:
         self.lo, self.hi, self.nominal, self.fs_id = lo, hi, nominal, fs_id
         for arr in (lo, hi, nominal, fs_id):
             arr.flags.writeable = False
-        kinds = [t.kind for t in templates]
-        self.h_kind = np.array([_KIND_ORDER.index(kinds[r[0]]) for r in rows], dtype=np.int64)
+        kinds = [_KIND_ORDER.index(t.kind) for t in templates]
+        self.h_kind = np.array([kinds[r[0]] for r in rows], dtype=np.int64)
+        # Templates with the very same cadence (busy in one country, congestion in another)
+        # can never be told apart: such a group stands for its first kind, so that the
+        # decision does not wait for the twin to be ruled out.
+        group_kind: dict[tuple, int] = {}
+        for t, k in zip(templates, kinds, strict=True):
+            key = _canonical((t.on, t.ms, t.comps))
+            group_kind[key] = min(group_kind.get(key, k), k)
+        t_group_kind = [group_kind[_canonical((t.on, t.ms, t.comps))] for t in templates]
+        self.h_group_kind = np.array([t_group_kind[r[0]] for r in rows], dtype=np.int64)
         # Evidence needed: an on part and the pause after it, both of the plan's length (a
         # part cut by the start of the stream counts half) ...
         self.h_need = np.full(len(rows), 2.0)
@@ -325,6 +340,7 @@ class _Matcher:
         self.masks = tables.masks
         self.h_t, self.h_rot, self.h_m = tables.h_t, tables.h_rot, tables.h_m
         self.h_kind, self.h_need = tables.h_kind, tables.h_need
+        self.h_group_kind = tables.h_group_kind
         self.h_on_cap, self.h_off_cap = tables.h_on_cap, tables.h_off_cap
         self.lo, self.hi, self.nominal, self.fs_id = (
             tables.lo, tables.hi, tables.nominal, tables.fs_id)
@@ -350,6 +366,7 @@ class _Matcher:
         live = self.live
         self.t_live = self.h_t[live]
         self.kind_live = self.h_kind[live]
+        self.group_kind_live = self.h_group_kind[live]
         steps = (self.h_rot[live] + self.i) % self.h_m[live]
         self.lo_live = self.lo[self.t_live, steps]
         self.hi_live = self.hi[self.t_live, steps]
@@ -837,15 +854,15 @@ class ToneDetector:
         """True when one kind is left, or every rival kind is satisfied but fits clearly
         worse (Denmark's busy 250/250 against its congestion 200/200)."""
         m = self.matcher
-        sat_kinds = set(m.kind_live[sat].tolist())
-        alive_kinds = set(m.kind_live[alive].tolist())
+        sat_kinds = set(m.group_kind_live[sat].tolist())
+        alive_kinds = set(m.group_kind_live[alive].tolist())
         if alive_kinds != sat_kinds:
             return False
         if len(sat_kinds) == 1:
             return True
         best: dict[int, float] = {}
         for pos in np.flatnonzero(sat):
-            k = int(m.kind_live[pos])
+            k = int(m.group_kind_live[pos])
             best[k] = max(best.get(k, 0.0), m.score(int(pos)))
         top, second = sorted(best.values(), reverse=True)[:2]
         return top - second >= _SCORE_MARGIN
