@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -252,6 +253,10 @@ class Supervisor:
                                   p=dict(msg.data["p"]))
             self.store.add_second(msg.call_id, second)
             self.metrics.second_classified(second.label)
+            call = self.calls[msg.call_id]
+            if second.t == 0 and call.media_t is not None:
+                log.info("first_second_classified", call_id=msg.call_id, label=second.label,
+                         since_media_s=round(time.time() - call.media_t, 4), lag_s=msg.lag_s)
         elif msg.kind == "inferred":
             self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
         else:
