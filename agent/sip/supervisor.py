@@ -342,8 +342,10 @@ class Supervisor:
         Path(self.sip.media_dir).mkdir(parents=True, exist_ok=True)
         for child in [*self.analysts, *self.workers]:
             await self._spawn(child)
+        # Workers start in parallel; on a loaded 2-core box each needs ~0.5 s of CPU.
         await asyncio.wait_for(
-            asyncio.gather(*(w.ready.wait() for w in self.workers)), timeout=60)
+            asyncio.gather(*(w.ready.wait() for w in self.workers)),
+            timeout=30 + 2 * len(self.workers))
         if self.sip.workers > 1:
             from agent.sip.kamailio import Kamailio
 

@@ -156,7 +156,7 @@ class AgentProcess:
             cfg["classifier"] = {"model": str(self.model)}
         return cfg
 
-    def start(self, *, timeout_s: float = 60.0) -> None:
+    def start(self, *, timeout_s: float = 120.0) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config()))
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
