@@ -55,9 +55,19 @@ def test_silence_long_after_ringback_is_silence() -> None:
     assert state.decision is not None and state.decision.label == "ringback"
 
 
-def test_silence_alone_is_silence() -> None:
-    state = replay(["silence"] * 3)
-    assert state.decision is not None and state.decision.label == "silence"
+def test_silence_needs_longer_than_a_cadence_gap() -> None:
+    rule = StreamRule(silence_seconds=5, ringback_gap_s=4)
+    state = replay(["silence"] * 4, rule)
+    assert state.decision is None
+    state = replay(["silence"] * 5, rule)
+    assert state.decision is not None
+    assert (state.decision.label, state.decision.at_s) == ("silence", 5.0)
+
+
+def test_early_media_starting_inside_a_ringback_gap_is_ringback() -> None:
+    labels = ["silence"] * 4 + ["ringback", "ringback"] + ["silence"] * 4
+    state = replay(labels, StreamRule(silence_seconds=5, ringback_gap_s=4))
+    assert state.decision is not None and state.decision.label == "ringback"
 
 
 def test_announcement_overturns_an_earlier_decision() -> None:

@@ -3,7 +3,9 @@
 :class:`StreamingClassifier` takes audio in pieces of any length, classifies each whole
 second with the student model as soon as it is complete, and applies :class:`StreamRule`:
 
-* a class is final after ``confirm_seconds`` consecutive seconds of it;
+* a class is final after ``confirm_seconds`` consecutive seconds of it, silence after
+  ``silence_seconds`` (longer than a cadence gap, or a call whose early media starts
+  inside a ringback gap would be settled as silence before the first burst);
 * announcement takes priority: ``announcement_seconds`` consecutive announcement seconds
   settle (or overturn) the decision, because an announcement triggers the fingerprint
   lookup that can tell the real SIP code;
@@ -37,6 +39,7 @@ class StreamRule:
 
     confirm_seconds: int = 2
     announcement_seconds: int = 2
+    silence_seconds: int = 5
     ringback_gap_s: int = 4
     min_probability: float = 0.0
 
@@ -46,6 +49,8 @@ class StreamRule:
             raise ConfigError("confirm_seconds: expected 1..60")
         if not 1 <= self.announcement_seconds <= 60:
             raise ConfigError("announcement_seconds: expected 1..60")
+        if not 1 <= self.silence_seconds <= 60:
+            raise ConfigError("silence_seconds: expected 1..60")
         if not 0 <= self.ringback_gap_s <= 30:
             raise ConfigError("ringback_gap_s: expected 0..30")
         if not 0.0 <= self.min_probability < 1.0:
@@ -100,7 +105,8 @@ class RuleState:
             self._run_label, self._run = effective, 1 if effective is not None else 0
         if effective is None:
             return None
-        need = rule.announcement_seconds if effective == "announcement" else rule.confirm_seconds
+        need = {"announcement": rule.announcement_seconds,
+                "silence": rule.silence_seconds}.get(effective, rule.confirm_seconds)
         if self._run < need:
             return None
         if self.decision is None or (

@@ -6,9 +6,11 @@ Labels (``--labels``):
   the teacher's label;
 * ``source`` — every second, with its corpus file's true class;
 * ``combined`` — the true class, on seconds where the teacher's agreed label confirms it;
-  a ringback file's seconds the teacher calls silence are kept as ringback (the silent
-  gaps of a cadence, which a one-second teacher cannot know), other disagreements are
-  dropped as doubtful (a music file's quiet bar, a pause between prompts).
+  a ringback file's seconds the teacher calls silence are kept as ringback when the
+  teacher heard ringback in the :data:`GAP_SECONDS` seconds before (the silent gaps of a
+  cadence, which a one-second teacher cannot know but the context features show); other
+  disagreements are dropped as doubtful (a music file's quiet bar, a pause between
+  prompts, a ringback file that starts inside a gap).
 
 The split is by file group (files cut from the same source audio never straddle it),
 stratified by class, 80/20.
@@ -34,6 +36,7 @@ from agent.labels import LABEL_INDEX, LABELS
 LABEL_MODES = ("teacher", "source", "combined")
 FEATURE_SETS = ("logmel+summary+context", "logmel+context", "logmel", "mfcc")
 N_MFCC = 13
+GAP_SECONDS = 4
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,27 @@ def targets(table: SecondsTable, mode: str) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"--labels {mode}: needs a labelled corpus (some files have no label)")
     if mode == "source":
         return np.ones(len(table), bool), table.source.astype(np.intp)
-    gap = (table.source == LABEL_INDEX["ringback"]) & (table.teacher == LABEL_INDEX["silence"])
+    gap = ((table.source == LABEL_INDEX["ringback"]) & (table.teacher == LABEL_INDEX["silence"])
+           & after_teacher_ringback(table, within=GAP_SECONDS))
     keep = (table.agreed & (table.teacher == table.source)) | gap
     return keep, table.source.astype(np.intp)
+
+
+def after_teacher_ringback(table: SecondsTable, *, within: int) -> np.ndarray:
+    """Rows whose file had a teacher-ringback second in the ``within`` seconds before."""
+    ring = table.teacher == LABEL_INDEX["ringback"]
+    out = np.zeros(len(table), bool)
+    order = np.lexsort((table.t, table.file))
+    prev_file, prev_ring = -1, None
+    for r in order:
+        f = int(table.file[r])
+        if f != prev_file:
+            prev_file, prev_ring = f, None
+        t = int(table.t[r])
+        out[r] = prev_ring is not None and t - prev_ring <= within
+        if ring[r]:
+            prev_ring = t
+    return out
 
 
 def mfcc(features: np.ndarray) -> np.ndarray:

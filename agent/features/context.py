@@ -20,7 +20,8 @@ from agent.features.mel import _FLOOR_DB, FRAMES_PER_SECOND_WINDOW, N_FEATURES, 
 
 CONTEXT_SECONDS = 4
 N_CONTEXT = CONTEXT_SECONDS * N_MELS
-N_SUMMARY = 3 * N_MELS + 6
+N_MODULATION = 8
+N_SUMMARY = 3 * N_MELS + 6 + N_MODULATION + 3
 
 
 def band_max(features: np.ndarray) -> np.ndarray:
@@ -77,10 +78,13 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(n, 78)`` float32: per band the mean, the standard deviation over frames and the
+        ``(n, 89)`` float32: per band the mean, the standard deviation over frames and the
         mean absolute frame-to-frame change (3 × 24); then the mean, standard deviation and
         range of the frame loudness (mean over bands), its mean absolute change, and the
-        mean and standard deviation of each frame's peak-to-mean band level.
+        mean and standard deviation of each frame's peak-to-mean band level; then the
+        loudness modulation spectrum at 1.1–8.8 Hz as fractions of its total (8: syllables
+        modulate speech at 3–6 Hz), and the mean correlation of the band pattern between
+        frames 1, 2 and 4 hops apart (3: a held note keeps its pattern, speech does not).
     """
     frames = features.reshape(-1, FRAMES_PER_SECOND_WINDOW, N_MELS).astype(np.float32)
     flux = np.abs(np.diff(frames, axis=1))
@@ -93,4 +97,10 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
         np.abs(np.diff(loud, axis=1)).mean(axis=1, keepdims=True),
         peak.mean(axis=1, keepdims=True), peak.std(axis=1, keepdims=True),
     ]
+    mod = np.abs(np.fft.rfft(loud - loud.mean(axis=1, keepdims=True), axis=1))[:, 1:]
+    cols.append(mod[:, :N_MODULATION] / np.maximum(mod.sum(axis=1, keepdims=True), 1e-6))
+    shape = frames - frames.mean(axis=2, keepdims=True)
+    shape /= np.maximum(np.linalg.norm(shape, axis=2, keepdims=True), 1e-6)
+    for lag in (1, 2, 4):
+        cols.append((shape[:, lag:] * shape[:, :-lag]).sum(axis=2).mean(axis=1, keepdims=True))
     return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
