@@ -33,11 +33,13 @@ MIN_ENTRY_HASHES = 20
 # a query spanning the end of one loop and the start of the next still lines up at one
 # offset.
 LOOP_SECONDS = 3.0
-# Calibration of the score on bench/fingerprint.py (--dump): at 300 entries, announcements
-# not in the library reach evidence ≤ 9 (3-s queries) and ≤ 11 (2-s), true matches ≥ 14
-# (3-s, 99th percentile) through codecs and 15-dB noise. Evidence 12 scores 0.5.
-SCORE_MID_EVIDENCE = 12.0
+# Calibration of the score on `bench/fingerprint.py --entries 1000 --dump` (codecs + 15 dB
+# noise): announcements not in the library that share a phrase with an entry reach
+# evidence 11–19 but cover under 60% of the query; true matches cover 50–100%. Evidence 11 at
+# half coverage scores 0.5; each further 10% of coverage counts like 1.5 more evidence.
+SCORE_MID_EVIDENCE = 11.0
 SCORE_WIDTH = 1.5
+SCORE_COVERAGE_WEIGHT = 10.0
 
 
 def validate_sip_code(code: int) -> int:
@@ -61,12 +63,14 @@ def audio_sha256(samples: np.ndarray) -> str:
 
 
 def score(c: Candidate) -> float:
-    """Calibrated score in (0, 1) of a candidate: a logistic of its evidence.
+    """Calibrated score in (0, 1) of a candidate: a logistic of evidence and coverage.
 
-    Evidence counts time-consistent hashes with a cap per quarter-second, so a word or
-    jingle two announcements share cannot pass for agreement along the whole query.
+    Evidence counts time-consistent hashes with a cap per quarter-second, and coverage is
+    the share of the query that agrees, so a phrase two announcements share (same voice,
+    same words) cannot pass for agreement along the whole query.
     """
     z = (c.evidence - SCORE_MID_EVIDENCE) / SCORE_WIDTH
+    z += SCORE_COVERAGE_WEIGHT * (c.coverage - 0.5)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
