@@ -16,8 +16,7 @@ import numpy as np
 
 from agent.fingerprint.landmarks import Landmarks
 
-# Offsets are voted in bins of this many frames so that a query cut between two hops
-# (or a codec nudging a peak by one frame) still lands its votes together.
+# Votes this many frames off the best offset still count for it.
 _OFFSET_TOLERANCE = 1
 _OFFSET_SHIFT = 1 << 20
 
@@ -68,29 +67,35 @@ class HashIndex:
     max_postings : int
         Hashes with more postings than this are skipped at query time: they are too
         common to tell entries apart and would dominate the cost.
+    prefilter : int
+        In a large library, only the entries with the most raw (offset-blind) votes get
+        the full offset voting, so its cost stays flat as the library grows.
     """
 
-    def __init__(self, entries: Iterable[tuple[int, Landmarks]], *, max_postings: int = 5000):
-        ids: list[np.ndarray] = []
+    def __init__(self, entries: Iterable[tuple[int, Landmarks]], *, max_postings: int = 5000,
+                 prefilter: int = 64):
+        slots: list[np.ndarray] = []
         hashes: list[np.ndarray] = []
         times: list[np.ndarray] = []
-        self.entry_ids: list[int] = []
+        entry_ids: list[int] = []
         for entry_id, lm in entries:
-            self.entry_ids.append(int(entry_id))
+            slots.append(np.full(len(lm), len(entry_ids), dtype=np.int32))
+            entry_ids.append(int(entry_id))
             hashes.append(lm.hashes)
             times.append(lm.times)
-            ids.append(np.full(len(lm), entry_id, dtype=np.int32))
+        self.entry_ids = np.array(entry_ids, dtype=np.int64)
         if hashes:
             h = np.concatenate(hashes)
             order = np.argsort(h, kind="stable")
             self.hashes = h[order]
             self.times = np.concatenate(times)[order].astype(np.int32)
-            self.ids = np.concatenate(ids)[order]
+            self.slots = np.concatenate(slots)[order]
         else:
             self.hashes = np.zeros(0, np.uint32)
             self.times = np.zeros(0, np.int32)
-            self.ids = np.zeros(0, np.int32)
+            self.slots = np.zeros(0, np.int32)
         self.max_postings = max_postings
+        self.prefilter = prefilter
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -103,7 +108,7 @@ class HashIndex:
     @property
     def nbytes(self) -> int:
         """Memory held by the posting arrays."""
-        return int(self.hashes.nbytes + self.times.nbytes + self.ids.nbytes)
+        return int(self.hashes.nbytes + self.times.nbytes + self.slots.nbytes)
 
     def query(self, lm: Landmarks, *, top: int = 2, block_frames: int = 16,
               block_cap: int = 4, shortlist: int = 8) -> list[Candidate]:
@@ -133,20 +138,24 @@ class HashIndex:
         if total == 0:
             return []
         # Expand [lo, hi) ranges into one flat posting index array.
-        starts = np.repeat(lo - np.cumsum(n) + n, n)
-        flat = starts + np.arange(total)
+        flat = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
         q_t = np.repeat(lm.times.astype(np.int64), n)
+        slot = self.slots[flat]
+        if self.entry_ids.size > self.prefilter:
+            votes = np.bincount(slot, minlength=self.entry_ids.size)
+            chosen = np.zeros(self.entry_ids.size, dtype=bool)
+            chosen[np.argpartition(votes, -self.prefilter)[-self.prefilter:]] = True
+            keep = chosen[slot]
+            flat, q_t, slot = flat[keep], q_t[keep], slot[keep]
         offset = self.times[flat].astype(np.int64) - q_t
-        key = (self.ids[flat].astype(np.int64) * (2 * _OFFSET_SHIFT)) + (offset + _OFFSET_SHIFT)
+        key = slot.astype(np.int64) * (2 * _OFFSET_SHIFT) + (offset + _OFFSET_SHIFT)
         keys, counts = np.unique(key, return_counts=True)
-        # Votes within ±tolerance of an offset belong to it: add neighbouring keys.
+        # Votes one frame off an offset belong to it too (a query cut between two hops, a
+        # codec nudging a peak): add the neighbouring keys' counts.
         summed = counts.copy()
-        for d in range(1, _OFFSET_TOLERANCE + 1):
-            for sign in (-1, 1):
-                pos = np.searchsorted(keys, keys + sign * d)
-                pos_c = np.minimum(pos, keys.size - 1)
-                hit = keys[pos_c] == keys + sign * d
-                summed += np.where(hit, counts[pos_c], 0)
+        adjacent = np.diff(keys) == 1
+        summed[1:] += np.where(adjacent, counts[:-1], 0)
+        summed[:-1] += np.where(adjacent, counts[1:], 0)
         entry = keys // (2 * _OFFSET_SHIFT)
         order = np.lexsort((-summed, entry))
         first = np.ones(order.size, dtype=bool)
@@ -157,11 +166,11 @@ class HashIndex:
         out = []
         for i in best:
             off = int(keys[i] % (2 * _OFFSET_SHIFT) - _OFFSET_SHIFT)
-            agree = (self.ids[flat] == entry[i]) & (np.abs(offset - off) <= _OFFSET_TOLERANCE)
+            agree = (slot == entry[i]) & (np.abs(offset - off) <= _OFFSET_TOLERANCE)
             _, per_block = np.unique(q_t[agree] // block_frames, return_counts=True)
             out.append(
                 Candidate(
-                    entry_id=int(entry[i]),
+                    entry_id=int(self.entry_ids[entry[i]]),
                     count=int(summed[i]),
                     offset=off,
                     query_hashes=len(lm),
