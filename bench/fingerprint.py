@@ -192,6 +192,40 @@ def channel(x: np.ndarray, codec: str, rng: np.random.Generator, snr_db: float) 
     return apply_codec(np.clip(noisy, -1, 1).astype(np.float32), codec)
 
 
+def build_library(db: Path, refs: list[tuple[str, np.ndarray]], index_codecs: str,
+                  ref_seconds: float) -> tuple[Library, list[int], HashIndex]:
+    """Build the bench library from scratch, printing build speed and index size."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
+    sample = refs[:200]
+    t = time.perf_counter()
+    for _, x in sample:
+        lib.fingerprint_looped(x)
+    fp_speed = sum(x.size for _, x in sample) / SAMPLE_RATE / (time.perf_counter() - t)
+    t = time.perf_counter()
+    codecs = [c for c in index_codecs.split(",") if c]
+    ids = [lib.add(x, sip_code=480, reason=name[:40], name=name, keep_audio=False,
+                   check_similar=False, variants=[apply_codec(x, c) for c in codecs])
+           for name, x in refs]
+    t_add = time.perf_counter() - t
+    lib.close()
+    t = time.perf_counter()
+    lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
+    index = lib._index("known")
+    t_load = time.perf_counter() - t
+    postings = index.postings
+    print(f"fingerprinting: {fp_speed:.0f}× real time "
+          f"({postings / (ref_seconds + len(refs) * 3.0):.0f} hashes/s of audio incl. loop)")
+    print(f"store: {len(refs)} adds in {t_add:.1f} s (incl. fingerprinting, one transaction "
+          f"each); reopen + index load {t_load:.2f} s; end-to-end build "
+          f"{ref_seconds / (t_add + t_load):.0f}× real time")
+    print(f"index: {postings} postings, {index.nbytes / 1e6:.1f} MB in memory = "
+          f"{index.nbytes / 1e6 / (ref_seconds / 3600):.1f} MB per hour of reference audio; "
+          f"file {db.stat().st_size / 1e6:.1f} MB")
+    return lib, ids, index
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=1000)
@@ -202,6 +236,8 @@ def main() -> int:
     ap.add_argument("--index-codecs", default="",
                     help="comma-separated codecs whose renderings of each reference are "
                          "indexed too (e.g. opus-8k)")
+    ap.add_argument("--reuse-library", action="store_true",
+                    help="query the library a previous run built instead of rebuilding it")
     ap.add_argument("--dump", type=Path, help="write per-query counts (for calibration)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -222,34 +258,13 @@ def main() -> int:
 
     variant_tag = f"-{args.index_codecs}" if args.index_codecs else ""
     db = CACHE / f"library-{args.entries}{variant_tag}.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
-    sample = refs[:200]
-    t = time.perf_counter()
-    for _, x in sample:
-        lib.fingerprint_looped(x)
-    fp_speed = sum(x.size for _, x in sample) / SAMPLE_RATE / (time.perf_counter() - t)
-    t = time.perf_counter()
-    index_codecs = [c for c in args.index_codecs.split(",") if c]
-    ids = [lib.add(x, sip_code=480, reason=name[:40], name=name, keep_audio=False,
-                   check_similar=False, variants=[apply_codec(x, c) for c in index_codecs])
-           for name, x in refs]
-    t_add = time.perf_counter() - t
-    lib.close()
-    t = time.perf_counter()
-    lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
-    index = lib._index("known")
-    t_load = time.perf_counter() - t
-    postings = index.postings
-    print(f"fingerprinting: {fp_speed:.0f}× real time "
-          f"({postings / (ref_seconds + len(refs) * 3.0):.0f} hashes/s of audio incl. loop)")
-    print(f"store: {len(refs)} adds in {t_add:.1f} s (incl. fingerprinting, one transaction "
-          f"each); reopen + index load {t_load:.2f} s; end-to-end build "
-          f"{ref_seconds / (t_add + t_load):.0f}× real time")
-    print(f"index: {postings} postings, {index.nbytes / 1e6:.1f} MB in memory = "
-          f"{index.nbytes / 1e6 / (ref_seconds / 3600):.1f} MB per hour of reference audio; "
-          f"file {db.stat().st_size / 1e6:.1f} MB")
+    if args.reuse_library and db.exists():
+        lib = Library(SqliteLibraryStore(db), config=FingerprintConfig())
+        ids = [e.id for e in lib.entries()]
+        index = lib._index("known")
+        print(f"reusing {db} ({index.postings} postings); build not timed")
+    else:
+        lib, ids, index = build_library(db, refs, args.index_codecs, ref_seconds)
 
     by_id = dict(zip(ids, range(len(refs)), strict=True))
     dump: dict[str, list] = {"pos": [], "neg": []}
