@@ -71,6 +71,7 @@ def test_sip_config_defaults_are_valid_and_single_worker_binds_listen_port():
         ({"listen_port": 70000}, "listen_port"),
         ({"rtp_ports_per_worker": 2}, "rtp_ports_per_worker"),
         ({"bogus": 1}, "bogus"),
+        ({"workers": 2, "worker_base_port": 20010, "rtp_port_base": 20000}, "rtp_port_base"),
     ],
 )
 def test_bad_sip_config_names_the_key(section, key):

@@ -92,6 +92,13 @@ class SipConfig:
             raise ConfigError("analysis_processes: must be at least 1")
         if self.rtp_ports_per_worker < 4 * self.calls_per_worker:
             raise ConfigError("rtp_ports_per_worker: needs 4 ports per call (RTP+RTCP, 2 legs)")
+        rtp = range(self.rtp_port_base, self.rtp_port_base + self.workers * self.rtp_ports_per_worker)
+        sip = {self.listen_port} | (
+            set(range(self.worker_base_port, self.worker_base_port + self.workers))
+            if self.workers > 1 else set())
+        clash = sorted(p for p in sip if p in rtp)
+        if clash:
+            raise ConfigError(f"rtp_port_base: the RTP ranges overlap SIP port {clash[0]}")
         host, _, port = self.carrier.rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"carrier: expected host:port, got {self.carrier!r}")

@@ -46,8 +46,8 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 def free_port_block(n: int, *, start: int = 30000) -> int:
     """The first of ``n`` consecutive UDP ports that are free right now (even-aligned).
 
-    The agent's RTP ranges start at 30000 and SIPp's media ports at 45000, so the two
-    never pick the same block before either has bound it.
+    The agent's RTP ranges start at 30000, its workers' SIP ports at 40000 and SIPp's
+    media ports at 45000 and 52000, so no two pick the same block before either binds it.
     """
     for base in range(start, start + 15000, 2 * n):
         try:
@@ -128,7 +128,8 @@ class AgentProcess:
         self.api_port = free_port(socket.SOCK_STREAM)
         self.carrier_port = free_port()
         self.rtp_base = free_port_block(self.workers * 40)
-        self.worker_base = free_port_block(self.workers) if self.workers > 1 else 5100
+        self.worker_base = (free_port_block(self.workers, start=40000) if self.workers > 1
+                            else 5100)
         self.config_path = self.workdir / "agent.yaml"
         self.log_path = self.workdir / "agent.log"
 
