@@ -53,6 +53,8 @@ _ONSET_FRAMES = 3  # steady tonal frames (30 ms) that start a tone
 # 750/750 and 1000/1000 cadences cannot wait a whole cycle within 1.5 s.
 _BUSY_ON_CAP_S = 0.35
 _BUSY_OFF_CAP_S = 0.45
+_STRONG_ON_S = 0.25
+_STRONG_OFF_S = 0.4
 # Two satisfied kinds whose best fits differ by this much need not wait for each other.
 _SCORE_MARGIN = 0.1
 _SIT_SEG_S = (0.22, 1.1)  # first two segments: ITU 330 +-70, Telcordia 274/380, up to 1 s
@@ -216,6 +218,12 @@ class _BandRun:
     last: float
     start_sample: int
     last_sample: int
+
+
+def _weight(duration: float, on: bool) -> float:
+    """Evidence of one part: short ones count half (a vowel and a speech pause last about
+    as long as a 200-ms step; two such parts must not make a tone)."""
+    return 1.0 if duration >= (_STRONG_ON_S if on else _STRONG_OFF_S) else 0.5
 
 
 class _Tables:
@@ -386,10 +394,11 @@ class _Matcher:
         if self.i == 0 and not self.first_whole:
             # The stream may have begun inside this on part: only its end is known.
             ok = dur <= hi
-            self.ev += np.where(dur >= np.minimum(lo, self.on_cap_live), 1.0, 0.5)
+            self.ev += np.where(dur >= np.minimum(lo, self.on_cap_live), 1.0, 0.5) * _weight(
+                dur, seg.on)
         else:
             ok = (dur >= lo) & (dur <= hi)
-            self.ev += 1.0
+            self.ev += _weight(dur, seg.on)
             self.err += np.abs(dur - self.nom_live) / self.nom_live
         if seg.on:
             p = self._purity(seg)
@@ -419,7 +428,7 @@ class _Matcher:
             lo_eff = np.minimum(self.lo_live, self.off_cap_live)
         if now - self.run_start < self.min_span:
             return alive, np.zeros_like(alive)
-        bonus = (e >= lo_eff) if self.i > 0 or self.first_whole else 0.0
+        bonus = (e >= lo_eff) * _weight(e, seg.on) if self.i > 0 or self.first_whole else 0.0
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
         return alive, sat
 
