@@ -119,16 +119,18 @@ def main() -> None:
         sampler.join()
         agent.stop()
     codes = [r.code for r in results]
+    rewritten = [r for r in results
+                 if r.code == 486 and r.final.header("x-carrier-final-code") == "480"]
     classified = [r for r in results if r.record.get("seconds")]
     decided = [r for r in results if r.record.get("inferred")]
     events = agent.log_events()
     lags = np.array([e["lag_s"] for e in events
                      if e.get("event") == "code_inferred" and e.get("lag_s") is not None])
     print(f"calls placed: {args.calls}, answered by the dialer with a final: "
-          f"{sum(c is not None for c in codes)}, of which 486 (rewritten): {codes.count(486)}")
+          f"{sum(c is not None for c in codes)}, of which rewritten 480 -> 486: {len(rewritten)}")
     print(f"classified (seconds in the API): {len(classified)}, decided: {len(decided)}")
     print(f"dropped (no final response): {sum(c is None for c in codes)}; "
-          f"other codes: {sorted({c for c in codes if c not in (486, None)})}")
+          f"not rewritten: {[(r.code, r.final.first_line) for r in results if r not in rewritten and r.final]}")
     if lags.size:
         print(f"decision lag: n={lags.size} p50={np.percentile(lags, 50):.3f} s "
               f"p99={np.percentile(lags, 99):.3f} s max={lags.max():.3f} s")

@@ -89,7 +89,8 @@ class Pair:
     bridged: bool = False
     dialer_early: int = 0  # the provisional code already sent upstream
     carrier_code: int = 0
-    carrier_reason: str | None = None
+    carrier_reason: str | None = None  # the carrier's Reason header(s)
+    carrier_phrase: str = ""  # the carrier's reason phrase
     held_until: float | None = None  # a carrier failure waiting for a verdict
     dialer_code: int = 0
     rewritten: bool = False
@@ -264,6 +265,7 @@ class Worker:
             return
         code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
         pair.carrier_code = code
+        pair.carrier_phrase = ci.lastReason if ci.lastStatusCode >= 300 else ""
         reasons = header_values(msg, "reason")
         pair.carrier_reason = ", ".join(reasons) if reasons else None
         self._stop_tap(pair)
@@ -278,7 +280,7 @@ class Worker:
 
     def _relay_final(self, pair: Pair) -> None:
         headers = {"Reason": pair.carrier_reason} if pair.carrier_reason else {}
-        self._fail_dialer(pair, pair.carrier_code, headers=headers)
+        self._fail_dialer(pair, pair.carrier_code, reason=pair.carrier_phrase, headers=headers)
 
     def _fail_dialer(self, pair: Pair, code: int, *, reason: str = "",
                      headers: dict[str, str] | None = None) -> None:
