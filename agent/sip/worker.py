@@ -37,6 +37,11 @@ _REASONS = {403: "Forbidden", 408: "Request Timeout", 480: "Temporarily Unavaila
             500: "Server Internal Error", 503: "Service Unavailable"}
 
 
+#: How long one pjsip event poll may block. SIP packets wake it at once; supervisor
+#: messages and timers wait up to this. 10 ms cost 1.14% of a core per idle worker,
+#: 50 ms 0.44% (the rest is pjmedia's clock), which matters with 50 workers.
+POLL_MS = 50
+
 # What CallEnded reports for the state a call ended in.
 _OUTCOME = {CallState.FINAL: "failed", CallState.CANCELLED: "cancelled",
             CallState.ENDED: "connected", CallState.CONNECTED: "connected"}
@@ -467,7 +472,7 @@ class Worker:
     def run(self) -> None:
         self.sock.setblocking(False)
         while True:
-            self.ep.libHandleEvents(10)
+            self.ep.libHandleEvents(POLL_MS)
             try:
                 data = self.sock.recv(65536)
                 if not data:
