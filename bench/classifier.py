@@ -35,7 +35,7 @@ from agent.distill.pipeline import teacher_cache
 from agent.distill.teachers import SileroVad, YamnetTeacher, make_teacher
 from agent.distill.train import confusion, precision_recall
 from agent.features import extract_batch, seconds_of
-from agent.features.context import N_CONTEXT
+from agent.features.context import N_CONTEXT, periodicity_batch
 from agent.labels import LABEL_INDEX, LABELS
 from agent.paths import MODELS_DIR, cache_dir
 
@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(rounds):
         feats = extract_batch(feed[r])
         context = np.full((n_streams, N_CONTEXT), -100.0, np.float32)
-        model.predict_proba(model.layout.assemble(feats, context))
+        periodicity = periodicity_batch(feed[r]) if model.layout.periodicity else None
+        model.predict_proba(model.layout.assemble(feats, context, periodicity))
     cpu_b = time.process_time() - c0
     batch_tput = rounds * n_streams / cpu_b
 
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     macro_s = float(f1_s.mean())
     macro_t = float(f1_t.mean())
     inputs = ("log-mel" + (" + summary" if model.layout.summary else "")
+              + (" + periodicity" if model.layout.periodicity else "")
               + (" + context" if model.layout.context else ""))
     print(f"# classifier benchmark — model {args.model} ({inputs}), {len(items)} held-out "
           f"files, {truth.size} seconds, corpus {args.corpus}")

@@ -24,7 +24,8 @@ def _model(rng: np.random.Generator, layout: InputLayout) -> StudentModel:
 
 
 LAYOUTS = [InputLayout(), InputLayout(context=True), InputLayout(summary=True),
-           InputLayout(summary=True, context=True)]
+           InputLayout(periodicity=True, context=True),
+           InputLayout(summary=True, periodicity=True, context=True)]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -88,3 +89,18 @@ def test_wrong_feature_width_is_rejected(rng: np.random.Generator) -> None:
     model = _model(rng, InputLayout())
     with pytest.raises(ValueError):
         model.predict_one(np.zeros(N_FEATURES + 1, np.float32))
+
+
+def test_periodicity_tells_a_held_tone_from_noise() -> None:
+    from agent.features.context import N_PERIODICITY, periodicity_batch
+
+    t = np.arange(8000) / 8000
+    held = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    noise = np.random.default_rng(1).standard_normal(8000).astype(np.float32) * 0.1
+    out = periodicity_batch(np.stack([held, noise]))
+    assert out.shape == (2, N_PERIODICITY)
+    # peak correlation, voiced fraction and "pitch holds" are high for the tone only
+    assert out[0, 0] > 0.9 and out[0, 3] == 1.0 and out[0, 4] == 1.0
+    assert out[1, 0] < 0.5 and out[1, 3] == 0.0
+    # the held pitch is 200 Hz: lag 40 samples
+    assert out[0, 8] == pytest.approx(np.log2(40), abs=0.05)

@@ -19,9 +19,9 @@ from agent.config import build
 from agent.distill.train import TrainParams, fit
 from agent.errors import ConfigError
 from agent.features import extract_batch, seconds_of
-from agent.features.context import context_batch
+from agent.features.context import context_batch, periodicity_batch
 
-LAYOUT = InputLayout(summary=True, context=True)
+LAYOUT = InputLayout(summary=True, periodicity=True, context=True)
 
 
 def replay(labels: list[str], rule: StreamRule | None = None) -> RuleState:
@@ -123,8 +123,9 @@ def tone_model() -> StudentModel:
     }
     xs, ys = [], []
     for label, x in signals.items():
-        feats = extract_batch(seconds_of(x.astype(np.float32)))
-        xs.append(LAYOUT.assemble(feats, context_batch(feats)))
+        windows = seconds_of(x.astype(np.float32))
+        feats = extract_batch(windows)
+        xs.append(LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows)))
         ys.append(np.full(feats.shape[0], label))
     return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), layout=LAYOUT,
                             params=TrainParams(num_rounds=30)))
@@ -149,8 +150,11 @@ def test_partial_pushes_give_the_same_seconds_as_one_push(tone_model: StudentMod
 def test_stream_context_matches_training_context(tone_model: StudentModel) -> None:
     rng = np.random.default_rng(3)
     x = (0.1 * rng.standard_normal(6 * SAMPLE_RATE)).astype(np.float32)
-    feats = extract_batch(seconds_of(x))
-    offline = tone_model.predict_proba(LAYOUT.assemble(feats, context_batch(feats)))
+    windows = seconds_of(x)
+    feats = extract_batch(windows)
+    offline = tone_model.predict_proba(
+        LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows))
+    )
     sc = StreamingClassifier(tone_model)
     live = np.array([[r.p[k] for k in r.p] for r in sc.push(x)])
     np.testing.assert_allclose(live, offline, rtol=1e-5, atol=1e-7)

@@ -2,8 +2,8 @@
 
 The model file is LightGBM's text format (``models/student.txt``). Its feature names say
 which inputs it expects (:class:`InputLayout`): the 696 log-mel values of
-:func:`agent.features.extract_batch` (``mel_*``), optionally followed by the 78 summary
-values (``sum_*``) and the 96 previous-second values (``ctx_*``) of
+:func:`agent.features.extract_batch` (``mel_*``), optionally followed by the summary
+(``sum_*``), periodicity (``per_*``) and previous-second (``ctx_*``) values of
 :mod:`agent.features.context`. Probabilities come out in :data:`agent.labels.LABELS` order.
 """
 
@@ -20,7 +20,7 @@ from lightgbm.basic import _LIB
 
 from agent.errors import UserError
 from agent.features import N_FEATURES
-from agent.features.context import N_CONTEXT, N_SUMMARY, summary_batch
+from agent.features.context import N_CONTEXT, N_PERIODICITY, N_SUMMARY, summary_batch
 from agent.labels import LABELS
 from agent.paths import MODELS_DIR
 
@@ -29,11 +29,14 @@ _PREDICT_NORMAL = 0
 _DTYPE_FLOAT32 = 0
 
 
-def feature_names(*, context: bool, summary: bool = False) -> list[str]:
-    """Names written into the model file: ``mel_FF_BB``, then ``sum_II``, then ``ctx_K_BB``."""
+def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
+                  ) -> list[str]:
+    """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``per_II``, ``ctx_K_BB``."""
     names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
     if summary:
         names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
+    if periodicity:
+        names += [f"per_{i:02d}" for i in range(N_PERIODICITY)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
     return names
@@ -41,33 +44,46 @@ def feature_names(*, context: bool, summary: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class InputLayout:
-    """Which feature blocks a model takes, in order: log-mel, [summary], [context]."""
+    """Which feature blocks a model takes, in order: log-mel, [summary], [periodicity],
+    [context]."""
 
     summary: bool = False
     context: bool = False
+    periodicity: bool = False
 
     @property
     def n_features(self) -> int:
-        return N_FEATURES + N_SUMMARY * self.summary + N_CONTEXT * self.context
+        return (N_FEATURES + N_SUMMARY * self.summary + N_PERIODICITY * self.periodicity
+                + N_CONTEXT * self.context)
 
     def names(self) -> list[str]:
-        return feature_names(context=self.context, summary=self.summary)
+        return feature_names(context=self.context, summary=self.summary,
+                             periodicity=self.periodicity)
 
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
         """Recognise the layout from a model's feature names (UserError if unknown)."""
-        for layout in (cls(), cls(context=True), cls(summary=True),
-                       cls(summary=True, context=True)):
-            if names == layout.names():
-                return layout
+        for summary in (False, True):
+            for periodicity in (False, True):
+                for context in (False, True):
+                    layout = cls(summary=summary, context=context, periodicity=periodicity)
+                    if names == layout.names():
+                        return layout
         raise UserError(f"{source}: unknown feature layout ({len(names)} features, expected "
-                        "log-mel [+ summary] [+ context] from agent.features)")
+                        "log-mel [+ summary] [+ periodicity] [+ context] from agent.features)")
 
-    def assemble(self, features: np.ndarray, context: np.ndarray | None) -> np.ndarray:
-        """``(n, 696)`` log-mel and ``(n, 96)`` context rows → ``(n, n_features)`` inputs."""
+    def assemble(self, features: np.ndarray, context: np.ndarray | None,
+                 periodicity: np.ndarray | None = None) -> np.ndarray:
+        """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context and ``(n, 10)`` periodicity
+        (:func:`agent.features.context.periodicity_batch` of the same seconds) →
+        ``(n, n_features)`` model inputs; blocks the layout does not use may be None."""
         blocks = [features]
         if self.summary:
             blocks.append(summary_batch(features))
+        if self.periodicity:
+            if periodicity is None:
+                raise ValueError("this model needs periodicity features")
+            blocks.append(periodicity)
         if self.context:
             if context is None:
                 raise ValueError("this model needs context features")

@@ -28,7 +28,12 @@ from agent.classify.model import StudentModel
 from agent.config import build, read_yaml
 from agent.errors import ConfigError
 from agent.features import extract_second
-from agent.features.context import CONTEXT_SECONDS, band_max, context_from_history
+from agent.features.context import (
+    CONTEXT_SECONDS,
+    band_max,
+    context_from_history,
+    periodicity_batch,
+)
 from agent.labels import LABEL_INDEX, LABELS, Decision, SecondResult
 from agent.paths import CONFIG_DIR
 
@@ -180,8 +185,10 @@ class StreamingClassifier:
 
     def _classify(self, window: np.ndarray) -> SecondResult:
         feats = extract_second(window).reshape(1, -1)
+        layout = self.model.layout
         context = context_from_history(self._history).reshape(1, -1)
-        row = self.model.layout.assemble(feats, context)[0]
+        periodicity = periodicity_batch(window.reshape(1, -1)) if layout.periodicity else None
+        row = layout.assemble(feats, context, periodicity)[0]
         self._history.append(band_max(feats)[0])
         del self._history[:-CONTEXT_SECONDS]
         probs = self.model.predict_one(row)

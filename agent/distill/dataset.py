@@ -18,18 +18,23 @@ from agent.distill.smoothing import hann_smooth, per_second, window_frames
 from agent.distill.teachers import Teacher
 from agent.errors import UserError
 from agent.features import extract_batch, seconds_of
-from agent.features.context import context_batch
+from agent.features.context import context_batch, periodicity_batch
 from agent.labels import LABELS
 
 
 @dataclass(frozen=True)
 class Recording:
-    """One recording to learn from; ``label`` is its source truth, or None if unlabeled."""
+    """One recording to learn from; ``label`` is its source truth, or None if unlabeled.
+
+    ``stratum`` names the kind of source (e.g. ``music/asterisk-moh-opsound-wav``) so the
+    held-out set samples every kind; default: the label.
+    """
 
     id: str
     group: str
     samples: np.ndarray
     label: str | None = None
+    stratum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,12 @@ def teach(teacher: Teacher, samples: np.ndarray) -> TeacherSeconds:
 
 @dataclass
 class SecondsTable:
-    """Rows are seconds; ``file`` indexes ``ids``/``groups``; ``source`` is -1 if unknown."""
+    """Rows are seconds; ``file`` indexes ``ids``/``groups``/``strata``; ``source`` is -1 if
+    unknown."""
 
     features: np.ndarray
     context: np.ndarray
+    periodicity: np.ndarray
     source: np.ndarray
     teacher: np.ndarray
     agreed: np.ndarray
@@ -78,6 +85,7 @@ class SecondsTable:
     t: np.ndarray
     ids: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    strata: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.source.size)
@@ -85,9 +93,11 @@ class SecondsTable:
     def subset(self, mask: np.ndarray) -> SecondsTable:
         """Rows where ``mask`` is True (file tables are shared)."""
         return SecondsTable(
-            features=self.features[mask], context=self.context[mask], source=self.source[mask],
+            features=self.features[mask], context=self.context[mask],
+            periodicity=self.periodicity[mask], source=self.source[mask],
             teacher=self.teacher[mask], agreed=self.agreed[mask], soft=self.soft[mask],
             file=self.file[mask], t=self.t[mask], ids=self.ids, groups=self.groups,
+            strata=self.strata,
         )
 
 
@@ -116,10 +126,12 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
     are stored by content hash, so a grown corpus only pays for its new files.
     """
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("features", "context", "source", "teacher",
+                                          ("features", "context", "periodicity", "source",
+                                           "teacher",
                                            "agreed", "soft", "file", "t")}
     ids: list[str] = []
     groups: list[str] = []
+    strata: list[str] = []
     for rec in recordings:
         windows = seconds_of(rec.samples)
         n = windows.shape[0]
@@ -130,9 +142,11 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
         index = len(ids)
         ids.append(rec.id)
         groups.append(rec.group)
+        strata.append(rec.stratum or rec.label or "")
         source = LABELS.index(rec.label) if rec.label is not None else -1
         parts["features"].append(feats)
         parts["context"].append(context_batch(feats))
+        parts["periodicity"].append(periodicity_batch(windows))
         parts["source"].append(np.full(n, source, np.int8))
         parts["teacher"].append(taught.label.astype(np.int8))
         parts["agreed"].append(taught.agreed)
@@ -144,6 +158,7 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
     return SecondsTable(
         features=np.concatenate(parts["features"]).astype(np.float32),
         context=np.concatenate(parts["context"]).astype(np.float32),
+        periodicity=np.concatenate(parts["periodicity"]).astype(np.float32),
         source=np.concatenate(parts["source"]),
         teacher=np.concatenate(parts["teacher"]),
         agreed=np.concatenate(parts["agreed"]),
@@ -152,4 +167,5 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
         t=np.concatenate(parts["t"]),
         ids=ids,
         groups=groups,
+        strata=strata,
     )

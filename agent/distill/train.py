@@ -34,7 +34,10 @@ from agent.features import N_MELS
 from agent.labels import LABEL_INDEX, LABELS
 
 LABEL_MODES = ("teacher", "source", "combined")
-FEATURE_SETS = ("logmel+summary+context", "logmel+context", "logmel", "mfcc")
+FEATURE_SETS = (
+    "logmel+periodicity+context", "logmel+summary+context", "logmel+context",
+    "logmel+summary+periodicity+context", "logmel", "mfcc",
+)
 N_MFCC = 13
 GAP_SECONDS = 4
 
@@ -109,7 +112,8 @@ def layout_of(feature_set: str) -> InputLayout | None:
         return None
     if feature_set not in FEATURE_SETS:
         raise ValueError(feature_set)
-    return InputLayout(summary="summary" in feature_set, context="context" in feature_set)
+    return InputLayout(summary="summary" in feature_set, context="context" in feature_set,
+                       periodicity="periodicity" in feature_set)
 
 
 def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
@@ -117,14 +121,16 @@ def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
     layout = layout_of(feature_set)
     if layout is None:
         return mfcc(table.features)
-    return layout.assemble(table.features, table.context)
+    return layout.assemble(table.features, table.context, table.periodicity)
 
 
 def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int = 0
                   ) -> np.ndarray:
-    """Row mask of the test set: whole file groups, about ``test_fraction`` of each class.
+    """Row mask of the test set: whole file groups, about ``test_fraction`` of each stratum.
 
-    A group's class is its files' source label (the teacher's majority if unlabelled).
+    A group's stratum is its files' ``strata`` entry (class and source package in a corpus),
+    else its label (the teacher's majority if unlabelled); stratifying by source package
+    keeps, e.g., hold music from being mostly held out while game music is mostly trained.
     """
     rng = np.random.default_rng(seed)
     groups = np.asarray(table.groups)
@@ -132,11 +138,17 @@ def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int 
     label = np.where(table.source >= 0, table.source, table.teacher)
     names, inverse = np.unique(row_group, return_inverse=True)
     sizes = np.bincount(inverse, minlength=names.size)
+    first_row = np.array([np.flatnonzero(inverse == g)[0] for g in range(names.size)])
     group_label = np.array([np.bincount(label[inverse == g], minlength=len(LABELS)).argmax()
                             for g in range(names.size)])
+    strata = np.asarray(table.strata) if table.strata else None
+    group_stratum = np.array(
+        [strata[table.file[r]] if strata is not None and strata[table.file[r]]
+         else LABELS[group_label[g]] for g, r in enumerate(first_row)]
+    )
     test_groups = np.zeros(names.size, bool)
-    for c in range(len(LABELS)):
-        members = np.flatnonzero(group_label == c)
+    for stratum in sorted(set(group_stratum)):
+        members = np.flatnonzero(group_stratum == stratum)
         if members.size < 2:
             continue
         rng.shuffle(members)
@@ -145,6 +157,10 @@ def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int 
         for g in members[:-1]:
             if taken >= goal:
                 break
+            # Skip a group that would overshoot by half again (big sources, e.g. one long
+            # hold-music track), unless nothing has been held out yet.
+            if taken and taken + sizes[g] > 1.5 * goal:
+                continue
             test_groups[g] = True
             taken += sizes[g]
     return test_groups[inverse]
@@ -236,7 +252,9 @@ def corpus_recordings(corpus: Path) -> Iterator[Recording]:
         raise UserError(f"{corpus / MANIFEST}: the corpus is empty "
                         "(build it: early-media-agent corpus build)")
     for i in items:
-        yield Recording(id=i.id, group=i.group, label=i.label, samples=load_audio(corpus / i.path))
+        package = i.sources[0].package if i.sources else ""
+        yield Recording(id=i.id, group=i.group, label=i.label, stratum=f"{i.label}/{package}",
+                        samples=load_audio(corpus / i.path))
 
 
 def folder_recordings(folder: Path) -> Iterator[Recording]:

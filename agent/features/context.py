@@ -1,4 +1,5 @@
-"""Context features: what the previous seconds looked like, and a summary of this one.
+"""Features beyond the 696: a summary and the periodicity of this second, and what the
+previous seconds looked like.
 
 A one-second window cannot tell the silent gap of a ringback cadence (up to 4 s off in
 the US, 2 s in India and the UK) from real silence; the seconds before it can. For each
@@ -7,6 +8,7 @@ of the :data:`CONTEXT_SECONDS` previous seconds this gives the loudest frame per
 read as the extractor's floor. Training (:func:`context_batch` over a file) and the live
 stream (:func:`context_from_history` over a rolling buffer) compute the same numbers.
 
+:func:`periodicity_batch` adds voicing and pitch movement from the samples themselves.
 :func:`summary_batch` condenses a second's own 29×24 log-mel cells into statistics a tree
 model cannot form from single cells: per-band mean, spread and frame-to-frame change
 (steady tone vs. syllables vs. notes), and the loudness contour.
@@ -15,8 +17,17 @@ model cannot form from single cells: per-band mean, spread and frame-to-frame ch
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
-from agent.features.mel import _FLOOR_DB, FRAMES_PER_SECOND_WINDOW, N_FEATURES, N_MELS
+from agent.features.mel import (
+    _FLOOR_DB,
+    _OFFSET,
+    FRAMES_PER_SECOND_WINDOW,
+    HOP,
+    N_FEATURES,
+    N_FFT,
+    N_MELS,
+)
 
 CONTEXT_SECONDS = 4
 N_CONTEXT = CONTEXT_SECONDS * N_MELS
@@ -104,3 +115,63 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
     for lag in (1, 2, 4):
         cols.append((shape[:, lag:] * shape[:, :-lag]).sum(axis=2).mean(axis=1, keepdims=True))
     return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
+
+
+# Periodicity (voicing and pitch movement) of every other frame of the second: the 24 mel
+# bands are too coarse to show harmonics, and held notes vs. gliding speech pitch is what
+# separates unseen music from speech. Lags 20–128 samples = 400–62.5 Hz.
+_P_FRAMES = 15
+_P_HOP = 2 * HOP
+_P_LAGS = np.arange(20, 129)
+_P_UNBIAS = (N_FFT / (N_FFT - _P_LAGS)).astype(np.float32)
+_P_MIN_ENERGY = N_FFT * 10 ** (-60 / 10)  # frame power -60 dB (RMS 1.0 = 0 dB)
+N_PERIODICITY = 10
+
+
+def periodicity_batch(windows: np.ndarray) -> np.ndarray:
+    """Voicing and pitch-movement statistics of one-second windows.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        ``(n, 8000)`` float32 samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 10)`` float32, from the normalised autocorrelation of 15 frames of 32 ms:
+        mean, median and standard deviation of the peak correlation, fraction of voiced
+        frames (peak > 0.5 and above -60 dB), fractions of consecutive voiced pairs whose
+        pitch holds (< 1/2 semitone), glides (< 3 semitones) or jumps, the number of
+        voiced/unvoiced switches, and the mean and spread of log pitch over voiced frames.
+    """
+    windows = np.ascontiguousarray(windows, dtype=np.float32)
+    n = windows.shape[0]
+    s0, s1 = windows.strides
+    frames = np.lib.stride_tricks.as_strided(
+        windows[:, _OFFSET:], shape=(n, _P_FRAMES, N_FFT), strides=(s0, s1 * _P_HOP, s1),
+        writeable=False,
+    )
+    x = frames - frames.mean(axis=2, keepdims=True)
+    spec = scipy.fft.rfft(x, n=2 * N_FFT, axis=2)
+    ac = scipy.fft.irfft(spec.real * spec.real + spec.imag * spec.imag, axis=2)
+    norm = ac[..., _P_LAGS[0] : _P_LAGS[-1] + 1] * _P_UNBIAS
+    norm /= np.maximum(ac[..., :1], 1e-9)
+    peak = norm.max(axis=2)
+    octave = np.log2(_P_LAGS[norm.argmax(axis=2)])
+    energy = ac[..., 0]
+    voiced = (peak > 0.5) & (energy > _P_MIN_ENERGY)
+    both = voiced[:, 1:] & voiced[:, :-1]
+    pairs = np.maximum(both.sum(axis=1), 1)
+    step = np.abs(np.diff(octave, axis=1))
+    hold = (both & (step < 1 / 24)).sum(axis=1) / pairs
+    glide = (both & (step >= 1 / 24) & (step < 0.25)).sum(axis=1) / pairs
+    jump = (both & (step >= 0.25)).sum(axis=1) / pairs
+    switches = (voiced[:, 1:] != voiced[:, :-1]).sum(axis=1)
+    n_voiced = np.maximum(voiced.sum(axis=1), 1)
+    mean_oct = (octave * voiced).sum(axis=1) / n_voiced
+    spread = np.sqrt(np.maximum((octave * octave * voiced).sum(axis=1) / n_voiced
+                                - mean_oct * mean_oct, 0.0))
+    return np.stack([peak.mean(axis=1), np.median(peak, axis=1), peak.std(axis=1),
+                     voiced.mean(axis=1), hold, glide, jump, switches, mean_oct, spread],
+                    axis=1).astype(np.float32)
