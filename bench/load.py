@@ -145,6 +145,11 @@ def main() -> None:
     print(f"wall time of the call batch: {wall:.1f} s; agent CPU: {total:.1f} s "
           f"= {100 * total / wall:.0f}% of one core")
     print(f"agent CPU per concurrent call: {100 * total / call_seconds:.2f}% of one core")
+    audio_s = sum(len(r.record.get("seconds") or []) for r in results)
+    if audio_s:
+        print(f"analysis CPU per classified second of audio: {1000 * cpu['analysis'] / audio_s:.1f}"
+              f" ms -> one analysis process keeps up with ~{audio_s / cpu['analysis']:.0f}"
+              " concurrent calls per core")
     for kind in sorted(cpu):
         sizes = np.array(rss[kind]) / 2**20
         print(f"  {kind:<10} CPU {cpu[kind]:6.1f} s ({100 * cpu[kind] / max(total, 1e-9):4.1f}%)"

@@ -104,7 +104,11 @@ class Pair:
 
 
 class Worker:
-    """The B2BUA: owns the pjsua2 endpoint, the calls and the supervisor socket."""
+    """The B2BUA: owns the pjsua2 endpoint, the calls and the supervisor socket.
+
+    Call events the supervisor also sees are logged here at debug level only, so the
+    agent's log has one line per call event (the supervisor's).
+    """
 
     def __init__(self, cfg: SipConfig, index: int, sock: socket.socket) -> None:
         self.cfg = cfg
@@ -192,7 +196,7 @@ class Worker:
             reason = "Agent Full" if code == 503 else _REASONS[code]
             self._hangup(leg, code, reason=reason)
             self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=src_ip))
-            log.info("call_rejected", call_id=call_id, code=code, source=src_ip)
+            log.debug("call_rejected", call_id=call_id, code=code, source=src_ip)
             self.by_leg[leg.getId()] = Pair(call_id=call_id, dialer=leg, done=True)
             return
         pair = Pair(call_id=call_id, dialer=leg)
@@ -204,7 +208,7 @@ class Worker:
         self.send(m.CallStarted(call_id=call_id, correlation_id=correlation,
                                 from_uri=header(msg, "from") or "", to_uri=header(msg, "to") or "",
                                 source=src_ip, t=time.time()))
-        log.info("call_started", call_id=call_id, worker=self.index, correlation_id=correlation)
+        log.debug("call_started", call_id=call_id, worker=self.index, correlation_id=correlation)
         carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
         carrier.pair = pair
         pair.carrier = carrier
@@ -277,7 +281,7 @@ class Worker:
         wait = self.cfg.rewrite_final_response and pair.wav_path is not None
         self.send(m.CarrierFinal(call_id=pair.call_id, code=code, reason=pair.carrier_reason,
                                  t=time.time(), wait=wait))
-        log.info("carrier_final", call_id=pair.call_id, code=code, held=wait)
+        log.debug("carrier_final", call_id=pair.call_id, code=code, held=wait)
         if wait:
             pair.held_until = time.monotonic() + self.cfg.decision_timeout_ms / 1000.0
         else:
@@ -346,7 +350,7 @@ class Worker:
             pass
         self.send(m.EarlyMedia(call_id=pair.call_id, codec=codec, path=str(path),
                                t=pair.media_started))
-        log.info("early_media", call_id=pair.call_id, codec=codec, path=str(path))
+        log.debug("early_media", call_id=pair.call_id, codec=codec, path=str(path))
 
     def _stop_tap(self, pair: Pair) -> None:
         # Dropping the recorder flushes and closes the WAV (pjmedia finalises the header).
@@ -408,7 +412,7 @@ class Worker:
         self.send(m.CallEnded(call_id=pair.call_id, state=state, dialer_code=dialer_code,
                               carrier_code=pair.carrier_code, rewritten=pair.rewritten,
                               t=time.time()))
-        log.info("call_ended", call_id=pair.call_id, state=state, dialer_code=dialer_code,
+        log.debug("call_ended", call_id=pair.call_id, state=state, dialer_code=dialer_code,
                  carrier_code=pair.carrier_code)
 
     # --- supervisor messages and timers ---------------------------------------------
