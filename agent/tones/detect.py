@@ -143,6 +143,50 @@ def _canonical(cycle: tuple) -> tuple:
     return min(tuple(steps[r:] + steps[:r]) for r in range(0, len(steps), 2))
 
 
+def _twin_group_kinds(templates: list[_Template], kinds: list[int],
+                      config: ToneConfig) -> list[int]:
+    """Per template, the first kind among the templates indistinguishable from it."""
+    cycles = [_canonical((t.on, t.ms, t.comps)) for t in templates]
+    parent = list(range(len(templates)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(cycles)):
+        for j in range(i + 1, len(cycles)):
+            if _indistinct(cycles[i], cycles[j], config):
+                parent[root(i)] = root(j)
+    first: dict[int, int] = {}
+    for i, k in enumerate(kinds):
+        r = root(i)
+        first[r] = min(first.get(r, k), k)
+    return [first[root(i)] for i in range(len(templates))]
+
+
+def _indistinct(a: list, b: list, config: ToneConfig) -> bool:
+    """Whether two minimal cycles overlap step by step within the matcher's tolerances."""
+    if len(a) != len(b):
+        return False
+
+    def window(ms: int) -> tuple[float, float]:
+        d = ms / 1000.0
+        pct, pad = config.cadence_tol_pct / 100.0, config.cadence_tol_ms / 1000.0
+        return d * (1 - pct) - pad, d * (1 + pct) + pad
+
+    def close(x: tuple, y: tuple) -> bool:
+        (lo1, hi1), (lo2, hi2) = window(x[1]), window(y[1])
+        if x[0] != y[0] or lo1 > hi2 or lo2 > hi1 or len(x[2]) != len(y[2]):
+            return False
+        tol = config.freq_tol_pct / 100.0
+        return all(abs(f - g) <= tol * max(f, g) + 8.0 for f, g in zip(x[2], y[2], strict=True))
+
+    n = len(a)
+    return any(all(close(a[i], b[(i + r) % n]) for i in range(n)) for r in range(0, n, 2))
+
+
 def _same_tone(c1: tuple, c2: tuple) -> bool:
     """True when two cycles sound alike within tolerance (Australia's 425/420 congestion
     is its busy tone), whatever on part they start from."""
@@ -265,14 +309,11 @@ class _Tables:
             arr.flags.writeable = False
         kinds = [_KIND_ORDER.index(t.kind) for t in templates]
         self.h_kind = np.array([kinds[r[0]] for r in rows], dtype=np.int64)
-        # Templates with the very same cadence (busy in one country, congestion in another)
-        # can never be told apart: such a group stands for its first kind, so that the
-        # decision does not wait for the twin to be ruled out.
-        group_kind: dict[tuple, int] = {}
-        for t, k in zip(templates, kinds, strict=True):
-            key = _canonical((t.on, t.ms, t.comps))
-            group_kind[key] = min(group_kind.get(key, k), k)
-        t_group_kind = [group_kind[_canonical((t.on, t.ms, t.comps))] for t in templates]
+        # Templates whose cadences the matcher cannot tell apart (busy 375/375 in one
+        # country, congestion 400/350 in another) form a group that stands for its first
+        # kind: the decision does not wait for a twin that will never be ruled out, and
+        # the fit (score) still picks the closer one.
+        t_group_kind = _twin_group_kinds(templates, kinds, config)
         self.h_group_kind = np.array([t_group_kind[r[0]] for r in rows], dtype=np.int64)
         # Evidence needed: an on part and the pause after it, both of the plan's length (a
         # part cut by the start of the stream counts half) ...
@@ -860,18 +901,18 @@ class ToneDetector:
         return self._emit(sat, now)
 
     def _settled(self, alive: np.ndarray, sat: np.ndarray) -> bool:
-        """True when one kind is left, or every rival kind is satisfied but fits clearly
-        worse (Denmark's busy 250/250 against its congestion 200/200)."""
+        """True when one kind is left; or when every rival kind is satisfied too and
+        either they are twins that no evidence will ever separate (the fit picks one) or
+        they fit clearly worse (Denmark's busy 250/250 against its congestion 200/200)."""
         m = self.matcher
-        sat_kinds = set(m.group_kind_live[sat].tolist())
-        alive_kinds = set(m.group_kind_live[alive].tolist())
-        if alive_kinds != sat_kinds:
+        sat_kinds = set(m.kind_live[sat].tolist())
+        if set(m.kind_live[alive].tolist()) != sat_kinds:
             return False
-        if len(sat_kinds) == 1:
+        if len(sat_kinds) == 1 or len(set(m.group_kind_live[sat].tolist())) == 1:
             return True
         best: dict[int, float] = {}
         for pos in np.flatnonzero(sat):
-            k = int(m.group_kind_live[pos])
+            k = int(m.kind_live[pos])
             best[k] = max(best.get(k, 0.0), m.score(int(pos)))
         top, second = sorted(best.values(), reverse=True)[:2]
         return top - second >= _SCORE_MARGIN
