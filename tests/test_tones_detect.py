@@ -226,3 +226,18 @@ def test_off_nominal_tones_through_ulaw_are_still_recognised(cc, kind, fmul, tmu
     x = _noisy(render(drifted, duration_s=8.0, level_dbfs=level), level, rng, 0.5)
     events = _detect(ulaw_decode(ulaw_encode(x)), countries=[cc])
     assert [e.kind for e in events][:1] == [kind]
+
+
+@pytest.mark.parametrize(
+    ("cc", "kind"),
+    [("us", "ringback"), ("uk", "ringback"), ("de", "busy"), ("in", "busy"), ("fr", "ringback"),
+     ("cn", "busy"), ("jp", "ringback"), ("uk", "congestion")],
+)
+def test_unrestricted_detector_gets_the_kind_of_major_zones(cc, kind):
+    """With no country configured every plan competes; the kind must still come out."""
+    spec = PLANS[cc].specs(kind)[0]
+    rng = np.random.default_rng(11)
+    level = -25.0
+    x = _noisy(render(spec, duration_s=10.0, level_dbfs=level), level, rng, 0.5)
+    events = _detect(x)
+    assert events and events[0].kind == kind
