@@ -25,7 +25,8 @@ class ToneConfig:
     off_drop_db : float
         How far below the tone's level an "off" part must fall.
     freq_tol_pct : float
-        Frequency tolerance of plan tones, percent (ITU-T Q.35 allows about 1.5-2%).
+        Frequency tolerance of plan tones, percent (generators drift by a percent or two;
+        the long FFT's main lobe is added on top).
     cadence_tol_pct, cadence_tol_ms : float
         A step of nominal length d matches durations within ``d * (1 ± pct/100) ± ms``.
     ringback_off_s : float
