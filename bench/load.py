@@ -129,8 +129,9 @@ def main() -> None:
     print(f"calls placed: {args.calls}, answered by the dialer with a final: "
           f"{sum(c is not None for c in codes)}, of which rewritten 480 -> 486: {len(rewritten)}")
     print(f"classified (seconds in the API): {len(classified)}, decided: {len(decided)}")
+    others = [r.final.first_line for r in results if r not in rewritten and r.final]
     print(f"dropped (no final response): {sum(c is None for c in codes)}; "
-          f"not rewritten: {[(r.code, r.final.first_line) for r in results if r not in rewritten and r.final]}")
+          f"not rewritten: {others}")
     if lags.size:
         print(f"decision lag: n={lags.size} p50={np.percentile(lags, 50):.3f} s "
               f"p99={np.percentile(lags, 99):.3f} s max={lags.max():.3f} s")

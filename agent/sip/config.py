@@ -92,7 +92,8 @@ class SipConfig:
             raise ConfigError("analysis_processes: must be at least 1")
         if self.rtp_ports_per_worker < 4 * self.calls_per_worker:
             raise ConfigError("rtp_ports_per_worker: needs 4 ports per call (RTP+RTCP, 2 legs)")
-        rtp = range(self.rtp_port_base, self.rtp_port_base + self.workers * self.rtp_ports_per_worker)
+        rtp_end = self.rtp_port_base + self.workers * self.rtp_ports_per_worker
+        rtp = range(self.rtp_port_base, rtp_end)
         sip = {self.listen_port} | (
             set(range(self.worker_base_port, self.worker_base_port + self.workers))
             if self.workers > 1 else set())

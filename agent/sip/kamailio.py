@@ -57,7 +57,8 @@ class Kamailio:
     async def start(self) -> None:
         binary = shutil.which(self.cfg.kamailio)
         if binary is None:
-            raise ConfigError(f"sip.kamailio: {self.cfg.kamailio!r} not found (apt install kamailio)")
+            raise ConfigError(
+                f"sip.kamailio: {self.cfg.kamailio!r} not found (apt install kamailio)")
         mpath = next((d for d in MODULE_DIRS if Path(d, "dispatcher.so").exists()), None)
         if mpath is None:
             raise ConfigError("sip.kamailio: no Kamailio module directory with dispatcher.so")

@@ -70,8 +70,9 @@ def parse_reasons(values: str | Iterable[str]) -> list[Reason]:
 
     Examples
     --------
-    >>> parse_reasons('Q.850 ; cause = 17 ; text="User busy", SIP;cause=486')
-    [Reason(protocol='Q.850', cause=17, text='User busy'), Reason(protocol='SIP', cause=486, text=None)]
+    >>> [(r.protocol, r.cause, r.text) for r in parse_reasons(
+    ...     'Q.850 ; cause = 17 ; text="User busy", SIP;cause=486')]
+    [('Q.850', 17, 'User busy'), ('SIP', 486, None)]
     """
     if isinstance(values, str):
         values = [values]

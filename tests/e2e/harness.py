@@ -251,7 +251,8 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
         if audio is not None:
             (workdir / "early.ul").write_bytes(audio.read_bytes())
         carrier_proc = subprocess.Popen(
-            sipp(carrier, "-p", str(agent.carrier_port), "-mp", str(free_port_block(4, start=45000)),
+            sipp(carrier, "-p", str(agent.carrier_port),
+                 "-mp", str(free_port_block(4, start=45000)),
                  "-d", str(early_ms), "-set", "final_code", str(final_code),
                  "-set", "final_cause", str(final_cause), "-timeout", f"{int(timeout_s)}s",
                  "-trace_msg", "-message_file", "carrier.msg", "-trace_err", calls=calls),

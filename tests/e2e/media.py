@@ -96,7 +96,8 @@ def train_fixture_model(path: Path) -> Path:
         "announcement": _speech(90, names),
         "ringback": np.concatenate([_tone("ringback", cc, 15, phase_s=p) for cc in
                                     ("us", "de", "in", "fr", "it", "cn") for p in (0.0, 1.3)]),
-        "music": np.concatenate([_music(30, n.name, 10.0) for n in sorted(MUSIC.glob("*.ogg"))[:3]]),
+        "music": np.concatenate([_music(30, n.name, 10.0)
+                                 for n in sorted(MUSIC.glob("*.ogg"))[:3]]),
         "silence": np.concatenate([_silence(30, rng, dbfs=d) for d in (-60, -50, -40)]),
     }
     # What the live path hears went through G.711 on the wire.
