@@ -44,19 +44,12 @@ PROMPT_DIRS = ("en_US_f_Allison", "es_MX_f_Allison", "fr_CA_f_June")
 ENTRY_SECONDS = 6.0
 CACHE = paths.cache_dir() / "bench" / "fingerprint"
 
-WORDS = {
-    "subject": ["The number", "The subscriber", "The customer", "The person", "The line",
-                "The extension", "The mobile", "The account", "The service", "Your call"],
-    "state": ["is not available", "cannot be reached", "is switched off", "is busy",
-              "has been disconnected", "does not exist", "is out of coverage",
-              "is temporarily barred", "has changed", "is not in service"],
-    "advice": ["please try again later", "please check the number", "please call back",
-               "please hang up and dial again", "thank you for calling",
-               "please contact customer care", "please leave a message",
-               "please wait and retry", "please verify the area code", "goodbye"],
-    "place": ["Lagos", "Nairobi", "Mumbai", "Dhaka", "Lima", "Quito", "Cairo", "Accra",
-              "Manila", "Jakarta", "Hanoi", "Karachi", "Bogota", "Kampala", "Lusaka"],
-}
+# Texts are strings of pseudo-words built from these syllables: two entries then share at
+# most a word, never a phrase, even when they happen to get the same voice and speed (a
+# templated sentence would make the "distinct" entries share seconds of identical audio).
+ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "ch",
+          "br", "tr", "kl", "st"]
+VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
 
 
 def _voices() -> list[str]:
@@ -136,16 +129,19 @@ def _drop_repeated_prompts(groups: list[tuple[str, np.ndarray]]) -> list[tuple[s
     return [groups[i] for i in keep]
 
 
-def _espeak_text(i: int, rng: np.random.Generator) -> str:
-    w = {k: v[int(rng.integers(len(v)))] for k, v in WORDS.items()}
-    digits = " ".join(str(d) for d in rng.integers(0, 10, size=6))
-    return (f"Notice {i}. {w['subject']} in {w['place']} {w['state']}. "
-            f"Reference {digits}. {w['advice']}.")
+def _espeak_text(rng: np.random.Generator) -> str:
+    words = []
+    for _ in range(int(rng.integers(12, 17))):
+        n = int(rng.integers(2, 4))
+        words.append("".join(ONSETS[int(rng.integers(len(ONSETS)))]
+                             + VOWELS[int(rng.integers(len(VOWELS)))] for _ in range(n)))
+    cut = len(words) // 2
+    return " ".join(words[:cut]).capitalize() + ". " + " ".join(words[cut:]).capitalize() + "."
 
 
 def _espeak(args: tuple[int, str, str, int]) -> np.ndarray:
     i, voice, text, speed = args
-    path = CACHE / "espeak" / f"{i:06d}.npy"
+    path = CACHE / "espeak-pseudo" / f"{i:06d}.npy"
     if path.exists():
         return np.load(path).astype(np.float32) / 32767
     # A few voice+variant pairs crash espeak-ng (e.g. kl+m3): fall back to the plain voice.
@@ -164,14 +160,14 @@ def _espeak(args: tuple[int, str, str, int]) -> np.ndarray:
 
 
 def espeak_entries(n: int) -> list[tuple[str, np.ndarray]]:
-    """``n`` distinct announcement texts, each in one of the voices (cycled)."""
+    """``n`` distinct pseudo-word texts, each in one of the voices (cycled) and variants."""
     voices = _voices()
     rng = np.random.default_rng(11)
     variants = ["", "+m3", "+f2", "+f4", "+m7"]
     jobs = []
     for i in range(n):
         voice = voices[i % len(voices)] + variants[(i // len(voices)) % len(variants)]
-        jobs.append((i, voice, _espeak_text(i, rng), int(rng.integers(140, 190))))
+        jobs.append((i, voice, _espeak_text(rng), int(rng.integers(130, 200))))
     with ThreadPoolExecutor(max_workers=2) as pool:
         audio = list(pool.map(_espeak, jobs))
     return [(f"espeak:{j[1]}:{j[0]}", a) for j, a in zip(jobs, audio, strict=True)]
