@@ -208,6 +208,7 @@ def summarize(results: list[Result], title: str, max_failures: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CHUNK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--levels", type=float, nargs="+", default=[-10.0, -22.5, -35.0])
     ap.add_argument("--countries", nargs="*", default=None)
@@ -217,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-music-s", type=float, default=1800.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-failures", type=int, default=40, help="failed cases to list")
+    ap.add_argument("--chunk", type=int, default=CHUNK,
+                    help="samples per push (160 = 20-ms RTP frames; 8000 = 1-s windows)")
     args = ap.parse_args(argv)
+    CHUNK = args.chunk
     rng = np.random.default_rng(args.seed)
     plans = load_tone_plans()
     ccs = args.countries or list(plans)
