@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     agreed = np.concatenate(t_agreed)
     vs_teacher = confusion(teacher_labels[agreed], student[agreed])
     agreement = np.trace(vs_teacher) / max(1, vs_teacher.sum())
+    # Cadence gaps: the source is ringback, the one-second teacher hears silence; the
+    # student is trained (combined labels) to say ringback there, on purpose.
+    gap = (truth == LABEL_INDEX["ringback"]) & (teacher_labels == LABEL_INDEX["silence"])
+    keep = agreed & ~gap
+    agreement_no_gap = float(np.mean(student[keep] == teacher_labels[keep]))
     vs_source = confusion(truth, student)
     p_s, r_s, f1_s = precision_recall(vs_source)
     teacher_vs_source = confusion(truth, teacher_labels)
@@ -185,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("student vs teacher agreement (teacher-agreed seconds)",
                f"{100 * agreement:.2f}% ({int(vs_teacher.sum())} s)", "≥ 99.3%",
                _verdict(agreement >= 0.993, f"{100 * (0.993 - agreement):.2f} points")))
+    print(_row("  the same, cadence-gap seconds left out",
+               f"{100 * agreement_no_gap:.2f}% ({int(keep.sum())} s)", "≥ 99.3%",
+               _verdict(agreement_no_gap >= 0.993,
+                        f"{100 * (0.993 - agreement_no_gap):.2f} points")))
     for i, label in enumerate(LABELS):
         print(_row(f"  vs teacher {label}: precision / recall",
                    f"{100 * p_tt[i]:.2f}% / {100 * r_tt[i]:.2f}%"))
@@ -208,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("full teacher (YAMNet 4 patches/s + Silero VAD) per second, median",
                f"{np.median(full_lat) / 1e6:.2f} ms "
                f"(VAD alone {np.median(vad_lat) / 1e6:.2f} ms)"))
+    print(_row("speed ratio full teacher / student",
+               f"{float(np.median(full_lat)) / 1e6 / med:.1f}×"))
     print(_row(f"throughput, {n_streams} concurrent streams (per-stream objects)",
                f"{per_stream_tput:.0f} s of audio per CPU-s"))
     print(_row(f"throughput, {n_streams} streams batched (extract_batch + predict_proba)",

@@ -95,7 +95,24 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
     for ev in evaluations:
         f1 = "–" if ev.macro_f1 is None else f"{ev.macro_f1:.4f}"
         lines.append(f"| {ev.name} | {_pct(ev.agreement)} | {f1} | {_pct(ev.call_accuracy)} |")
-    lines += ["", f"Shipped: **{shipped.name}**.", ""]
+    lines += ["", f"Shipped: **{shipped.name}**.", "",
+              "## Method", "",
+              "- Teacher frames: YAMNet 0.96-s patches every 0.25 s (4 frames/s), 521 "
+              "AudioSet classes → 4 by config/teacher_classmap.yaml (best member class per "
+              "target); Silero VAD speech probability (32 ms chunks, averaged per frame) "
+              "raises announcement to `max(tagger, vad × (1 − music))`.",
+              "- Smoothing (paper eqs. 1–2): Hann-weighted vote over 13 frames (the paper's "
+              "301 frames at 100/s = ±1.5 s); a second is a teacher training point only if "
+              "its 4 smoothed frames agree.",
+              "- `combined` labels: the source class where the agreed teacher label confirms "
+              "it, plus ringback-file seconds the teacher calls silence within 4 s after a "
+              "teacher ringback second (cadence gaps); other disagreements are dropped.",
+              "- Agreement with the teacher counts the cadence gaps, where a `combined` "
+              "student says ringback on purpose; bench/classifier.py also reports it "
+              "without them.",
+              "- Split: whole source groups, stratified by class and source package, 80/20; "
+              "the held-out file ids are in split.json (bench/classifier.py reuses them).",
+              ""]
     if info.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in info["notes"]], ""]
     (out_dir / "REPORT.md").write_text("\n".join(lines), encoding="utf-8")

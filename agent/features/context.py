@@ -124,8 +124,9 @@ _P_FRAMES = 15
 _P_HOP = 2 * HOP
 _P_LAGS = np.arange(20, 129)
 _P_UNBIAS = (N_FFT / (N_FFT - _P_LAGS)).astype(np.float32)
+_P_OCTAVE = np.log2(_P_LAGS).astype(np.float32)
 _P_MIN_ENERGY = N_FFT * 10 ** (-60 / 10)  # frame power -60 dB (RMS 1.0 = 0 dB)
-N_PERIODICITY = 10
+N_PERIODICITY = 8
 
 
 def periodicity_batch(windows: np.ndarray) -> np.ndarray:
@@ -139,11 +140,11 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(n, 10)`` float32, from the normalised autocorrelation of 15 frames of 32 ms:
-        mean, median and standard deviation of the peak correlation, fraction of voiced
-        frames (peak > 0.5 and above -60 dB), fractions of consecutive voiced pairs whose
-        pitch holds (< 1/2 semitone), glides (< 3 semitones) or jumps, the number of
-        voiced/unvoiced switches, and the mean and spread of log pitch over voiced frames.
+        ``(n, 8)`` float32, from the normalised autocorrelation of 15 frames of 32 ms:
+        mean peak correlation, fraction of voiced frames (peak > 0.5 and above -60 dB),
+        fractions of consecutive voiced pairs whose pitch holds (< 1/2 semitone), glides
+        (< 3 semitones) or jumps, the number of voiced/unvoiced switches, and the mean
+        and spread of log2 pitch lag over voiced frames.
     """
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     n = windows.shape[0]
@@ -152,26 +153,24 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
         windows[:, _OFFSET:], shape=(n, _P_FRAMES, N_FFT), strides=(s0, s1 * _P_HOP, s1),
         writeable=False,
     )
-    x = frames - frames.mean(axis=2, keepdims=True)
-    spec = scipy.fft.rfft(x, n=2 * N_FFT, axis=2)
+    spec = scipy.fft.rfft(frames - frames.mean(axis=2, keepdims=True), n=2 * N_FFT, axis=2)
     ac = scipy.fft.irfft(spec.real * spec.real + spec.imag * spec.imag, axis=2)
-    norm = ac[..., _P_LAGS[0] : _P_LAGS[-1] + 1] * _P_UNBIAS
-    norm /= np.maximum(ac[..., :1], 1e-9)
-    peak = norm.max(axis=2)
-    octave = np.log2(_P_LAGS[norm.argmax(axis=2)])
     energy = ac[..., 0]
+    norm = ac[..., _P_LAGS[0] : _P_LAGS[-1] + 1] * _P_UNBIAS
+    best = norm.argmax(axis=2)
+    peak = np.take_along_axis(norm, best[..., None], axis=2)[..., 0] / np.maximum(energy, 1e-9)
+    octave = _P_OCTAVE[best]
     voiced = (peak > 0.5) & (energy > _P_MIN_ENERGY)
     both = voiced[:, 1:] & voiced[:, :-1]
     pairs = np.maximum(both.sum(axis=1), 1)
-    step = np.abs(np.diff(octave, axis=1))
+    step = np.abs(octave[:, 1:] - octave[:, :-1])
     hold = (both & (step < 1 / 24)).sum(axis=1) / pairs
-    glide = (both & (step >= 1 / 24) & (step < 0.25)).sum(axis=1) / pairs
     jump = (both & (step >= 0.25)).sum(axis=1) / pairs
+    glide = both.sum(axis=1) / pairs - hold - jump
     switches = (voiced[:, 1:] != voiced[:, :-1]).sum(axis=1)
     n_voiced = np.maximum(voiced.sum(axis=1), 1)
-    mean_oct = (octave * voiced).sum(axis=1) / n_voiced
-    spread = np.sqrt(np.maximum((octave * octave * voiced).sum(axis=1) / n_voiced
-                                - mean_oct * mean_oct, 0.0))
-    return np.stack([peak.mean(axis=1), np.median(peak, axis=1), peak.std(axis=1),
-                     voiced.mean(axis=1), hold, glide, jump, switches, mean_oct, spread],
-                    axis=1).astype(np.float32)
+    v_oct = octave * voiced
+    mean_oct = v_oct.sum(axis=1) / n_voiced
+    spread = np.sqrt(np.maximum((v_oct * octave).sum(axis=1) / n_voiced - mean_oct**2, 0.0))
+    return np.stack([peak.mean(axis=1), voiced.mean(axis=1), hold, glide, jump, switches,
+                     mean_oct, spread], axis=1).astype(np.float32)
