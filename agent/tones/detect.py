@@ -166,7 +166,7 @@ def _twin_group_kinds(templates: list[_Template], kinds: list[int],
     return [first[root(i)] for i in range(len(templates))]
 
 
-def _indistinct(a: list, b: list, config: ToneConfig) -> bool:
+def _indistinct(a: tuple, b: tuple, config: ToneConfig) -> bool:
     """Whether two minimal cycles overlap step by step within the matcher's tolerances."""
     if len(a) != len(b):
         return False
@@ -252,7 +252,6 @@ class _Seg:
     start: float
     end: float | None = None
     purity: np.ndarray | None = None  # per frequency set, for on parts
-    purity_n: int = 0  # samples the purity was computed on
 
 
 @dataclass
@@ -260,8 +259,6 @@ class _BandRun:
     band: int
     start: float
     last: float
-    start_sample: int
-    last_sample: int
 
 
 def _weight(duration: float, on: bool) -> float:
@@ -581,7 +578,6 @@ class ToneDetector:
 
     def _run_reset(self) -> None:
         self.run = False
-        self.segs: list[_Seg] = []
         self.cur: _Seg | None = None
         self.ref_db = -np.inf
         self.seg_levels: list[float] = []
@@ -694,7 +690,7 @@ class ToneDetector:
         times = t0 + np.arange(n) * (self.hop / self.sr)
         ends = times + self.frame / 2 / self.sr
         events = self._cadence_frames(times, ends, level, tonal, steady)
-        events += self._band_frames(times, ends, base, band)
+        events += self._band_frames(times, ends, band)
         events.sort(key=lambda e: e.detected_s)
         return events
 
@@ -741,7 +737,7 @@ class ToneDetector:
             self.seg_levels.extend(level[i:j][on[: j - i]].tolist())
         return j
 
-    def _band_frames(self, times: np.ndarray, ends: np.ndarray, base: int,
+    def _band_frames(self, times: np.ndarray, ends: np.ndarray,
                      band: np.ndarray) -> list[ToneEvent]:
         events: list[ToneEvent] = []
         active = np.flatnonzero(band > 0)
@@ -751,7 +747,7 @@ class ToneDetector:
         for i in range(start, len(times)):
             if self.band_run is None and not band[i]:
                 continue
-            ev = self._band_frame(float(times[i]), float(ends[i]), base + i, int(band[i]))
+            ev = self._band_frame(float(times[i]), float(ends[i]), int(band[i]))
             if ev is not None:
                 events.append(ev)
         return events
@@ -831,7 +827,6 @@ class ToneDetector:
                 self.ref_db = float(np.median(self.seg_levels))
         self.pend_label, self.pend_count = None, 0
         self.matcher.close(seg)
-        self.segs.append(seg)
         self.cur = _Seg(on=to_on, start=at)
         if to_on:
             self.seg_levels = list(self.pend_levels)
@@ -861,13 +856,11 @@ class ToneDetector:
         x = self._samples(seg.start + margin, end - margin, _SEG_NFFT)
         if len(x) < int(0.04 * self.sr):
             seg.purity = np.zeros(len(self.matcher.fsets))
-            seg.purity_n = len(x)
             return
         p = np.abs(np.fft.rfft(x * _hann(len(x)), _SEG_NFFT)) ** 2
         lo, hi = self.seg_band
         total = float(np.sum(p[lo:hi])) + 1e-30
         seg.purity = (self.matcher.masks(len(x)) @ p) / total
-        seg.purity_n = len(x)
 
     def _evaluate(self, t: float, now: float) -> ToneEvent | None:
         """Check the open part at frame time ``t``; ``now`` is the newest sample's time."""
@@ -928,29 +921,26 @@ class ToneDetector:
         pool = idx[m.kind_live[idx] == kind]
         best = int(pool[int(np.argmax([m.score(int(h)) for h in pool]))])
         tmpl = m.templates[m.t_live[best]]
-        start = self.segs[0].start if self.segs else self.cur.start  # type: ignore[union-attr]
         self.emitted = True
         return ToneEvent(
             kind=tmpl.kind,
-            start_s=start,
+            start_s=m.run_start,
             detected_s=now,
             country=tmpl.countries[0] if tmpl.countries else None,
             score=m.score(best),
         )
 
     # -- stage 3: SIT and CED ---------------------------------------------------------
-    def _band_frame(self, t: float, now: float, k: int, band: int) -> ToneEvent | None:
+    def _band_frame(self, t: float, now: float, band: int) -> ToneEvent | None:
         run = self.band_run
-        sample = k * self.hop + self.frame // 2
         if run is not None and (band != run.band and band != 0 or t - run.last > _SIT_GAP_S):
             self._close_band_run(run)
             run = self.band_run = None
         if band == 0:
             return None
         if run is None:
-            run = self.band_run = _BandRun(band=band, start=t, last=t, start_sample=sample,
-                                           last_sample=sample)
-        run.last, run.last_sample = t, sample
+            run = self.band_run = _BandRun(band=band, start=t, last=t)
+        run.last = t
         dur = run.last - run.start + HOP_S
         if band == 4 and not self.ced_emitted and dur >= self.config.ced_min_s:
             self.ced_emitted = True
