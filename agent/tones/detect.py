@@ -722,6 +722,16 @@ class ToneDetector:
             return i + int(np.argmax(wake)) if wake.any() else len(times)
         if self.pend_label is not None or self.other_count or self.cur is None:
             return i
+        # Most calls come while the state is changing: answer those without numpy.
+        lv_i, tonal_i = float(level[i]), bool(tonal[i])
+        on_i = tonal_i and lv_i >= self.ref_db - 8.0
+        off_i = lv_i <= self.ref_db - self.config.off_drop_db
+        if self.cur.on:
+            same_i = on_i or (tonal_i and not off_i)
+        else:
+            same_i = off_i or (tonal_i and not on_i)
+        if not same_i or times[i] >= self.check_at:
+            return i
         lv = level[i:]
         on = tonal[i:] & (lv >= self.ref_db - 8.0)
         off = lv <= self.ref_db - self.config.off_drop_db
