@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", type=Path, default=None,
                     help="split.json naming the held-out files (default: next to the model)")
     ap.add_argument("--teacher", default="yamnet+vad")
+    ap.add_argument("--compare-teacher", default="yamnet",
+                    help="a second teacher to score alone on the same files ('' to skip)")
     ap.add_argument("--streams", type=int, default=200, help="concurrent streams to simulate")
     ap.add_argument("--latency-seconds", type=int, default=500)
     args = ap.parse_args(argv)
@@ -75,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     teacher = make_teacher(args.teacher)
     cache = teacher_cache(teacher.name)
+    other = make_teacher(args.compare_teacher) if args.compare_teacher else None
+    o_labels: list[np.ndarray] = []
+    calls_other: list[bool] = []
 
     t_truth, t_student, t_teacher, t_agreed = [], [], [], []
     calls_student, calls_teacher = [], []
@@ -100,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             state.push(t, LABELS[int(k)], float(taught.soft[t].max()))
         tdec = state.decision or state.finish(float(n))
         calls_teacher.append(tdec is not None and tdec.label == item.label)
+        if other is not None:
+            o = teach_cached(other, x[: n * 8000], teacher_cache(other.name))
+            o_labels.append(o.label)
+            state = RuleState(rule)
+            for t, k in enumerate(o.label):
+                state.push(t, LABELS[int(k)], float(o.soft[t].max()))
+            odec = state.decision or state.finish(float(n))
+            calls_other.append(odec is not None and odec.label == item.label)
         audio_seconds.append(seconds_of(x))
 
     truth = np.concatenate(t_truth)
@@ -207,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("teacher alone vs source: per-second macro-F1", f"{macro_t:.4f}", "(~0.94)"))
     print(_row("teacher alone call-level decision accuracy", f"{100 * call_acc_teacher:.2f}%",
                "(~94%)"))
+    if other is not None:
+        f1_o = precision_recall(confusion(truth, np.concatenate(o_labels).astype(np.intp)))[2]
+        print(_row(f"teacher {other.name} alone vs source: per-second macro-F1 / calls",
+                   f"{float(f1_o.mean()):.4f} / {100 * float(np.mean(calls_other)):.2f}%"))
     print(_row("per-second latency, one stream, features included (median)",
                f"{1000 * med:.1f} µs (p90 {np.percentile(lat, 90) / 1e3:.1f} µs)", "≤ 200 µs",
                _verdict(med <= 0.2, f"{1000 * (med - 0.2):.1f} µs")))

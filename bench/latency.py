@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.paths import MODELS_DIR
 from tests.e2e.harness import AgentProcess, place_call
-from tests.e2e.media import early_media, train_fixture_model, write_ulaw
+from tests.e2e.media import early_media, usable_model, write_ulaw
 
 
 def main() -> None:
@@ -31,9 +30,7 @@ def main() -> None:
     parser.add_argument("--kind", default="ringback")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ema-latency-"))
-    model = MODELS_DIR / "student.txt"
-    if not model.is_file():
-        model = train_fixture_model(root / "student.txt")
+    model = usable_model(root)
     audio = write_ulaw(root / "early.ul", early_media(args.kind, 4.0))
     agent = AgentProcess(workdir=root / "agent", model=model, rewrite=False)
     agent.start()

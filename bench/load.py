@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.paths import MODELS_DIR
 from tests.e2e.harness import AgentProcess, place_calls
-from tests.e2e.media import early_media, train_fixture_model, write_ulaw
+from tests.e2e.media import early_media, usable_model, write_ulaw
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -83,9 +82,7 @@ def main() -> None:
     parser.add_argument("--early-s", type=float, default=8.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ema-load-"))
-    model = MODELS_DIR / "student.txt"
-    if not model.is_file():
-        model = train_fixture_model(root / "student.txt")
+    model = usable_model(root)
     audio = write_ulaw(root / "early.ul", early_media("busy", args.early_s + 1))
     agent = AgentProcess(workdir=root / "agent", model=model, rewrite=True,
                          workers=args.workers,

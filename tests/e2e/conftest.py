@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.paths import MODELS_DIR
 from tests.e2e.harness import AgentProcess
 from tests.e2e.media import early_media, train_fixture_model, write_ulaw
 
@@ -30,9 +29,11 @@ def e2e_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_path(e2e_root: Path) -> Path:
-    """The shipped student if there is one, else a small one distilled for the tests."""
-    shipped = MODELS_DIR / "student.txt"
-    return shipped if shipped.is_file() else train_fixture_model(e2e_root / "student.txt")
+    """A small student trained for the tests on the same sources as their audio.
+
+    The shipped model changes as it is retrained; the SIP path under test must not.
+    """
+    return train_fixture_model(e2e_root / "student.txt")
 
 
 @pytest.fixture(scope="session")

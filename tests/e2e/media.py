@@ -1,9 +1,9 @@
-"""Early-media audio for the SIPp carrier, made at test time (never committed).
+"""Early-media audio for the SIPp carrier, made at test time (never committed), and models.
 
 Tones come from the project's tone synthesiser; announcements from the Debian
-``asterisk-core-sounds-en-wav`` prompts; music from ``wesnoth-music``; silence is faint
-noise. When ``models/student.txt`` is missing, :func:`train_fixture_model` distils a small
-four-class LightGBM from the same sources so the live path runs with a real model.
+``asterisk-core-sounds-en-wav`` prompts; music from ``wesnoth-music``; silence is line
+hiss. :func:`train_fixture_model` trains a small four-class LightGBM on the same sources,
+so the e2e tests run the live path with a real model that does not change under them.
 """
 
 from __future__ import annotations
@@ -80,6 +80,20 @@ def write_ulaw(path: Path, samples: np.ndarray) -> Path:
     """Headerless 8 kHz µ-law, what SIPp's ``rtp_stream`` plays."""
     write_raw(path, ulaw_encode(np.clip(samples, -1.0, 1.0)))
     return path
+
+
+def usable_model(workdir: Path) -> Path:
+    """The shipped ``models/student.txt`` if it loads, else a fixture model in ``workdir``."""
+    from agent.classify.model import StudentModel
+    from agent.errors import UserError
+    from agent.paths import MODELS_DIR
+
+    shipped = MODELS_DIR / "student.txt"
+    try:
+        StudentModel.load(shipped)
+        return shipped
+    except UserError:
+        return train_fixture_model(workdir / "student.txt")
 
 
 def train_fixture_model(path: Path) -> Path:
