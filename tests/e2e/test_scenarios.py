@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,16 @@ def test_relaying_agent_passes_carrier_code_and_reports_inference(
     assert result.record["state"] == "failed"
     assert _inferred_code(result) == inferred
     assert result.record["seconds"], "no second was classified"
+
+
+def test_api_finds_the_call_by_correlation_id_and_counts_it(relaying_agent, audio, tmp_path):
+    result = _call(relaying_agent, tmp_path, audio, "ringback", final_code=480)
+    correlation = result.dialer[0].header("x-correlation-id")
+    quoted = urllib.parse.quote(correlation, safe="")
+    assert relaying_agent.api(f"/v1/calls/{quoted}")["call_id"] == result.call_id
+    with urllib.request.urlopen(f"http://127.0.0.1:{relaying_agent.api_port}/metrics") as resp:
+        metrics = resp.read().decode()
+    assert 'ema_carrier_final_total{code="480"}' in metrics
 
 
 def test_lying_carrier_503_after_sit_is_rewritten_to_404(rewriting_agent, audio, tmp_path):
