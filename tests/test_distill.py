@@ -289,3 +289,24 @@ def test_vad_backs_up_speech_unless_the_tagger_hears_music(yamnet: YamnetTeacher
     assert combined.scores[1, m] == pytest.approx(0.8)
     alone = EarlyMediaTeacher(tagger).frame_scores(np.zeros(4000, np.float32))
     assert alone.scores[0, a] == pytest.approx(0.1)
+
+
+def test_combined_labels_keep_cadence_gaps_only_after_a_heard_burst() -> None:
+    from agent.distill.dataset import SecondsTable
+
+    r, s = LABEL_INDEX["ringback"], LABEL_INDEX["silence"]
+    # One ringback file: it starts inside a gap (2 s), then burst, gap, gap, burst.
+    teacher = np.array([s, s, r, s, s, r])
+    n = teacher.size
+    table = SecondsTable(
+        features=np.zeros((n, 696), np.float32), context=np.zeros((n, 96), np.float32),
+        periodicity=np.zeros((n, 8), np.float32), source=np.full(n, r, np.int8),
+        teacher=teacher.astype(np.int8), agreed=np.ones(n, bool),
+        soft=np.zeros((n, 4), np.float32), file=np.zeros(n, np.int32),
+        t=np.arange(n, dtype=np.int32), ids=["r0"], groups=["r0"], strata=["ringback/x"],
+    )
+    keep, y = targets(table, "combined")
+    assert keep.tolist() == [False, False, True, True, True, True]
+    assert (y[keep] == r).all()
+    keep, y = targets(table, "source")
+    assert keep.all()
