@@ -90,6 +90,7 @@ def main() -> None:
                                     "carrier_timeout_s": 60.0, "decision_timeout_ms": 1000})
     t0 = time.monotonic()
     agent.start(timeout_s=300)
+    print(f"model: {model}")
     print(f"agent up with {args.workers} workers in {time.monotonic() - t0:.1f} s")
     assert agent.proc is not None
     before = snapshot(agent.proc.pid)
