@@ -40,11 +40,16 @@ def test_add_get_list_remove_round_trip(tmp_path: Path) -> None:
     assert list(store.fingerprints(kind="known")) == []
 
 
-def test_every_write_moves_the_generation(tmp_path: Path) -> None:
+def test_writes_move_the_generation_of_the_kind_they_change(tmp_path: Path) -> None:
     store = open_store(tmp_path / "l.sqlite")
-    g0 = store.generation()
+    known, unknown = store.generation("known"), store.generation("unknown")
     store.add(entry(1))
-    assert store.generation() > g0
+    assert store.generation("known") > known and store.generation("unknown") == unknown
+    uid = store.add(entry(2, kind="unknown"))
+    store.touch(uid, now=2e9)
+    known = store.generation("known")
+    store.prune_unknown(max_entries=0, max_age_s=1.0, now=2e9)
+    assert store.generation("known") == known and store.generation("unknown") > unknown
 
 
 def test_duplicate_hash_names_the_existing_entry(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 A :class:`Library` pairs a persistent :class:`~agent.store.library.LibraryStore` with two
 in-memory :class:`~agent.fingerprint.index.HashIndex` objects (known announcements, which
-carry a SIP code, and unknown ones, heard on calls but matched to nothing). The indexes are
-rebuilt whenever the store's generation counter moves, so an ``early-media-agent library
-add`` in another process reaches a running agent on its next lookup.
+carry a SIP code, and unknown ones, heard on calls but matched to nothing). Each index is
+rebuilt whenever the store's generation counter of its kind moves, so an
+``early-media-agent library add`` in another process reaches a running agent on its next
+lookup.
 """
 
 from __future__ import annotations
@@ -87,9 +88,7 @@ class Library:
         self.config = config or FingerprintConfig()
         self.params = params
         self._lock = threading.RLock()
-        self._generation = -1
-        self._known = HashIndex(())
-        self._unknown = HashIndex(())
+        self._indexes: dict[str, tuple[int, HashIndex]] = {}
 
     @property
     def location(self) -> str:
@@ -106,12 +105,12 @@ class Library:
 
     def _index(self, kind: str) -> HashIndex:
         with self._lock:
-            gen = self.store.generation()
-            if gen != self._generation:
-                self._known = self._build(kind="known")
-                self._unknown = self._build(kind="unknown")
-                self._generation = gen
-            return self._known if kind == "known" else self._unknown
+            gen = self.store.generation(kind)
+            cached = self._indexes.get(kind)
+            if cached is None or cached[0] != gen:
+                cached = (gen, self._build(kind=kind))
+                self._indexes[kind] = cached
+            return cached[1]
 
     def _build(self, *, kind: str) -> HashIndex:
         stale = []

@@ -2,9 +2,10 @@
 
 :class:`LibraryStore` is everything :class:`agent.fingerprint.Library` needs from storage:
 entries with their metadata, an opaque fingerprint blob and optional audio per entry, and
-a ``generation`` counter that every write bumps so that readers in other processes know
-when to reload their in-memory index. Nothing here knows how fingerprints are computed,
-so a PostgreSQL implementation (one table per SQLite table, ``bytea`` blobs, the counter in
+a ``generation`` counter per kind of entry that every write affecting that kind's
+fingerprints bumps, so that readers in other processes know when to reload their in-memory
+index (and recording an unknown announcement does not reload the index of known ones).
+Nothing here knows how fingerprints are computed, so a PostgreSQL implementation (one table per SQLite table, ``bytea`` blobs, the counter in
 a row updated in the same transaction) fits behind the same methods.
 
 The SQLite file is opened in WAL mode with a busy timeout, every write runs in a
@@ -140,8 +141,9 @@ class LibraryStore(ABC):
         most recently heard; returns how many were dropped."""
 
     @abstractmethod
-    def generation(self) -> int:
-        """A counter every write increments (cheap to call often)."""
+    def generation(self, kind: str) -> int:
+        """A counter that moves whenever entries of ``kind`` or their fingerprints change
+        (cheap to call often)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -251,7 +253,8 @@ class SqliteLibraryStore(LibraryStore):
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                db.execute("INSERT INTO meta VALUES ('generation', '0')")
+                for kind in KINDS:
+                    db.execute("INSERT INTO meta VALUES (?, '0')", (f"generation:{kind}",))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise UserError(
                     f"{self.path}: library schema version {row[0]} is newer than this "
@@ -259,8 +262,9 @@ class SqliteLibraryStore(LibraryStore):
                 )
 
     class _Tx:
-        def __init__(self, store: SqliteLibraryStore):
+        def __init__(self, store: SqliteLibraryStore, kinds: tuple[str, ...]):
             self.store = store
+            self.kinds = kinds
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._lock.acquire()
@@ -274,19 +278,21 @@ class SqliteLibraryStore(LibraryStore):
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             try:
                 if exc_type is None:
-                    self.store._db.execute(
-                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
-                        "WHERE key = 'generation'"
-                    )
+                    for kind in self.kinds:
+                        self.store._db.execute(
+                            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?",
+                            (f"generation:{kind}",),
+                        )
                     self.store._db.execute("COMMIT")
                 else:
                     self.store._db.execute("ROLLBACK")
             finally:
                 self.store._lock.release()
 
-    def _write(self) -> SqliteLibraryStore._Tx:
-        """A write transaction that takes SQLite's write lock up front and bumps generation."""
-        return SqliteLibraryStore._Tx(self)
+    def _write(self, kinds: tuple[str, ...] = KINDS) -> SqliteLibraryStore._Tx:
+        """A write transaction that takes SQLite's write lock up front and bumps the
+        generation of ``kinds``."""
+        return SqliteLibraryStore._Tx(self, kinds)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -300,7 +306,7 @@ class SqliteLibraryStore(LibraryStore):
             raise ValueError(f"kind must be one of {KINDS}, got {new.kind!r}")
         now = time.time()
         try:
-            with self._write() as db:
+            with self._write((new.kind,)) as db:
                 row = db.execute(
                     "SELECT id FROM entries WHERE audio_sha256 = ?", (new.audio_sha256,)
                 ).fetchone()
@@ -375,7 +381,7 @@ class SqliteLibraryStore(LibraryStore):
                 raise UserError(f"library has no entry {entry_id}")
 
     def touch(self, entry_id: int, *, now: float, call_id: str | None = None) -> int:
-        with self._write() as db:
+        with self._write(()) as db:
             db.execute(
                 "UPDATE entries SET count = count + 1, last_seen = ?, "
                 "call_id = COALESCE(?, call_id) WHERE id = ?",
@@ -387,7 +393,7 @@ class SqliteLibraryStore(LibraryStore):
             return int(row[0])
 
     def prune_unknown(self, *, max_entries: int, max_age_s: float, now: float) -> int:
-        with self._write() as db:
+        with self._write(("unknown",)) as db:
             old = db.execute(
                 "DELETE FROM entries WHERE kind = 'unknown' AND last_seen < ?",
                 (now - max_age_s,),
@@ -399,8 +405,8 @@ class SqliteLibraryStore(LibraryStore):
             ).rowcount
             return int(old + extra)
 
-    def generation(self) -> int:
-        rows = self._read("SELECT value FROM meta WHERE key = 'generation'")
+    def generation(self, kind: str) -> int:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (f"generation:{kind}",))
         return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:
