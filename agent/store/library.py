@@ -5,8 +5,9 @@ entries with their metadata, an opaque fingerprint blob and optional audio per e
 a ``generation`` counter per kind of entry that every write affecting that kind's
 fingerprints bumps, so that readers in other processes know when to reload their in-memory
 index (and recording an unknown announcement does not reload the index of known ones).
-Nothing here knows how fingerprints are computed, so a PostgreSQL implementation (one table per SQLite table, ``bytea`` blobs, the counter in
-a row updated in the same transaction) fits behind the same methods.
+Nothing here knows how fingerprints are computed,
+so a PostgreSQL implementation (one table per SQLite table, ``bytea`` blobs, the counters
+in rows updated in the same transaction) fits behind the same methods.
 
 The SQLite file is opened in WAL mode with a busy timeout, every write runs in a
 ``BEGIN IMMEDIATE`` transaction (two processes adding at once both land), the schema has a
