@@ -254,8 +254,8 @@ class SqliteLibraryStore(LibraryStore):
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                for kind in KINDS:
-                    db.execute("INSERT INTO meta VALUES (?, '0')", (f"generation:{kind}",))
+            for kind in KINDS:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (f"generation:{kind}",))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise UserError(
                     f"{self.path}: library schema version {row[0]} is newer than this "
