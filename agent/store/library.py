@@ -247,20 +247,20 @@ class SqliteLibraryStore(LibraryStore):
         )
 
     def _migrate(self) -> None:
-        with self._write() as db:
+        with self._write(()) as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            for kind in KINDS:
-                db.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (f"generation:{kind}",))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise UserError(
                     f"{self.path}: library schema version {row[0]} is newer than this "
                     f"program's ({SCHEMA_VERSION}); upgrade early-media-agent"
                 )
+            for kind in KINDS:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (f"generation:{kind}",))
 
     class _Tx:
         def __init__(self, store: SqliteLibraryStore, kinds: tuple[str, ...]):
