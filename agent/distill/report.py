@@ -122,8 +122,10 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         "",
         "- **What**: LightGBM multiclass model, one second of 8 kHz audio → "
         f"{', '.join(LABELS)}. File: `student.txt` (LightGBM text format).",
-        f"- **Inputs**: `{info['features']}` — 29×24 log-mel (agent.features), "
-        "plus the 4×24 context of agent.features.context when the name says so.",
+        f"- **Inputs**: `{info['features']}` — 29×24 log-mel (agent.features), plus, when "
+        "named, from agent.features.context: summary (89 statistics of the second's "
+        "cells), periodicity (8 voicing / pitch-movement values from the samples) and "
+        "context (band maxima of the 4 previous seconds).",
         f"- **Trained**: {info['date']} by `{info['command']}`; LightGBM "
         f"{info['lightgbm']}, {info['params']}.",
         f"- **Teacher**: `{info['teacher']}` (never trained by us): YAMNet w8a8 ONNX from "
