@@ -46,6 +46,15 @@ def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
     return text
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM Kamailio if the supervisor dies (even by SIGKILL), so no
+    orphan keeps the dialer's SIP port."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Kamailio:
     """Starts, checks and stops one Kamailio in the foreground with its own runtime dir."""
 
@@ -68,7 +77,8 @@ class Kamailio:
         self.proc = await asyncio.create_subprocess_exec(
             binary, "-DD", "-E", "-f", str(cfg_path), "-P", str(self.runtime_dir / "k.pid"),
             "-Y", str(self.runtime_dir), "-m", "64", "-M", "8",
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent)
         await asyncio.sleep(0.5)
         if self.proc.returncode is not None:
             raise ConfigError(f"kamailio exited at start (status {self.proc.returncode}); "
