@@ -34,13 +34,14 @@ MIN_ENTRY_HASHES = 20
 # a query spanning the end of one loop and the start of the next still lines up at one
 # offset.
 LOOP_SECONDS = 3.0
-# Calibration of the score on `bench/fingerprint.py --entries 1000 --dump` (codecs + 15 dB
-# noise): announcements not in the library that share a phrase with an entry reach
-# evidence 11–19 but cover under 60% of the query; true matches cover 50–100%. Evidence 11 at
-# half coverage scores 0.5; each further 10% of coverage counts like 1.5 more evidence.
-SCORE_MID_EVIDENCE = 11.0
+# Calibration of the score (bench/fingerprint.py; codecs + 15-dB noise, 10,000 entries):
+# the best candidate's evidence alone does not separate — chance alignments in a large
+# library reach evidence 20 — but its margin over the runner-up does: announcements not in
+# the library lead by ≤ 7 (3-s queries) and ≤ 4 (2-s), true matches by ≥ 13 (3-s, 1st
+# percentile) and ≥ 5 (2-s). A margin of 7 at half coverage scores 0.5.
+SCORE_MID_MARGIN = 7.0
 SCORE_WIDTH = 1.5
-SCORE_COVERAGE_WEIGHT = 10.0
+SCORE_COVERAGE_WEIGHT = 5.0
 
 
 def validate_sip_code(code: int) -> int:
@@ -63,15 +64,17 @@ def audio_sha256(samples: np.ndarray) -> str:
     return hashlib.sha256(pcm.tobytes()).hexdigest()
 
 
-def score(c: Candidate) -> float:
-    """Calibrated score in (0, 1) of a candidate: a logistic of evidence and coverage.
+def score(best: Candidate, runner_up: Candidate | None = None) -> float:
+    """Calibrated score in (0, 1) of the best candidate of a query.
 
-    Evidence counts time-consistent hashes with a cap per quarter-second, and coverage is
-    the share of the query that agrees, so a phrase two announcements share (same voice,
-    same words) cannot pass for agreement along the whole query.
+    A logistic of the best candidate's lead in evidence over the runner-up (how far it
+    stands out from what chance gives every entry of this library) and of its coverage of
+    the query (a phrase two announcements share covers only part of it). Evidence counts
+    time-consistent hashes with a cap per quarter-second.
     """
-    z = (c.evidence - SCORE_MID_EVIDENCE) / SCORE_WIDTH
-    z += SCORE_COVERAGE_WEIGHT * (c.coverage - 0.5)
+    margin = best.evidence - (runner_up.evidence if runner_up is not None else 0)
+    z = (margin - SCORE_MID_MARGIN) / SCORE_WIDTH
+    z += SCORE_COVERAGE_WEIGHT * (best.coverage - 0.5)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
@@ -237,10 +240,10 @@ class Library:
 
     def best(self, lm: Landmarks, *, kind: str = "known") -> tuple[Candidate, float] | None:
         """The best candidate of ``lm`` among entries of ``kind`` and its score, if any."""
-        cands = self._index(kind).query(lm, top=1)
+        cands = self._index(kind).query(lm, top=2)
         if not cands:
             return None
-        return cands[0], score(cands[0])
+        return cands[0], score(cands[0], cands[1] if len(cands) > 1 else None)
 
     def _as_match(self, cand: Candidate, s: float, detected_s: float) -> LibraryMatch:
         entry = self.store.get(cand.entry_id)
