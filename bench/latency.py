@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+# The SIPp harness lives with the e2e tests; make the checkout importable when run as a script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.harness import AgentProcess, place_call
 from tests.e2e.media import early_media, usable_model, write_ulaw

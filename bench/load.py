@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+# The SIPp harness lives with the e2e tests; make the checkout importable when run as a script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.harness import AgentProcess, place_calls
 from tests.e2e.media import early_media, usable_model, write_ulaw
