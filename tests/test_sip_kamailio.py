@@ -28,6 +28,7 @@ def test_rendered_config_fills_every_placeholder(tmp_path):
     assert "listen=udp:127.0.0.1:5070" in text
     assert f'"list_file", "{tmp_path / "dispatcher.list"}"' in text
     assert 'mpath="/mods"' in text
+    assert '"fr_inv_timer", 65000)' in text  # carrier_timeout_s (60) + 5 s
     assert "{{" not in text
 
 

@@ -38,6 +38,7 @@ def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
         "dispatcher_list": str(runtime_dir / "dispatcher.list"),
         "runtime_dir": str(runtime_dir),
         "mpath": mpath,
+        "invite_timeout_ms": str(int((cfg.carrier_timeout_s + 5.0) * 1000)),
     }
     # Kamailio's own syntax is full of $ and {}, hence plain {{name}} markers.
     text = TEMPLATE.read_text()
