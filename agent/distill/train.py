@@ -171,9 +171,8 @@ def fit(x: np.ndarray, y: np.ndarray, *, layout: InputLayout | None = None,
     """Train a four-class LightGBM booster; with a ``layout``, the model file carries its
     feature names (which :class:`~agent.classify.model.StudentModel` reads back)."""
     params = params or TrainParams()
-    names = layout.names() if layout is not None else "auto"
-    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
-                       params={"verbosity": -1})
+    data = lgb.Dataset(x, label=y, free_raw_data=True, params={"verbosity": -1},
+                       feature_name=layout.names() if layout is not None else "auto")
     return lgb.train(params.lgb_params(), data, num_boost_round=params.num_rounds)
 
 
