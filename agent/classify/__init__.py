@@ -1,19 +1,7 @@
-"""The streaming early-media classifier: the distilled student and the per-second rule."""
+"""The streaming early-media classifier: the distilled student and the per-second rule.
 
-from agent.classify.model import StudentModel
-from agent.classify.stream import (
-    ClassifierConfig,
-    RuleState,
-    StreamingClassifier,
-    StreamRule,
-    load_classifier_config,
-)
-
-__all__ = [
-    "ClassifierConfig",
-    "RuleState",
-    "StreamRule",
-    "StreamingClassifier",
-    "StudentModel",
-    "load_classifier_config",
-]
+:mod:`agent.classify.model` holds :class:`~agent.classify.model.StudentModel`;
+:mod:`agent.classify.stream` the :class:`~agent.classify.stream.StreamingClassifier` and its
+rule. They are not re-exported here, so that the ``classify`` command's parser can be built
+without importing LightGBM.
+"""

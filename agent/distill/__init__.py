@@ -1,0 +1,3 @@
+"""Knowledge distillation: teachers, label smoothing, and training the student."""
+
+LABEL_MODES = ("teacher", "source", "combined")

@@ -12,11 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from agent.distill.pipeline import labelled_table, teacher_cache, train_student
-from agent.distill.teachers import make_teacher
-from agent.distill.train import LABEL_MODES, corpus_recordings, folder_recordings
+from agent.distill import LABEL_MODES
 from agent.errors import UserError
-from agent.paths import MODELS_DIR, cache_dir
+from agent.paths import MODELS_DIR, cache_dir, data_dir
 
 TEACHER_HELP = (
     "teacher: yamnet+vad (default: YAMNet + Silero VAD), yamnet, or onnx:PATH[+vad] for an "
@@ -25,10 +23,10 @@ TEACHER_HELP = (
 )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=MODELS_DIR,
+def _common(p: argparse.ArgumentParser, *, out: Path) -> None:
+    p.add_argument("--out", type=Path, default=out,
                    help="where to write student.txt, REPORT.md, MODEL_CARD.md "
-                        f"(default {MODELS_DIR})")
+                        f"(default {out})")
     p.add_argument("--teacher", default="yamnet+vad", help=TEACHER_HELP)
     p.add_argument("--teacher-labels", type=Path, default=None,
                    help="AudioSet class CSV (index,mid,display_name) of an onnx: teacher")
@@ -46,14 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--labels", choices=LABEL_MODES, default="combined",
                    help="teacher labels, source labels, or source labels the teacher "
                         "confirms (default combined)")
-    _common(p)
+    _common(p, out=MODELS_DIR)
     p.set_defaults(func=run_train)
 
     d = subparsers.add_parser("distill", help="label a folder of recordings with the teachers "
                                                "and train a student on them",
                               description=__doc__)
     d.add_argument("folder", type=Path, help="folder of unlabelled early-media recordings")
-    _common(d)
+    # Your own student goes beside your data, not over the shipped model; point
+    # classifier.model in config/agent.yaml at it.
+    _common(d, out=data_dir() / "models")
     d.set_defaults(func=run_distill)
 
 
@@ -63,6 +63,10 @@ def _command() -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``train``."""
+    from agent.distill.pipeline import labelled_table, teacher_cache, train_student
+    from agent.distill.teachers import make_teacher
+    from agent.distill.train import corpus_recordings
+
     corpus = args.corpus or cache_dir() / "corpus"
     recordings = corpus_recordings(corpus)
     teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)
@@ -80,6 +84,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_distill(args: argparse.Namespace) -> int:
     """Handler of ``distill``."""
+    from agent.distill.pipeline import labelled_table, teacher_cache, train_student
+    from agent.distill.teachers import make_teacher
+    from agent.distill.train import folder_recordings
+
     if not args.folder.is_dir():
         raise UserError(f"{args.folder}: not a directory of recordings")
     teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)

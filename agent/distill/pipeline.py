@@ -12,11 +12,11 @@ import lightgbm as lgb
 import numpy as np
 
 from agent.classify.model import MODEL_FILE
+from agent.distill import LABEL_MODES
 from agent.distill.dataset import Recording, SecondsTable, build_table
 from agent.distill.report import write_report
 from agent.distill.teachers import Teacher
 from agent.distill.train import (
-    LABEL_MODES,
     Evaluation,
     TrainParams,
     evaluate,

@@ -28,12 +28,12 @@ import scipy.fft
 
 from agent.classify.model import InputLayout
 from agent.classify.stream import RuleState, StreamRule
+from agent.distill import LABEL_MODES
 from agent.distill.dataset import Recording, SecondsTable
 from agent.errors import UserError
 from agent.features import N_MELS
 from agent.labels import LABEL_INDEX, LABELS
 
-LABEL_MODES = ("teacher", "source", "combined")
 FEATURE_SETS = (
     "logmel+periodicity+context", "logmel+summary+context", "logmel+context",
     "logmel+summary+periodicity+context", "logmel", "mfcc",
