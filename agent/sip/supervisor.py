@@ -152,6 +152,10 @@ class Supervisor:
         if child.kind == "worker":
             for call in [c for c in self.calls.values() if c.worker == child.index]:
                 self._close_call(call.call_id, state="failed", outcome="error")
+            if child.proc is not None:
+                # The dead worker cannot unlink its taps any more; free the tmpfs.
+                for tap in Path(self.sip.media_dir).glob(f"w{child.index}-{child.proc.pid}-*.wav"):
+                    tap.unlink(missing_ok=True)
         else:
             n = len(self.analysts)
             for call in [c for c in self.calls.values()

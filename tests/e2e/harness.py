@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,14 +176,17 @@ class AgentProcess:
         raise RuntimeError(f"agent not ready: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> int:
+        """SIGTERM the agent, wait for it, remove its tmpfs media directory; its exit status."""
         if self.proc is None:
             return 0
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=30)
+            rc = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            rc = self.proc.wait()
+        shutil.rmtree(self.config()["sip"]["media_dir"], ignore_errors=True)
+        return rc
 
     def api(self, path: str, *, timeout_s: float = 10.0) -> Any:
         url = f"http://127.0.0.1:{self.api_port}{path}"

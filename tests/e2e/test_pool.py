@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,8 @@ def test_killed_worker_is_restarted_and_calls_go_on(pool_agent, audio, tmp_path)
             break
         time.sleep(0.2)
     assert any(e.get("event") == "child_died" for e in pool_agent.log_events())
+    media = Path(pool_agent.config()["sip"]["media_dir"])
+    assert not list(media.glob(f"w0-{pids[0]}-*.wav")), "the dead worker's taps were left"
     results = place_calls(pool_agent, workdir=tmp_path, carrier="carrier_early_final.xml",
                           audio=audio["ringback"], calls=6, final_code=480, early_ms=2000)
     assert [r.code for r in results] == [480] * 6
