@@ -246,14 +246,14 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
                 audio: Path | None, calls: int = 1, early_ms: int = 3000,
                 final_code: int = 480, final_cause: int = 20,
                 dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
-                timeout_s: float = 40.0) -> list[CallResult]:
+                audio_name: str = "early.ul", timeout_s: float = 40.0) -> list[CallResult]:
     """``calls`` simultaneous calls: SIPp carrier (``carrier`` scenario, or none) and SIPp
     dialer through the agent; one result per call, in the order the dialer placed them."""
     workdir.mkdir(parents=True, exist_ok=True)
     carrier_proc = None
     if carrier is not None:
         if audio is not None:
-            (workdir / "early.ul").write_bytes(audio.read_bytes())
+            (workdir / audio_name).write_bytes(audio.read_bytes())
         carrier_proc = subprocess.Popen(
             sipp(carrier, "-p", str(agent.carrier_port),
                  "-mp", str(free_port_block(4, start=45000)),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audio import SAMPLE_RATE
-from agent.audio.g711 import ulaw_decode, ulaw_encode
+from agent.audio.g711 import alaw_encode, ulaw_decode, ulaw_encode
 from agent.audio.io import load_audio, write_raw
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
@@ -74,6 +74,12 @@ def early_media(kind: str, seconds: float, *, seed: int = 0) -> np.ndarray:
         sit = render(na_sit_spec("VC"), duration_s=1.2, level_dbfs=-24.0)
         return _fit(np.concatenate([sit, _speech(seconds, ["ss-noservice"])]), seconds)
     raise ValueError(f"unknown early-media kind {kind!r}")
+
+
+def write_alaw(path: Path, samples: np.ndarray) -> Path:
+    """Headerless 8 kHz A-law (for a PCMA carrier)."""
+    write_raw(path, alaw_encode(np.clip(samples, -1.0, 1.0)))
+    return path
 
 
 def write_ulaw(path: Path, samples: np.ndarray) -> Path:

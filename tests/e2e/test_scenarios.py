@@ -10,6 +10,7 @@ import pytest
 
 from agent.sip.reason import parse_reasons, q850_cause
 from tests.e2e.harness import AgentProcess, CallResult, place_call
+from tests.e2e.media import early_media, write_alaw
 
 
 def _call(agent: AgentProcess, tmp_path: Path, audio: dict[str, Path], kind: str | None,
@@ -69,6 +70,18 @@ def test_busy_tone_behind_generic_480_is_rewritten_to_486(rewriting_agent, audio
     [reason] = parse_reasons(result.final.headers("reason"))
     assert (reason.protocol, reason.cause) == ("Q.850", 17)
     assert _inferred_code(result) == 486
+
+
+def test_pcma_carrier_and_pcma_ptime40_dialer_are_bridged_and_analysed(rewriting_agent,
+                                                                      tmp_path):
+    alaw = write_alaw(tmp_path / "busy.al", early_media("busy", 6.0))
+    result = place_call(rewriting_agent, workdir=tmp_path / "call",
+                        carrier="carrier_pcma_final.xml", audio=alaw, audio_name="early.al",
+                        dialer="dialer_pcma.xml", final_code=480)
+    assert result.code == 486
+    assert {"detector": "carrier", "early_media": "PCMA"} in result.record["evidence"]
+    answer = next(m for m in result.dialer if m.status == 183 and "m=audio" in m.text)
+    assert "RTP/AVP 8" in answer.text
 
 
 def test_rewrite_keeps_carrier_code_when_inference_agrees(rewriting_agent, audio, tmp_path):
