@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -52,6 +54,35 @@ def test_api_finds_the_call_by_correlation_id_and_counts_it(relaying_agent, audi
     with urllib.request.urlopen(f"http://127.0.0.1:{relaying_agent.api_port}/metrics") as resp:
         metrics = resp.read().decode()
     assert 'ema_carrier_final_total{code="480"}' in metrics
+
+
+def test_dialer_hears_the_early_media(relaying_agent, audio, tmp_path):
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    rtp.settimeout(0.2)
+    packets: list[bytes] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            try:
+                packets.append(rtp.recv(2048))
+            except TimeoutError:
+                continue
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    result = place_call(relaying_agent, workdir=tmp_path, carrier="carrier_early_final.xml",
+                        audio=audio["ringback"], final_code=480, early_ms=3000,
+                        dialer="dialer_listen.xml",
+                        dialer_args=("-key", "dialer_rtp", str(rtp.getsockname()[1])))
+    done.set()
+    listener.join()
+    rtp.close()
+    assert result.code == 480
+    # 3 s of early media is 150 packets of 20 ms; allow for set-up and the jitter buffer.
+    assert len(packets) >= 100, len(packets)
+    assert all(len(p) >= 12 and p[0] >> 6 == 2 for p in packets)  # RTP version 2
 
 
 def test_lying_carrier_503_after_sit_is_rewritten_to_404(rewriting_agent, audio, tmp_path):
