@@ -239,3 +239,19 @@ def test_entries_hashed_with_old_parameters_are_refingerprinted_from_kept_audio(
 def test_silent_unknown_announcement_is_refused(library) -> None:
     with pytest.raises(UserError, match="no usable sound"):
         library.record_unknown(np.zeros(3 * SR, np.float32))
+
+
+def test_matching_from_several_threads_while_an_entry_is_added(library, audio) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    q = audio["vacant"][SR : 4 * SR]
+
+    def look(_: int) -> int | None:
+        found = library.match(q)
+        return None if found is None else found.entry_id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pending = pool.map(look, range(12))
+        library.add(audio["barred"], sip_code=403, reason="barred")
+        results = list(pending)
+    assert results == [library.ids["vacant"]] * 12

@@ -26,7 +26,14 @@ from agent.fingerprint.config import FingerprintConfig
 from agent.fingerprint.index import Candidate, HashIndex
 from agent.fingerprint.landmarks import DEFAULT_PARAMS, LandmarkParams, Landmarks, fingerprint
 from agent.labels import LibraryMatch
-from agent.store.library import DuplicateAudioError, Entry, LibraryStore, NewEntry, open_store
+from agent.store.library import (
+    KINDS,
+    DuplicateAudioError,
+    Entry,
+    LibraryStore,
+    NewEntry,
+    open_store,
+)
 
 MIN_ENTRY_SECONDS = 1.0
 MIN_ENTRY_HASHES = 20
@@ -90,7 +97,7 @@ class Library:
         self.store = store
         self.config = config or FingerprintConfig()
         self.params = params
-        self._lock = threading.RLock()
+        self._build_locks = {kind: threading.Lock() for kind in KINDS}
         self._indexes: dict[str, tuple[int, HashIndex]] = {}
 
     @property
@@ -107,13 +114,24 @@ class Library:
         self.close()
 
     def _index(self, kind: str) -> HashIndex:
-        with self._lock:
-            gen = self.store.generation(kind)
+        gen = self.store.generation(kind)
+        cached = self._indexes.get(kind)
+        if cached is not None and cached[0] == gen:
+            return cached[1]
+        lock = self._build_locks[kind]
+        # While one thread rebuilds (seconds for a large library), the others keep answering
+        # from the previous index instead of waiting.
+        if not lock.acquire(blocking=cached is None):
+            assert cached is not None
+            return cached[1]
+        try:
             cached = self._indexes.get(kind)
             if cached is None or cached[0] != gen:
                 cached = (gen, self._build(kind=kind))
                 self._indexes[kind] = cached
             return cached[1]
+        finally:
+            lock.release()
 
     def _build(self, *, kind: str) -> HashIndex:
         stale = []
