@@ -44,7 +44,7 @@ POLL_MS = 50
 
 # What CallEnded reports for the state a call ended in.
 _OUTCOME = {CallState.FINAL: "failed", CallState.CANCELLED: "cancelled",
-            CallState.ENDED: "connected", CallState.CONNECTED: "connected"}
+            CallState.ENDED: "connected"}
 
 
 class Leg(pj.Call):
@@ -265,15 +265,12 @@ class Worker:
             self._carrier_gone(pair, ci, msg)
 
     def _carrier_gone(self, pair: Pair, ci: pj.CallInfo, msg: str) -> None:
+        # Calls the dialer side already ended are ``done`` and never get here.
         pair.carrier = None
-        if pair.state in (CallState.CONNECTED, CallState.ENDED):
-            if pair.state == CallState.CONNECTED:
-                pair.state = advance(pair.state, Event.BYE)
-                self._hangup(pair.dialer, 200)
+        if pair.state == CallState.CONNECTED:
+            pair.state = advance(pair.state, Event.BYE)
+            self._hangup(pair.dialer, 200)
             self._finish(pair, "connected", dialer_code=200)
-            return
-        if pair.state in (CallState.CANCELLED, CallState.FINAL):
-            self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code)
             return
         code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
         pair.carrier_code = code
