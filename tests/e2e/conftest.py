@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import AgentProcess
-from tests.e2e.media import early_media, train_fixture_model, write_ulaw
+from agent.sip.harness import AgentProcess
+from agent.sip.early_media import early_media, train_fixture_model, write_ulaw
 
 KINDS = ("announcement", "ringback", "music", "silence", "busy", "sit_vc")
 

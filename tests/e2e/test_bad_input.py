@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import AgentProcess, place_call
+from agent.sip.harness import AgentProcess, place_call
 
 
 def _datagram(agent: AgentProcess, payload: bytes) -> None:

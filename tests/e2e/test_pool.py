@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import AgentProcess, place_calls
+from agent.sip.harness import AgentProcess, place_calls
 
 
 @pytest.fixture(scope="module")

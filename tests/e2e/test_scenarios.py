@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.sip.reason import parse_reasons, q850_cause
-from tests.e2e.harness import AgentProcess, CallResult, place_call
-from tests.e2e.media import early_media, write_alaw
+from agent.sip.harness import AgentProcess, CallResult, place_call
+from agent.sip.early_media import early_media, write_alaw
 
 
 def _call(agent: AgentProcess, tmp_path: Path, audio: dict[str, Path], kind: str | None,

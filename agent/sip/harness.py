@@ -1,4 +1,4 @@
-"""Driving the real agent process with real SIPp on loopback (used by tests/e2e and bench/).
+"""Driving the real agent process with real SIPp on loopback (the demo, tests/e2e, bench/).
 
 :class:`AgentProcess` writes a config with free ports, starts ``python -m agent.sip.cli run``
 and waits until its workers and API are up. :func:`place_call` runs one SIPp carrier
@@ -23,9 +23,10 @@ from typing import Any
 
 import yaml
 
+from agent.paths import HOME
 from agent.sip.headers import header, header_values, start_line
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = HOME
 SIPP_DIR = REPO / "sipp"
 
 
@@ -121,6 +122,7 @@ class AgentProcess:
     rewrite: bool = True
     workers: int = 1
     extra_sip: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # other sections' keys
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -156,6 +158,8 @@ class AgentProcess:
         }
         if self.model is not None:
             cfg["classifier"] = {"model": str(self.model)}
+        for section, keys in self.extra.items():
+            cfg[section] = {**cfg.get(section, {}), **keys}
         return cfg
 
     def start(self, *, timeout_s: float = 120.0) -> None:
