@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
               "check"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     from agent.fingerprint import open_library
 
     library = open_library(library_path)

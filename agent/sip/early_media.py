@@ -9,6 +9,7 @@ so the e2e tests run the live path with a real model that does not change under 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ SOUNDS = Path("/usr/share/asterisk/sounds/en")
 MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 
 
-def _plans():
+def _plans() -> dict[str, Any]:
     from agent.tones.plan import load_tone_plans
 
     return load_tone_plans()
