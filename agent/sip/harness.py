@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +202,7 @@ class AgentProcess:
     def call_record(self, call_id: str, *, settle_s: float = 5.0) -> dict[str, Any]:
         """The API's view of a call once it has left the early states."""
         deadline = time.monotonic() + settle_s
-        quoted = urllib.request.quote(call_id, safe="")
+        quoted = urllib.parse.quote(call_id, safe="")
         record: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
