@@ -158,3 +158,22 @@ def test_manifest_with_bad_code_names_the_entry(tmp_path, wavs) -> None:
     with pytest.raises(UserError, match=r"entries\[0\].*SIP code"):
         run("library", "import", str(wavs["busy"].parent), "--manifest", str(manifest),
             "--library", str(tmp_path / "l.sqlite"))
+
+
+def test_add_with_codec_renderings_indexes_more_hashes(tmp_path, wavs) -> None:
+    pytest.importorskip("agent.corpus.channel")
+    from agent.fingerprint import open_library
+
+    plain, coded = tmp_path / "plain.sqlite", tmp_path / "coded.sqlite"
+    run("library", "add", str(wavs["gone"]), "--code", "404", "--reason", "x",
+        "--library", str(plain))
+    run("library", "add", str(wavs["gone"]), "--code", "404", "--reason", "x",
+        "--library", str(coded), "--index-codecs", "opus-8k,amr-nb")
+    sizes = []
+    for path in (plain, coded):
+        with open_library(path) as lib:
+            sizes.append(sum(len(b) for _, _, b in lib.store.fingerprints(kind="known")))
+    assert sizes[1] > 1.3 * sizes[0]
+    with pytest.raises(UserError, match="unknown codec 'g729'"):
+        run("library", "add", str(wavs["busy"]), "--code", "404", "--reason", "x",
+            "--library", str(coded), "--index-codecs", "g729")

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.audio.io import load_audio
-from agent.config import read_yaml
+from agent.config import build, read_yaml
 from agent.errors import UserError
+from agent.fingerprint.config import FingerprintConfig
 from agent.fingerprint.library import (
     Library,
     open_library,
@@ -35,6 +36,8 @@ from agent.fingerprint.library import (
 )
 from agent.store.library import DuplicateAudioError, Entry
 
+_INDEX_CODECS_HELP = ("also index the audio through these codecs, e.g. opus-8k,amr-nb "
+                      "(better on Opus/AMR calls, slower to add, twice the index)")
 _MANIFEST_KEYS = {"file", "code", "reason", "q850", "carrier", "lang"}
 
 
@@ -48,7 +51,9 @@ def _sip_code(text: str) -> int:
 
 
 def _open(args: argparse.Namespace) -> Library:
-    return open_library(getattr(args, "library", None))
+    codecs = [c for c in (getattr(args, "index_codecs", None) or "").split(",") if c]
+    config = build(FingerprintConfig, {"index_codecs": codecs}, "--index-codecs")
+    return open_library(getattr(args, "library", None), config=config)
 
 
 def _when(ts: float) -> str:
@@ -198,6 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--carrier")
     p.add_argument("--lang")
     p.add_argument("--q850", type=int, help="Q.850 cause value")
+    p.add_argument("--index-codecs", metavar="LIST", help=_INDEX_CODECS_HELP)
     p.set_defaults(func=_cmd_add)
 
     p = cmds.add_parser("list", parents=[common], help="list known announcements")
@@ -219,6 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("dir", type=Path)
     p.add_argument("--manifest", type=Path, required=True,
                    help="YAML: entries: [{file, code, reason, q850?, carrier?, lang?}]")
+    p.add_argument("--index-codecs", metavar="LIST", help=_INDEX_CODECS_HELP)
     p.set_defaults(func=_cmd_import)
 
     unk = cmds.add_parser("unknown", parents=[common],

@@ -200,7 +200,8 @@ class Library:
     def add(self, samples: np.ndarray, *, sip_code: int, reason: str,
             q850_cause: int | None = None, carrier: str | None = None, lang: str | None = None,
             name: str | None = None, keep_audio: bool = True,
-            check_similar: bool = True, variants: Sequence[np.ndarray] = ()) -> int:
+            check_similar: bool = True,
+            variants: Sequence[np.ndarray] | None = None) -> int:
         """Add a known announcement and return its entry id.
 
         Parameters
@@ -213,9 +214,9 @@ class Library:
             Store the audio (µ-law) too, so the entry can be re-fingerprinted later.
         check_similar : bool
             Refuse audio that already matches an entry (a re-recording of it).
-        variants : sequence of numpy.ndarray
+        variants : sequence of numpy.ndarray, optional
             The same audio through telephone codecs (time-aligned); their hashes are
-            indexed too.
+            indexed too. Default: renderings through ``config.index_codecs``.
 
         Raises
         ------
@@ -228,6 +229,8 @@ class Library:
         label = name or "audio"
         if not reason.strip():
             raise UserError(f"{label}: a reason text is required")
+        if variants is None:
+            variants = self._codec_renderings(samples)
         lm = self._check_new_audio(samples, label, variants)
         sha = audio_sha256(samples)
         if check_similar:
@@ -251,6 +254,13 @@ class Library:
                 f"{exc.existing_id}",
                 exc.existing_id,
             ) from None
+
+    def _codec_renderings(self, samples: np.ndarray) -> list[np.ndarray]:
+        if not self.config.index_codecs:
+            return []
+        from agent.corpus.channel import apply_codec
+
+        return [apply_codec(samples, codec) for codec in self.config.index_codecs]
 
     def remove(self, entry_id: int) -> None:
         """Delete an entry (known or unknown)."""
