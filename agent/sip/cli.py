@@ -30,24 +30,3 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(cfg.logging)
     asyncio.run(serve(cfg, args.config))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m agent.sip.cli run ...``: the same command without the other subsystems."""
-    import sys
-
-    from agent.errors import UserError
-
-    parser = argparse.ArgumentParser(prog="early-media-agent")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"early-media-agent: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Driving the real agent process with real SIPp on loopback (the demo, tests/e2e, bench/).
 
-:class:`AgentProcess` writes a config with free ports, starts ``python -m agent.sip.cli run``
+:class:`AgentProcess` writes a config with free ports, starts ``python -m agent run``
 and waits until its workers and API are up. :func:`place_call` runs one SIPp carrier
 scenario and one SIPp dialer scenario against it and returns what the dialer received
 (parsed from SIPp's message trace) and what the HTTP API says about the call.
@@ -168,7 +168,7 @@ class AgentProcess:
         self.config_path.write_text(yaml.safe_dump(self.config()))
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.sip.cli", "run", "--config", str(self.config_path)],
+            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
