@@ -112,7 +112,6 @@ class CallAnalyzer:
         )
         self.decision = CallDecision(components.table, fingerprint_enabled=self.matcher is not None)
         self.failures: list[str] = []
-        self._unclassified = np.zeros(0, dtype=np.float32)
         self._samples_seen = 0
         self._last_inferred: Inferred | None = None
         self._class_decision: Decision | None = None
@@ -169,10 +168,7 @@ class CallAnalyzer:
 
     def _classify(self, samples: np.ndarray, events: list[Event]) -> None:
         assert self.classifier is not None
-        self._unclassified = np.concatenate([self._unclassified, samples])
-        for second in self.classifier.push(samples):
-            audio = self._unclassified[:SAMPLE_RATE]
-            self._unclassified = self._unclassified[SAMPLE_RATE:]
+        for second, audio in self.classifier.push_windows(samples):
             events.append(second)
             if second.label == "announcement":
                 self._lookup(audio, float(second.t), events)

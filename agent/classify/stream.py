@@ -170,8 +170,16 @@ class StreamingClassifier:
 
     def push(self, samples: np.ndarray) -> list[SecondResult]:
         """Add samples (float32, 8 kHz, any length); return the seconds completed by them."""
+        return [result for result, _ in self.push_windows(samples)]
+
+    def push_windows(self, samples: np.ndarray) -> list[tuple[SecondResult, np.ndarray]]:
+        """As :meth:`push`, with each completed second's audio (a copy) beside its result.
+
+        The call analyzer hands announcement seconds on to the fingerprint lookup this way,
+        without buffering the stream a second time.
+        """
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        out: list[SecondResult] = []
+        out: list[tuple[SecondResult, np.ndarray]] = []
         pos = 0
         while pos < x.size:
             take = min(SAMPLE_RATE - self._fill, x.size - pos)
@@ -179,7 +187,7 @@ class StreamingClassifier:
             self._fill += take
             pos += take
             if self._fill == SAMPLE_RATE:
-                out.append(self._classify(self._buf))
+                out.append((self._classify(self._buf), self._buf.copy()))
                 self._fill = 0
         return out
 
