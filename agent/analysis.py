@@ -24,7 +24,8 @@ import structlog
 
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import StudentModel
-from agent.classify.stream import StreamingClassifier, StreamRule
+from agent.classify.rule import StreamRule
+from agent.classify.stream import StreamingClassifier
 from agent.decide import CallDecision, DecisionTable
 from agent.fingerprint import StreamingMatcher
 from agent.fingerprint.config import FingerprintConfig

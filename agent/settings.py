@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.api.config import ApiConfig
-from agent.classify.stream import ClassifierConfig
+from agent.classify.rule import ClassifierConfig
 from agent.config import build, read_yaml
 from agent.decide import DecideConfig
 from agent.fingerprint.config import FingerprintConfig

@@ -28,7 +28,8 @@ import soxr
 
 from agent.audio.io import load_audio
 from agent.classify.model import MODEL_FILE, StudentModel
-from agent.classify.stream import RuleState, StreamingClassifier, load_classifier_config
+from agent.classify.rule import RuleState, load_classifier_config
+from agent.classify.stream import StreamingClassifier
 from agent.corpus.manifest import load_manifest
 from agent.distill.dataset import teach_cached
 from agent.distill.pipeline import teacher_cache

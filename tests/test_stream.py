@@ -9,12 +9,8 @@ import pytest
 
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import InputLayout, StudentModel
-from agent.classify.stream import (
-    RuleState,
-    StreamingClassifier,
-    StreamRule,
-    load_classifier_config,
-)
+from agent.classify.rule import RuleState, StreamRule, load_classifier_config
+from agent.classify.stream import StreamingClassifier
 from agent.config import build
 from agent.distill.train import TrainParams, fit
 from agent.errors import ConfigError

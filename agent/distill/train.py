@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft
 
 from agent.classify.model import InputLayout
-from agent.classify.stream import RuleState, StreamRule
+from agent.classify.rule import RuleState, StreamRule
 from agent.distill import LABEL_MODES
 from agent.distill.dataset import Recording, SecondsTable
 from agent.errors import UserError
