@@ -240,7 +240,11 @@ def evaluate(name: str, table: SecondsTable, pred: np.ndarray, top_p: np.ndarray
 
 
 def corpus_recordings(corpus: Path) -> Iterator[Recording]:
-    """The labelled recordings of a corpus directory, read one at a time."""
+    """The labelled recordings of a corpus directory, read one at a time.
+
+    A missing or empty corpus is reported at once, not when iteration starts (which is
+    inside the teacher's progress bar).
+    """
     from agent.audio.io import load_audio
     from agent.corpus.manifest import MANIFEST, load_manifest
 
@@ -250,10 +254,12 @@ def corpus_recordings(corpus: Path) -> Iterator[Recording]:
     if not items:
         raise UserError(f"{corpus / MANIFEST}: the corpus is empty "
                         "(build it: early-media-agent corpus build)")
-    for i in items:
-        package = i.sources[0].package if i.sources else ""
-        yield Recording(id=i.id, group=i.group, label=i.label, stratum=f"{i.label}/{package}",
-                        samples=load_audio(corpus / i.path))
+    return (
+        Recording(id=i.id, group=i.group, label=i.label,
+                  stratum=f"{i.label}/{i.sources[0].package if i.sources else ''}",
+                  samples=load_audio(corpus / i.path))
+        for i in items
+    )
 
 
 def folder_recordings(folder: Path) -> Iterator[Recording]:
@@ -264,6 +270,8 @@ def folder_recordings(folder: Path) -> Iterator[Recording]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
     if not files:
         raise UserError(f"{folder}: no audio files (.wav, .ogg, .flac, .mp3, ...) found")
-    for p in files:
-        rel = str(p.relative_to(folder))
-        yield Recording(id=rel, group=rel, samples=load_audio(p))
+    return (
+        Recording(id=str(p.relative_to(folder)), group=str(p.relative_to(folder)),
+                  samples=load_audio(p))
+        for p in files
+    )
