@@ -29,8 +29,8 @@ from agent.sip import messages as m
 
 log = structlog.get_logger("agent.media.analyst")
 
-#: How often the taps are polled (an fstat per call). pjmedia's WAV writer appends 256 ms
-#: of audio at a time; a 20 ms poll adds ~10 ms on average to when a second is seen.
+#: How often the taps are polled (an fstat per call). The worker appends every 20 ms
+#: frame; a 20 ms poll adds ~10 ms on average to when a second is seen.
 POLL_S = 0.02
 
 

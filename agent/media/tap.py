@@ -1,11 +1,10 @@
 """Reading a call's early media from the WAV file a pjsua2 worker is still writing.
 
-The worker connects the carrier leg to a ``pj.AudioMediaRecorder`` on tmpfs, so the C
-writer does the per-frame work and the worker's Python never copies audio (copying a
-pjsua2 frame into Python costs ~110 µs; see the design notes). The reader here is the
-other end: it polls the file's size and turns each new stretch of 16-bit PCM into float32
-samples. ``agent.audio.io`` reads finished files; this module exists because the file is
-still growing and its header (sizes) is only filled in when the recorder closes.
+The worker's :class:`agent.sip.tap.FrameTap` appends each 20 ms frame of the carrier leg
+to a WAV file on tmpfs. The reader here is the other end: it polls the file's size and
+turns each new stretch of 16-bit PCM into float32 samples. ``agent.audio.io`` reads
+finished files; this module exists because the file is still growing and its header
+(sizes) is only filled in when the tap closes.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: pjmedia's WAV writer puts a canonical 44-byte RIFF/fmt/data header before PCM data.
+#: The tap writes a canonical 44-byte RIFF/fmt/data header before the PCM data.
 WAV_HEADER_BYTES = 44
 
 
@@ -25,7 +24,7 @@ class WavTail:
     Parameters
     ----------
     path : str or Path
-        The recorder's file. It may not exist yet; :meth:`read` then returns nothing.
+        The tap's file. It may not exist yet; :meth:`read` then returns nothing.
     """
 
     def __init__(self, path: str | Path) -> None:

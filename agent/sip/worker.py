@@ -2,8 +2,8 @@
 
 The process does SIP and media only. Classification runs elsewhere because a busy Python
 thread here starves pjmedia's clock (see the design notes); the carrier leg's audio goes
-to a WAV file on tmpfs that pjmedia's own C writer fills, and the analysis processes read
-it. The worker talks to the supervisor over one socket with :mod:`agent.sip.messages`.
+to a WAV file on tmpfs, appended frame by frame (:mod:`agent.sip.tap`), and the analysis
+processes read it. The worker talks to the supervisor over one socket with :mod:`agent.sip.messages`.
 
 Run as ``python -m agent.sip.worker --config FILE --index I --fd N``.
 """
@@ -29,6 +29,7 @@ from agent.sip.config import SipConfig
 from agent.sip.headers import has_sdp, header, header_values, request_user
 from agent.sip.reason import format_reason
 from agent.sip.states import CallState, Event, advance, is_open
+from agent.sip.tap import FrameTap
 
 log = structlog.get_logger("agent.sip.worker")
 
@@ -88,7 +89,7 @@ class Pair:
     dialer: Leg
     carrier: Leg | None = None
     state: CallState = CallState.IDLE
-    recorder: pj.AudioMediaRecorder | None = None
+    tap: FrameTap | None = None
     wav_path: str | None = None
     media_started: float | None = None
     bridged: bool = False
@@ -326,7 +327,7 @@ class Worker:
                 active = idx
         if active is None:
             return
-        if leg.role == "carrier" and is_open(pair.state) and pair.wav_path is None:
+        if leg.role == "carrier" and is_open(pair.state) and pair.media_started is None:
             pair.state = advance(pair.state, Event.EARLY_MEDIA)
             self._start_tap(pair, leg, active)
             self._answer_dialer(pair, 183, force=True)
@@ -335,14 +336,20 @@ class Worker:
     # --- media ----------------------------------------------------------------------
 
     def _start_tap(self, pair: Pair, leg: Leg, idx: int) -> None:
+        pair.media_started = time.time()
         self.seq += 1
         path = self.media_dir / f"w{self.index}-{os.getpid()}-{self.seq}.wav"
-        rec = pj.AudioMediaRecorder()
-        rec.createRecorder(str(path))
-        leg.getAudioMedia(idx).startTransmit(rec)
-        pair.recorder = rec
+        try:
+            tap = FrameTap(str(path))
+            leg.getAudioMedia(idx).startTransmit(tap)
+        except (OSError, pj.Error) as exc:
+            # Fail open: no analysis for this call, but it is still bridged and relayed.
+            log.warning("tap_failed", call_id=pair.call_id, path=str(path),
+                        error=exc.info() if isinstance(exc, pj.Error) else str(exc))
+            Path(path).unlink(missing_ok=True)
+            return
+        pair.tap = tap
         pair.wav_path = str(path)
-        pair.media_started = time.time()
         codec = "unknown"
         try:
             codec = leg.getStreamInfo(idx).codecName
@@ -353,8 +360,10 @@ class Worker:
         log.debug("early_media", call_id=pair.call_id, codec=codec, path=str(path))
 
     def _stop_tap(self, pair: Pair) -> None:
-        # Dropping the recorder flushes and closes the WAV (pjmedia finalises the header).
-        pair.recorder = None
+        # Closing first stops the writes; dropping the port takes it off the bridge.
+        if pair.tap is not None:
+            pair.tap.close()
+            pair.tap = None
 
     def _bridge(self, pair: Pair) -> None:
         if pair.bridged or pair.carrier is None:
@@ -445,7 +454,7 @@ class Worker:
                   and now >= pair.deadline and pair.held_until is None):
                 log.info("carrier_timeout", call_id=pair.call_id)
                 self._fail_dialer(pair, self.cfg.timeout_code)
-            if (pair.media_started is not None and pair.recorder is not None
+            if (pair.media_started is not None and pair.tap is not None
                     and time.time() - pair.media_started > self.cfg.max_early_media_s):
                 self._stop_tap(pair)
         for key, pair in list(self.pairs.items()):
@@ -464,7 +473,7 @@ class Worker:
         return True
 
     def _drop(self, pair: Pair) -> None:
-        pair.recorder = None
+        self._stop_tap(pair)
         if pair.wav_path:
             # Give the analysis side time to read the tail before tmpfs is freed.
             self.unlink_later.append((time.monotonic() + 5.0, pair.wav_path))
