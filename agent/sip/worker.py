@@ -70,6 +70,17 @@ class Leg(pj.Call):
         self.worker.guard(self.worker.on_leg_media, self)
 
 
+class Endpoint(pj.Endpoint):
+    """The pjsua2 endpoint, reporting the INVITEs pjsua refuses before any account sees them."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
+        self.worker.guard(self.worker.on_rejected, prm)
+
+
 class Agent(pj.Account):
     """The worker's local account: every incoming INVITE lands here."""
 
@@ -120,7 +131,7 @@ class Worker:
         self.by_leg: dict[int, Pair] = {}
         self.stopping = False
         self.seq = 0
-        self.ep = pj.Endpoint()
+        self.ep = Endpoint(self)
         self.acc: Agent | None = None
         self.media_dir = Path(cfg.media_dir)
         self.media_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +195,23 @@ class Worker:
         log.info("worker_ready", worker=self.index, port=tc.port)
 
     # --- incoming INVITE ------------------------------------------------------------
+
+    def on_rejected(self, prm: pj.OnRejectedIncomingCallParam) -> None:
+        """pjsua answered an INVITE itself (a broken or unacceptable offer): tell the store.
+
+        486/503 are left out: pjsua sends those when it is out of call slots, and Kamailio
+        may then give the same Call-ID to another worker.
+        """
+        if prm.statusCode in (486, 503):
+            return
+        call_id = header(prm.rdata.wholeMsg, "call-id")
+        if not call_id:
+            return
+        src_ip = prm.rdata.srcAddress.rpartition(":")[0].strip("[]")
+        reason = prm.reason or _REASONS.get(prm.statusCode, "")
+        self.send(m.CallRejected(call_id=call_id, code=prm.statusCode, reason=reason,
+                                 source=src_ip))
+        log.debug("call_rejected", call_id=call_id, code=prm.statusCode, source=src_ip)
 
     def on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
         msg = prm.rdata.wholeMsg

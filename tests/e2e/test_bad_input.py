@@ -47,6 +47,8 @@ def test_bad_offers_get_a_final_response(rewriting_agent, audio, tmp_path, diale
     assert result.final is not None, "the dialer got no final response"
     if codes is not None:
         assert result.code in codes
+        # The API still shows the call pjsua refused, and why.
+        assert result.record.get("state") == "failed", "the refused call is missing from the API"
     else:
         assert result.code >= 200
 
