@@ -63,6 +63,8 @@ class Result:
     latency: float | None
     from_start: float | None
     got: str
+    phase: float
+    lead: float
 
 
 def limit_for(case: Case) -> float:
@@ -143,7 +145,7 @@ def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: li
         ok = False
     got = "none" if first is None else f"{first.kind}/{first.sit_code or first.country}@{lat:.2f}"
     from_start = None if first is None else first.detected_s - lead
-    res = Result(case, dbm0, ok, right, lat, from_start, got)
+    res = Result(case, dbm0, ok, right, lat, from_start, got, phase, lead)
     return res, elapsed, len(x) / SR
 
 
@@ -202,7 +204,7 @@ def summarize(results: list[Result], title: str, max_failures: int) -> None:
         steps = ",".join(f"{'+'.join(f'{f:g}' for f in s.freqs) or 0}/{s.ms}"
                          for s in r.case.spec.steps)
         print(f"  FAIL {r.case.cc} {r.case.kind} [{r.case.spec.source}] {steps} "
-              f"at {r.dbm0:g} dBm0: got {r.got}")
+              f"at {r.dbm0:g} dBm0 (phase {r.phase:.3f} s, lead {r.lead:.3f} s): got {r.got}")
     if len(failed) > max_failures:
         print(f"  ... {len(failed) - max_failures} more")
 

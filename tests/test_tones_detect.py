@@ -241,3 +241,62 @@ def test_unrestricted_detector_gets_the_kind_of_major_zones(cc, kind):
     x = _noisy(render(spec, duration_s=10.0, level_dbfs=level), level, rng, 0.5)
     events = _detect(x)
     assert events and events[0].kind == kind
+
+
+def test_busy_from_a_cut_first_burst_is_decided_within_the_limit():
+    """Pakistan busy 400/750 starting 0.39 s into a burst: the cut burst, the full pause and
+    the next burst's first 350 ms are evidence enough (a check falling exactly on that
+    threshold once waited for the whole burst)."""
+    spec = PLANS["pk"].busy[0]
+    level = dbm0_to_dbfs(-22.5)
+    rng = np.random.default_rng(12)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.393), level, rng, 0.652)
+    (first, *_) = _detect(x, countries=["pk"])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.652 <= 1.5
+
+
+def test_single_tone_does_not_match_a_dual_tone_that_contains_it():
+    """Jordan: busy is 400 Hz, ringback 400+440 Hz. A 400-Hz burst cannot be the ringback,
+    so the busy tone need not wait for the ringback's pause to run out."""
+    level = dbm0_to_dbfs(-22.5)
+    rng = np.random.default_rng(13)
+    x = _noisy(render(PLANS["jo"].busy[0], duration_s=4.0, level_dbfs=level), level, rng, 0.5)
+    (first, *_) = _detect(x, countries=["jo"])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.5 <= 1.5
+
+
+@pytest.mark.parametrize("cc", ["jo", "sg", "in", "us"])
+def test_dual_and_am_tones_still_match_their_own_frequency_sets(cc):
+    """The every-component check keeps real dual (400+440, 440+480) and AM (400*25,
+    425*24) tones: their weaker parts carry far more than the floor."""
+    spec = PLANS[cc].ringback[0]
+    rng = np.random.default_rng(14)
+    level = dbm0_to_dbfs(-35.0)
+    x = _noisy(render(spec, duration_s=max(3.0, 2 * spec.period_ms / 1000) + 0.5,
+                      level_dbfs=level), level, rng, 0.5)
+    events = _detect(x, countries=[cc])
+    assert [e.kind for e in events][:1] == ["ringback"]
+
+
+def test_sit_with_long_segments_is_decided_from_its_first_two():
+    """Malaysia's SIT has 1-s segments: the third starts 2 s in, after the 1.2-s limit."""
+    (spec,) = PLANS["my"].sit
+    rng = np.random.default_rng(15)
+    level = dbm0_to_dbfs(-35.0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level), level, rng, 0.5)
+    events = _detect(x, countries=["my"])
+    assert [(e.kind, e.sit_code) for e in events] == [("sit", "ITU")]
+    assert events[0].start_s == pytest.approx(0.5, abs=0.05)
+    assert events[0].detected_s - 0.5 <= 1.2
+
+
+def test_two_segments_of_standard_length_are_not_yet_a_sit():
+    """950 then 1400 Hz of ITU length and no third segment: no SIT (a short first segment
+    must wait for the whole sequence, whose durations carry the North-American code)."""
+    (spec,) = parse_tone("950/330,1400/330,0/2000", source="x")
+    rng = np.random.default_rng(16)
+    level = dbm0_to_dbfs(-24.0)
+    x = _noisy(render(spec, duration_s=2.66, level_dbfs=level), level, rng, 0.5)
+    assert [e for e in _detect(x) if e.kind == "sit"] == []

@@ -45,6 +45,10 @@ _CNG = "[1100/500,0/3000]"
 # 950/1450/1850, 1000/1400/1800, 950/1400/1600) and the North-American frequencies.
 _SIT_BANDS = ((870.0, 1040.0), (1320.0, 1500.0), (1560.0, 1950.0))
 _CED_BAND = (2070.0, 2130.0)
+# Least share of a frequency set's energy in each of its components: a dual tone's weaker
+# half (9 dB of twist) or an AM tone's sideband (50% depth) holds more; the leakage of a
+# single tone sitting on one component of a dual far less.
+_MIN_COMPONENT_SHARE = 0.04
 _OFFS = np.arange(-2, 3)  # a peak's +-2 bins hold a Hann-windowed tone's main lobe
 # Frames are analysed 80 ms at a time: numpy's per-call cost dominates smaller batches.
 _MIN_BATCH = 8
@@ -60,6 +64,11 @@ _SCORE_MARGIN = 0.1
 _SIT_SEG_S = (0.22, 1.1)  # first two segments: ITU 330 +-70, Telcordia 274/380, up to 1 s
 _SIT_THIRD_S = 0.25  # decide once the third segment has lasted this long
 _SIT_GAP_S = 0.06  # longest break inside or between segments (ITU allows 30 ms gaps)
+# A first segment longer than any standard one (ITU 330 +-70 ms, Telcordia 380 ms +5%),
+# such as Malaysia's 1-s segments, leaves no North-American code to read from the
+# durations: the sequence is decided once the second segment has lasted this long.
+_SIT_LONG_FIRST_S = 0.45
+_SIT_EARLY_SECOND_S = 0.1
 # North-American SIT (Telcordia): exact frequencies, short 274 ms / long 380 ms.
 _NA_F1 = (913.8, 985.2)
 _NA_F2 = (1370.6, 1428.5)
@@ -338,10 +347,11 @@ class _Tables:
                 owner.append(si)
         self.comp_f = np.array(comps_flat)
         self.comp_owner = np.array(owner, dtype=np.int64)
-        self._mask_cache: dict[int, np.ndarray] = {}
+        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def masks(self, n_samples: int) -> np.ndarray:
-        """(frequency sets, bins) masks of the plan frequencies, tolerance set by length."""
+    def masks(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frequency sets, bins) and (components, bins) masks of the plan frequencies,
+        tolerance set by length."""
         key = min(n_samples, _SEG_NFFT) // 80
         cached = self._mask_cache.get(key)
         if cached is not None:
@@ -351,11 +361,13 @@ class _Tables:
         # The tolerance plus the main lobe of the window (2 bins of the segment length).
         tol = self.comp_f * self.cfg.freq_tol_pct / 100.0 + 2.0 * res
         near = np.abs(bins[None, :] - self.comp_f[:, None]) <= tol[:, None]
+        comp_masks = near.astype(np.float64)
         masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
-        np.maximum.at(masks, self.comp_owner, near.astype(np.float64))
+        np.maximum.at(masks, self.comp_owner, comp_masks)
         masks.flags.writeable = False
-        self._mask_cache[key] = masks
-        return masks
+        comp_masks.flags.writeable = False
+        self._mask_cache[key] = (masks, comp_masks)
+        return masks, comp_masks
 
 
 _TABLES: dict[tuple, tuple[dict[str, CountryPlan], _Tables]] = {}
@@ -384,6 +396,7 @@ class _Matcher:
         self.cfg = tables.cfg
         self.fsets = tables.fsets
         self.masks = tables.masks
+        self.comp_owner = tables.comp_owner
         self.h_t, self.h_rot, self.h_m = tables.h_t, tables.h_rot, tables.h_m
         self.h_kind, self.h_need = tables.h_kind, tables.h_need
         self.h_group_kind = tables.h_group_kind
@@ -467,13 +480,20 @@ class _Matcher:
         if now - self.run_start < self.min_span:
             return alive, np.zeros_like(alive)
         bonus = (e >= lo_eff) * _weight(e, seg.on) if self.i > 0 or self.first_whole else 0.0
+        if seg.on and seg.purity is not None and self.i > 0:
+            # A burst at the plan's frequency ending a pause of the plan's length counts
+            # as a short part as soon as its frequency is known: after a burst cut by the
+            # stream start, waiting for its full weight would cost a whole cap.
+            bonus = np.maximum(bonus, 0.5)
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
         return alive, sat
 
     def next_check(self, seg: _Seg, now: float) -> float:
         """Earliest time at which :meth:`open_state` can change, for a part still open."""
         cap = self.on_cap_live if seg.on else self.off_cap_live
-        times = np.concatenate([np.minimum(self.lo_live, cap) + seg.start,
+        # Just past each threshold: a check landing exactly on one can round below it
+        # and would then wait for the part to end.
+        times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
                                 [self.run_start + self.min_span]])
         later = times[times > now]
@@ -870,7 +890,14 @@ class ToneDetector:
         p = np.abs(np.fft.rfft(x * _hann(len(x)), _SEG_NFFT)) ** 2
         lo, hi = self.seg_band
         total = float(np.sum(p[lo:hi])) + 1e-30
-        seg.purity = (self.matcher.masks(len(x)) @ p) / total
+        masks, comp_masks = self.matcher.masks(len(x))
+        set_energy = masks @ p
+        # Every component must be there: a single 400 Hz tone is all "at the frequencies"
+        # of 400+440, yet it is not that tone.
+        share = (comp_masks @ p) / (set_energy[self.matcher.comp_owner] + 1e-30)
+        whole = np.ones(len(set_energy), dtype=bool)
+        np.logical_and.at(whole, self.matcher.comp_owner, share >= _MIN_COMPONENT_SHARE)
+        seg.purity = np.where(whole, set_energy / total, 0.0)
 
     def _evaluate(self, t: float, now: float) -> ToneEvent | None:
         """Check the open part at frame time ``t``; ``now`` is the newest sample's time."""
@@ -955,8 +982,10 @@ class ToneDetector:
         if band == 4 and not self.ced_emitted and dur >= self.config.ced_min_s:
             self.ced_emitted = True
             return ToneEvent(kind="fax_ced", start_s=run.start, detected_s=now, score=1.0)
-        if band == 3 and dur >= _SIT_THIRD_S and self.sit_emitted_at < run.start:
+        if band == 3 and dur >= _SIT_THIRD_S:
             return self._sit(run, now)
+        if band == 2 and dur >= _SIT_EARLY_SECOND_S:
+            return self._sit_early(run, now)
         return None
 
     def _close_band_run(self, run: _BandRun) -> None:
@@ -964,11 +993,25 @@ class ToneDetector:
             self.ced_emitted = False
         self.band_prev = (self.band_prev + [run])[-2:]
 
+    def _sit_early(self, second: _BandRun, now: float) -> ToneEvent | None:
+        """An ITU SIT with a long first segment, from its first two segments."""
+        if not self.band_prev:
+            return None
+        first = self.band_prev[-1]
+        d1 = first.last - first.start + HOP_S
+        if (first.band != 1 or self.sit_emitted_at >= first.start
+                or second.start - first.last > _SIT_GAP_S + HOP_S
+                or not _SIT_LONG_FIRST_S <= d1 <= _SIT_SEG_S[1]):
+            return None
+        self.sit_emitted_at = first.start
+        return ToneEvent(kind="sit", start_s=first.start, detected_s=now, sit_code="ITU",
+                         score=1.0)
+
     def _sit(self, third: _BandRun, now: float) -> ToneEvent | None:
         if len(self.band_prev) < 2:
             return None
         first, second = self.band_prev
-        if (first.band, second.band) != (1, 2):
+        if (first.band, second.band) != (1, 2) or self.sit_emitted_at >= first.start:
             return None
         for a, b in ((first, second), (second, third)):
             if b.start - a.last > _SIT_GAP_S + HOP_S:
@@ -977,7 +1020,7 @@ class ToneDetector:
         d2 = second.last - second.start + HOP_S
         if not (_SIT_SEG_S[0] <= d1 <= _SIT_SEG_S[1] and _SIT_SEG_S[0] <= d2 <= _SIT_SEG_S[1]):
             return None
-        self.sit_emitted_at = third.start
+        self.sit_emitted_at = first.start
         f1, f2, f3 = (self._run_freq(r) for r in (first, second, third))
         return ToneEvent(
             kind="sit",
