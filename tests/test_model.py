@@ -8,6 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from agent.classify import compiled
 from agent.classify.model import InputLayout, StudentModel, feature_names
 from agent.distill.train import TrainParams, fit
 from agent.errors import UserError
@@ -15,12 +16,13 @@ from agent.features import N_FEATURES
 from agent.features.context import N_CONTEXT
 
 
-def _model(rng: np.random.Generator, layout: InputLayout) -> StudentModel:
+def _model(rng: np.random.Generator, layout: InputLayout, *,
+           compile_trees: bool | None = None) -> StudentModel:
     x = rng.normal(-60, 15, (400, layout.n_features)).astype(np.float32)
     y = np.arange(400) % 4
     x[np.arange(400), y * 5] += 40.0  # each class lights up its own feature
     booster = fit(x, y, layout=layout, params=TrainParams(num_rounds=20))
-    return StudentModel(booster)
+    return StudentModel(booster, compile_trees=compile_trees)
 
 
 LAYOUTS = [InputLayout(), InputLayout(context=True), InputLayout(summary=True),
@@ -28,16 +30,97 @@ LAYOUTS = [InputLayout(), InputLayout(context=True), InputLayout(summary=True),
            InputLayout(summary=True, periodicity=True, context=True)]
 
 
+@pytest.mark.parametrize("compile_trees", [True, False])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_single_row_path_matches_the_batch_path(rng: np.random.Generator,
-                                                layout: InputLayout) -> None:
-    model = _model(rng, layout)
+def test_single_row_and_batch_paths_match_lightgbm(rng: np.random.Generator,
+                                                   layout: InputLayout,
+                                                   compile_trees: bool) -> None:
+    model = _model(rng, layout, compile_trees=compile_trees)
     assert model.layout == layout and model.uses_context is layout.context
+    assert (model.compiled is not None) is compile_trees
     x = rng.normal(-60, 20, (25, model.n_features)).astype(np.float32)
+    reference = model.booster.predict(x, num_threads=1)
     batch = model.predict_proba(x)
     one = np.stack([model.predict_one(row) for row in x])
     assert batch.shape == (25, 4)
-    np.testing.assert_allclose(one, batch, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(one, reference, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(batch, reference, rtol=1e-6, atol=1e-9)
+
+
+def test_compiled_trees_follow_lightgbm_on_missing_values_and_zeros(
+        rng: np.random.Generator, tmp_path: Path) -> None:
+    # NaN in training gives NaN-branch nodes; zero_as_missing gives zero-branch nodes.
+    x = rng.normal(0, 1, (400, 12)).astype(np.float32)
+    y = np.arange(400) % 4
+    x[np.arange(400), y] += 2.0
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.15] = 0.0
+    probe = x[:60].copy()
+    probe[:20, :6] = np.nan
+    probe[20:40, :6] = 0.0
+    for zero_as_missing in (False, True):
+        booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1,
+                             "zero_as_missing": zero_as_missing, "min_data_in_leaf": 5},
+                            lgb.Dataset(x, label=y), num_boost_round=10)
+        text = booster.model_to_string()
+        types = {(int(v) >> 2) & 3 for line in text.splitlines()
+                 if line.startswith("decision_type=") for v in line.split("=")[1].split()}
+        assert (1 if zero_as_missing else 2) in types  # the branch under test is there
+        trees = compiled.CompiledTrees(compiled.compile_trees(text, cache=tmp_path),
+                                       n_features=12, n_classes=4)
+        got = np.stack([trees.predict_into(row).copy() for row in probe])
+        np.testing.assert_allclose(got, booster.predict(probe), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(trees.predict_batch(probe), got, rtol=0, atol=0)
+
+
+def test_models_the_generator_does_not_cover_are_refused(rng: np.random.Generator) -> None:
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    y = np.arange(200) % 4
+    ova = lgb.train({"objective": "multiclassova", "num_class": 4, "verbosity": -1},
+                    lgb.Dataset(x, label=y), num_boost_round=2)
+    with pytest.raises(compiled.TreeCompileError, match="softmax"):
+        compiled.generate_c(ova.model_to_string())
+    x[:, 0] = rng.integers(0, 6, 200)
+    cat = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1,
+                     "min_data_per_group": 5, "cat_smooth": 1},
+                    lgb.Dataset(x, label=(x[:, 0] % 4).astype(int), categorical_feature=[0]),
+                    num_boost_round=2)
+    with pytest.raises(compiled.TreeCompileError, match="categorical"):
+        compiled.generate_c(cat.model_to_string())
+
+
+def test_trees_are_compiled_once_per_model(rng: np.random.Generator, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = _model(rng, InputLayout(), compile_trees=True)
+    built = list((tmp_path / "early-media-agent" / "trees").glob("*.so"))
+    assert len(built) == 1 and model.compiled is not None and model.compiled.path == built[0]
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    again = StudentModel(model.booster, compile_trees=True)
+    assert again.compiled is not None and again.compiled.path == built[0]
+
+
+def test_without_a_compiler_it_falls_back_to_lightgbm_with_one_log_line(
+        rng: np.random.Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    with caplog.at_level("WARNING", logger="agent.classify.model"):
+        model = _model(rng, InputLayout(), compile_trees=True)
+    assert model.compiled is None
+    assert len(caplog.records) == 1 and "not compiled" in caplog.records[0].getMessage()
+    x = rng.normal(-60, 20, (5, model.n_features)).astype(np.float32)
+    np.testing.assert_allclose(np.stack([model.predict_one(r) for r in x]),
+                               model.booster.predict(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false"])
+def test_the_environment_switch_turns_compiling_off(value: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(compiled.ENV_SWITCH, value)
+    assert not compiled.enabled()
+    monkeypatch.setenv(compiled.ENV_SWITCH, "1")
+    assert compiled.enabled()
 
 
 def test_model_round_trips_through_its_text_file(rng: np.random.Generator, tmp_path: Path
