@@ -57,6 +57,9 @@ _ONSET_FRAMES = 3  # steady tonal frames (30 ms) that start a tone
 # 750/750 and 1000/1000 cadences cannot wait a whole cycle within 1.5 s.
 _BUSY_ON_CAP_S = 0.35
 _BUSY_OFF_CAP_S = 0.45
+# A busy/congestion burst at least this long (Burkina Faso's 2.4-s congestion) is decided
+# from the burst alone once it has lasted this long: its pause comes after the 1.5-s limit.
+_LONG_BURST_S = 1.2
 _STRONG_ON_S = 0.25
 _STRONG_OFF_S = 0.4
 # Two satisfied kinds whose best fits differ by this much need not wait for each other.
@@ -261,6 +264,7 @@ class _Seg:
     start: float
     end: float | None = None
     purity: np.ndarray | None = None  # per frequency set, for on parts
+    whole_purity: bool = False  # purity measured over a long burst, not its first 120 ms
 
 
 @dataclass
@@ -339,6 +343,15 @@ class _Tables:
             else:
                 on_cap[ti], off_cap[ti] = _BUSY_ON_CAP_S, _BUSY_OFF_CAP_S
         self.h_on_cap = on_cap[self.h_t]
+        # Per step: how long an open on part must last to decide on its own (inf: never).
+        burst = np.full((n_t, m_max), np.inf)
+        for ti, t in enumerate(templates):
+            if t.kind in ("busy", "congestion"):
+                for j, on in enumerate(t.on):
+                    if on and lo[ti, j] >= _LONG_BURST_S:
+                        burst[ti, j] = _LONG_BURST_S
+        burst.flags.writeable = False
+        self.burst = burst
         self.h_off_cap = off_cap[self.h_t]
         comps_flat, owner = [], []
         for si, comps in enumerate(self.fsets):
@@ -431,6 +444,7 @@ class _Matcher:
         self.hi_live = self.hi[self.t_live, steps]
         self.nom_live = self.nominal[self.t_live, steps]
         self.fid_live = self.fs_id[self.t_live, steps]
+        self.burst_live = self.tables.burst[self.t_live, steps]
         self.on_cap_live = self.h_on_cap[live]
         self.off_cap_live = self.h_off_cap[live]
 
@@ -486,6 +500,8 @@ class _Matcher:
             # stream start, waiting for its full weight would cost a whole cap.
             bonus = np.maximum(bonus, 0.5)
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
+        if seg.on and seg.whole_purity:
+            sat |= alive & (e >= self.burst_live)
         return alive, sat
 
     def next_check(self, seg: _Seg, now: float) -> float:
@@ -495,6 +511,8 @@ class _Matcher:
         # and would then wait for the part to end.
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
+                                self.burst_live[np.isfinite(self.burst_live)] + seg.start
+                                if seg.on else [],
                                 [self.run_start + self.min_span]])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
@@ -654,8 +672,10 @@ class ToneDetector:
         """Samples between times t0 and t1 (seconds since reset), at most ``limit`` centred."""
         a, b = int(round(t0 * self.sr)), int(round(t1 * self.sr))
         if b - a > limit:
-            mid = (a + b) // 2
-            a, b = mid - limit // 2, mid - limit // 2 + limit
+            # The middle of the span or, when that has left the buffer (Suriname's 15-s
+            # ringback burst), its newest stretch still held.
+            a = max((a + b) // 2 - limit // 2, self.n_in - self.hist_len)
+            b = min(a + limit, b)
         a, b = max(a, self.n_in - self.hist_len, 0), min(b, self.n_in)
         if b <= a:
             return np.zeros(0)
@@ -907,6 +927,12 @@ class ToneDetector:
         at = self.pend_start if self.pend_label is not None else t
         if seg.on and seg.purity is None and at - seg.start >= 0.12:
             self._seg_purity(seg, at)
+            self.check_at = 0.0
+        if (seg.on and not seg.whole_purity and at - seg.start >= _LONG_BURST_S
+                and np.isfinite(self.matcher.burst_live).any()):
+            # Deciding from the burst alone: its frequencies must hold over all of it.
+            self._seg_purity(seg, at)
+            seg.whole_purity = True
             self.check_at = 0.0
         if at < self.check_at:
             return None
