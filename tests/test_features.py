@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import scipy.fft
 
-from agent.features import N_FEATURES, N_MELS, extract_batch, extract_second, seconds_of
+from agent.features import N_FEATURES, N_MELS, extract_batch, extract_second, mel, seconds_of
+from agent.features.context import periodicity_batch
 from agent.features.mel import mel_band_centres
 from tests.conftest import sine
 
@@ -44,3 +48,82 @@ def test_seconds_of_drops_the_partial_tail():
 def test_wrong_window_shape_is_rejected(shape):
     with pytest.raises(ValueError, match="expected"):
         extract_batch(np.zeros(shape, np.float32))
+
+
+# --- Regression: the optimised extractors against the implementation the shipped model was
+# trained with, frozen here as the oracle. The shipped models/student.txt stays valid only
+# while these agree on real audio.
+
+ASTERISK = Path("/usr/share/asterisk")
+REAL_AUDIO = [ASTERISK / "sounds/en/vm-intro.wav", ASTERISK / "sounds/en/conf-onlyperson.wav",
+              ASTERISK / "sounds/en/ss-noservice.wav", ASTERISK / "moh/macroform-cold_day.wav",
+              ASTERISK / "moh/macroform-the_simplicity.wav"]
+
+
+def _oracle_log_mel(windows: np.ndarray) -> np.ndarray:
+    n = windows.shape[0]
+    s0, s1 = windows.strides
+    frames = np.lib.stride_tricks.as_strided(
+        windows[:, mel._OFFSET:], shape=(n, 29, mel.N_FFT), strides=(s0, s1 * mel.HOP, s1))
+    spec = scipy.fft.rfft(frames * mel._WINDOW, axis=-1)
+    power = spec.real * spec.real + spec.imag * spec.imag
+    db = power @ mel._MEL
+    np.maximum(db, 1e-10, out=db)
+    return (10.0 * np.log10(db)).reshape(n, N_FEATURES)
+
+
+def _oracle_periodicity(windows: np.ndarray) -> np.ndarray:
+    n = windows.shape[0]
+    s0, s1 = windows.strides
+    frames = np.lib.stride_tricks.as_strided(
+        windows[:, mel._OFFSET:], shape=(n, 15, 256), strides=(s0, s1 * 500, s1))
+    spec = scipy.fft.rfft(frames - frames.mean(axis=2, keepdims=True), n=512, axis=2)
+    ac = scipy.fft.irfft(spec.real * spec.real + spec.imag * spec.imag, axis=2)
+    energy = ac[..., 0]
+    lags = np.arange(20, 129)
+    norm = ac[..., 20:129] * (256 / (256 - lags)).astype(np.float32)
+    best = norm.argmax(axis=2)
+    peak = np.take_along_axis(norm, best[..., None], axis=2)[..., 0] / np.maximum(energy, 1e-9)
+    octave = np.log2(lags).astype(np.float32)[best]
+    voiced = (peak > 0.5) & (energy > 256 * 10 ** (-60 / 10))
+    both = voiced[:, 1:] & voiced[:, :-1]
+    pairs = np.maximum(both.sum(axis=1), 1)
+    step = np.abs(octave[:, 1:] - octave[:, :-1])
+    hold = (both & (step < 1 / 24)).sum(axis=1) / pairs
+    jump = (both & (step >= 0.25)).sum(axis=1) / pairs
+    glide = both.sum(axis=1) / pairs - hold - jump
+    switches = (voiced[:, 1:] != voiced[:, :-1]).sum(axis=1)
+    n_voiced = np.maximum(voiced.sum(axis=1), 1)
+    v_oct = octave * voiced
+    mean_oct = v_oct.sum(axis=1) / n_voiced
+    spread = np.sqrt(np.maximum((v_oct * octave).sum(axis=1) / n_voiced - mean_oct**2, 0.0))
+    return np.stack([peak.mean(axis=1), voiced.mean(axis=1), hold, glide, jump, switches,
+                     mean_oct, spread], axis=1).astype(np.float32)
+
+
+def _real_seconds() -> np.ndarray:
+    from agent.audio.io import load_audio
+
+    found = [p for p in REAL_AUDIO if p.is_file()]
+    if not found:
+        pytest.skip("asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav not installed")
+    # Quieter and louder copies too: the voicing threshold and the dB floor are level-bound.
+    x = np.concatenate([load_audio(p)[: 8000 * 12] for p in found])
+    return np.concatenate([seconds_of(x * g) for g in (1.0, 0.05, 0.001)])
+
+
+def test_features_equal_the_implementation_the_model_was_trained_with(rng):
+    windows = np.concatenate([
+        _real_seconds(),
+        seconds_of(sine(425.0, 3.0)), seconds_of(sine(200.0, 2.0, level=0.01)),
+        rng.normal(scale=0.05, size=(3, 8000)).astype(np.float32),
+        np.zeros((1, 8000), np.float32),
+    ])
+    assert windows.shape[0] > 60
+    want_mel, want_per = _oracle_log_mel(windows), _oracle_periodicity(windows)
+    # The model splits on exact thresholds: hold the new code to the oracle's numbers.
+    assert np.allclose(extract_batch(windows), want_mel, rtol=1e-5, atol=0)
+    assert np.allclose(periodicity_batch(windows), want_per, rtol=1e-5, atol=0)
+    one_at_a_time = np.stack([periodicity_batch(w[None])[0] for w in windows])
+    assert np.allclose(one_at_a_time, want_per, rtol=1e-5, atol=0)
+    assert (want_per[:, 1] > 0).any() and (want_per[:, 1] == 0).any()  # voiced and not

@@ -6,6 +6,12 @@ of :mod:`agent.classify.rule` (:class:`~agent.classify.rule.StreamRule`).
 
 The live SIP agent feeds it RTP payloads second by second; ``classify`` feeds whole files
 through the same object, so both decide alike.
+
+A second's work is a handful of numpy calls and one native call: the stream keeps its
+window buffer, fixed frame views of it, scratch space and the model's input row between
+seconds, the features are written straight into that row, and the previous seconds'
+context is shifted inside it rather than rebuilt. The numbers are the ones the batch
+functions of :mod:`agent.features` compute for training (tests hold them equal).
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ import numpy as np
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import StudentModel
 from agent.classify.rule import RuleState, StreamRule
-from agent.features import extract_second
+from agent.features import FRAMES_PER_SECOND_WINDOW, N_FEATURES, N_MELS
 from agent.features.context import (
-    CONTEXT_SECONDS,
-    band_max,
+    N_CONTEXT,
+    N_PERIODICITY,
+    N_SUMMARY,
     context_from_history,
-    periodicity_batch,
+    periodicity_frames,
+    periodicity_into,
+    summary_batch,
 )
+from agent.features.mel import N_FFT, frames_of, log_mel_into
 from agent.labels import LABELS, Decision, SecondResult
 
 
@@ -48,9 +58,29 @@ class StreamingClassifier:
         self.rule = rule or StreamRule()
         self.seconds: list[SecondResult] = []
         self._state = RuleState(self.rule)
-        self._buf = np.zeros(SAMPLE_RATE, np.float32)
         self._fill = 0
-        self._history: list[np.ndarray] = []
+        # The window buffer is the frames' backing store: (1, 8000) so the batch feature
+        # functions' views apply to it unchanged.
+        self._window = np.zeros((1, SAMPLE_RATE), np.float32)
+        self._buf = self._window[0]
+        self._mel_frames = frames_of(self._window)
+        self._mel_scratch = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+        self._per_frames = periodicity_frames(self._window)
+        self._per_scratch = np.zeros((1, self._per_frames.shape[1], 2 * N_FFT), np.float32)
+        layout = self.model.layout
+        self._row = np.zeros(self.model.n_features, np.float32)
+        self._mel = self._row[:N_FEATURES].reshape(1, FRAMES_PER_SECOND_WINDOW, N_MELS)
+        at = N_FEATURES
+        self._summary = self._row[at : at + N_SUMMARY * layout.summary]
+        at += self._summary.size
+        self._periodicity = self._row[at : at + N_PERIODICITY * layout.periodicity
+                                      ].reshape(1, -1)
+        at += self._periodicity.size
+        # Context of the next second: band maxima of the last four, most recent first;
+        # before the stream started they read as the floor, as in training.
+        self._context = self._row[at : at + N_CONTEXT * layout.context]
+        if layout.context:
+            self._context[:] = context_from_history([])
 
     @property
     def decision(self) -> Decision | None:
@@ -59,7 +89,7 @@ class StreamingClassifier:
 
     def push(self, samples: np.ndarray) -> list[SecondResult]:
         """Add samples (float32, 8 kHz, any length); return the seconds completed by them."""
-        return [result for result, _ in self.push_windows(samples)]
+        return self._feed(samples, audio=None)
 
     def push_windows(self, samples: np.ndarray) -> list[tuple[SecondResult, np.ndarray]]:
         """As :meth:`push`, with each completed second's audio (a copy) beside its result.
@@ -67,8 +97,15 @@ class StreamingClassifier:
         The call analyzer hands announcement seconds on to the fingerprint lookup this way,
         without buffering the stream a second time.
         """
+        audio: list[np.ndarray] = []
+        results = self._feed(samples, audio=audio)
+        return list(zip(results, audio, strict=True))
+
+    def _feed(self, samples: np.ndarray, *, audio: list[np.ndarray] | None
+              ) -> list[SecondResult]:
+        """Classify every second the samples complete; copy its audio into ``audio``."""
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        out: list[tuple[SecondResult, np.ndarray]] = []
+        out: list[SecondResult] = []
         pos = 0
         while pos < x.size:
             take = min(SAMPLE_RATE - self._fill, x.size - pos)
@@ -76,25 +113,28 @@ class StreamingClassifier:
             self._fill += take
             pos += take
             if self._fill == SAMPLE_RATE:
-                out.append((self._classify(self._buf), self._buf.copy()))
+                out.append(self._classify())
+                if audio is not None:
+                    audio.append(self._buf.copy())
                 self._fill = 0
         return out
 
-    def _classify(self, window: np.ndarray) -> SecondResult:
-        feats = extract_second(window).reshape(1, -1)
-        layout = self.model.layout
-        context = context_from_history(self._history).reshape(1, -1)
-        periodicity = periodicity_batch(window.reshape(1, -1)) if layout.periodicity else None
-        row = layout.assemble(feats, context, periodicity)[0]
-        self._history.append(band_max(feats)[0])
-        del self._history[:-CONTEXT_SECONDS]
-        probs = self.model.predict_one(row)
-        k = int(np.argmax(probs))
+    def _classify(self) -> SecondResult:
+        """Classify the second now complete in the window buffer."""
+        log_mel_into(self._mel_frames, self._mel, self._mel_scratch)
+        if self._summary.size:
+            self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
+        if self._periodicity.size:
+            periodicity_into(self._per_frames, self._periodicity, self._per_scratch)
+        probs = self.model.predict_one(self._row).tolist()
+        if self._context.size:
+            self._context[N_MELS:] = self._context[:-N_MELS]
+            self._mel[0].max(axis=0, out=self._context[:N_MELS])
+        k = probs.index(max(probs))
         t = len(self.seconds)
-        result = SecondResult(t=t, label=LABELS[k],
-                              p={label: float(probs[i]) for i, label in enumerate(LABELS)})
+        result = SecondResult(t=t, label=LABELS[k], p=dict(zip(LABELS, probs, strict=True)))
         self.seconds.append(result)
-        self._state.push(t, result.label, float(probs[k]))
+        self._state.push(t, result.label, probs[k])
         return result
 
     def finish(self) -> Decision | None:

@@ -16,6 +16,9 @@ model cannot form from single cells: per-band mean, spread and frame-to-frame ch
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import scipy.fft
 
@@ -27,6 +30,7 @@ from agent.features.mel import (
     N_FEATURES,
     N_FFT,
     N_MELS,
+    power_of,
 )
 
 CONTEXT_SECONDS = 4
@@ -129,6 +133,28 @@ _P_MIN_ENERGY = N_FFT * 10 ** (-60 / 10)  # frame power -60 dB (RMS 1.0 = 0 dB)
 N_PERIODICITY = 8
 
 
+def periodicity_frames(windows: np.ndarray) -> np.ndarray:
+    """View ``(n, 8000)`` C-contiguous windows as the ``(n, 15, 256)`` frames whose
+    periodicity :func:`periodicity_into` measures (every other log-mel frame)."""
+    s0, s1 = windows.strides
+    return np.lib.stride_tricks.as_strided(
+        windows[:, _OFFSET:], shape=(windows.shape[0], _P_FRAMES, N_FFT),
+        strides=(s0, s1 * _P_HOP, s1), writeable=False,
+    )
+
+
+def periodicity_into(frames: np.ndarray, out: np.ndarray, padded: np.ndarray) -> np.ndarray:
+    """:func:`periodicity_batch` of :func:`periodicity_frames`, written into ``out``.
+
+    ``padded`` is ``(n, 15, 512)`` float32 work space whose second half stays zero (the
+    autocorrelation's zero padding); the live stream keeps it between seconds.
+    """
+    _demean_into(frames, padded)
+    spec = scipy.fft.rfft(padded, axis=2)
+    _periodicity_stats(scipy.fft.irfft(power_of(spec), axis=2), out)
+    return out
+
+
 def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     """Voicing and pitch-movement statistics of one-second windows.
 
@@ -148,29 +174,112 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     """
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     n = windows.shape[0]
-    s0, s1 = windows.strides
-    frames = np.lib.stride_tricks.as_strided(
-        windows[:, _OFFSET:], shape=(n, _P_FRAMES, N_FFT), strides=(s0, s1 * _P_HOP, s1),
-        writeable=False,
-    )
-    spec = scipy.fft.rfft(frames - frames.mean(axis=2, keepdims=True), n=2 * N_FFT, axis=2)
-    ac = scipy.fft.irfft(spec.real * spec.real + spec.imag * spec.imag, axis=2)
-    energy = ac[..., 0]
-    norm = ac[..., _P_LAGS[0] : _P_LAGS[-1] + 1] * _P_UNBIAS
-    best = norm.argmax(axis=2)
-    peak = np.take_along_axis(norm, best[..., None], axis=2)[..., 0] / np.maximum(energy, 1e-9)
-    octave = _P_OCTAVE[best]
-    voiced = (peak > 0.5) & (energy > _P_MIN_ENERGY)
-    both = voiced[:, 1:] & voiced[:, :-1]
-    pairs = np.maximum(both.sum(axis=1), 1)
-    step = np.abs(octave[:, 1:] - octave[:, :-1])
-    hold = (both & (step < 1 / 24)).sum(axis=1) / pairs
-    jump = (both & (step >= 0.25)).sum(axis=1) / pairs
-    glide = both.sum(axis=1) / pairs - hold - jump
-    switches = (voiced[:, 1:] != voiced[:, :-1]).sum(axis=1)
-    n_voiced = np.maximum(voiced.sum(axis=1), 1)
-    v_oct = octave * voiced
-    mean_oct = v_oct.sum(axis=1) / n_voiced
-    spread = np.sqrt(np.maximum((v_oct * octave).sum(axis=1) / n_voiced - mean_oct**2, 0.0))
-    return np.stack([peak.mean(axis=1), voiced.mean(axis=1), hold, glide, jump, switches,
-                     mean_oct, spread], axis=1).astype(np.float32)
+    padded = np.zeros((n, _P_FRAMES, 2 * N_FFT), np.float32)
+    out = np.empty((n, N_PERIODICITY), np.float32)
+    return periodicity_into(periodicity_frames(windows), out, padded)
+
+
+@numba.njit(cache=True)
+def _block_sum32(a: np.ndarray) -> np.float32:
+    """Sum of at most 128 float32 values as numpy orders it: below 8 one by one, else
+    eight running sums combined pairwise, then the remainder one by one."""
+    n = a.size
+    if n < 8:
+        res = np.float32(0.0)
+        for i in range(n):
+            res += a[i]
+        return res
+    r = a[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True)
+def _sum32(a: np.ndarray) -> np.float32:
+    """Sum of a float32 vector in exactly numpy's pairwise order (halves cut at a
+    multiple of 8 down to blocks of 128), so that the compiled statistics below equal
+    the numpy expressions they replace bit for bit."""
+    if a.size <= 128:
+        return _block_sum32(a)
+    half = a.size // 2
+    half -= half % 8
+    return _sum32(a[:half]) + _sum32(a[half:])
+
+
+@numba.njit(cache=True)
+def _demean_into(frames: np.ndarray, padded: np.ndarray) -> None:
+    """Each frame minus its float32 mean into the first half of ``padded`` (numpy's
+    ``frames - frames.mean(axis=2, keepdims=True)``, bit for bit)."""
+    width = frames.shape[2]
+    for r in range(frames.shape[0]):
+        for j in range(frames.shape[1]):
+            mean = _sum32(frames[r, j]) / np.float32(width)
+            for k in range(width):
+                padded[r, j, k] = frames[r, j, k] - mean
+
+
+@numba.njit(cache=True)
+def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
+    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 512)`` float32
+    autocorrelations, one compiled loop instead of some thirty numpy calls per second.
+
+    Comparisons against constants are in float32, as numpy does with a Python scalar
+    against a float32 array; ratios of counts are float64, as numpy's are."""
+    n_frames = ac.shape[1]
+    first = _P_LAGS[0]
+    half_semitone = np.float32(1 / 24)
+    three_semitones = np.float32(0.25)
+    min_energy = np.float32(_P_MIN_ENERGY)
+    floor = np.float32(1e-9)
+    peak = np.empty(n_frames, np.float32)
+    octave = np.empty(n_frames, np.float32)
+    voiced = np.empty(n_frames, np.bool_)
+    v_oct = np.empty(n_frames, np.float32)
+    v_oct2 = np.empty(n_frames, np.float32)
+    for r in range(ac.shape[0]):
+        for j in range(n_frames):
+            best = 0
+            best_v = ac[r, j, first] * _P_UNBIAS[0]
+            for k in range(1, _P_UNBIAS.size):
+                v = ac[r, j, first + k] * _P_UNBIAS[k]
+                if v > best_v:
+                    best, best_v = k, v
+            energy = ac[r, j, 0]
+            peak[j] = best_v / (energy if energy > floor else floor)
+            octave[j] = _P_OCTAVE[best]
+            voiced[j] = peak[j] > np.float32(0.5) and energy > min_energy
+        n_both = n_hold = n_jump = n_switch = 0
+        for j in range(n_frames - 1):
+            n_switch += voiced[j + 1] != voiced[j]
+            if voiced[j + 1] and voiced[j]:
+                n_both += 1
+                step = abs(octave[j + 1] - octave[j])
+                n_hold += step < half_semitone
+                n_jump += step >= three_semitones
+        n_voiced = 0
+        for j in range(n_frames):
+            n_voiced += voiced[j]
+            v_oct[j] = octave[j] if voiced[j] else np.float32(0.0)
+            v_oct2[j] = v_oct[j] * octave[j]
+        pairs = max(n_both, 1)
+        hold = n_hold / pairs
+        jump = n_jump / pairs
+        mean_oct = _sum32(v_oct) / max(n_voiced, 1)
+        var = _sum32(v_oct2) / max(n_voiced, 1) - mean_oct**2
+        spread = math.sqrt(var if var > 0.0 else 0.0)
+        out[r, 0] = _sum32(peak) / np.float32(n_frames)
+        out[r, 1] = n_voiced / n_frames
+        out[r, 2] = hold
+        out[r, 3] = n_both / pairs - hold - jump
+        out[r, 4] = jump
+        out[r, 5] = n_switch
+        out[r, 6] = mean_oct
+        out[r, 7] = spread
