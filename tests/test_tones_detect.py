@@ -324,3 +324,19 @@ def test_ringback_with_a_burst_longer_than_the_buffer_is_recognised():
     x = _noisy(render(spec, duration_s=10.0, level_dbfs=level, phase_s=6.6), level, rng, 0.5)
     events = _detect(x, countries=["sr"])
     assert [e.kind for e in events] == ["ringback"]
+
+
+
+def test_long_burst_waits_while_a_tone_of_another_kind_still_fits():
+    """A plan whose ringback (3 s on) shares the frequencies of its long congestion burst
+    (2.4 s on): 1.2 s into a burst both still fit, so the burst alone decides nothing."""
+    from agent.tones.plan import CountryPlan
+
+    (ring,) = parse_tone("[480+620/3000,0/3000]", source="x")
+    (cong,) = parse_tone("[480+620/2400,0/2400]", source="x")
+    plans = {"zz": CountryPlan("zz", "test", ringback=(ring,), congestion=(cong,))}
+    det = ToneDetector(plans, config=ToneConfig(countries=["zz"], sit=False, fax=False))
+    rng = np.random.default_rng(19)
+    x = _noisy(render(ring, duration_s=8.0, level_dbfs=-25.0), -25.0, rng, 0.5)
+    events = [e for i in range(0, len(x), 160) for e in det.push(x[i : i + 160])]
+    assert [e.kind for e in events][:1] == ["ringback"]

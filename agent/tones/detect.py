@@ -501,7 +501,11 @@ class _Matcher:
             bonus = np.maximum(bonus, 0.5)
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
         if seg.on and seg.whole_purity:
-            sat |= alive & (e >= self.burst_live)
+            # Only when no tone of another kind is left (Cuba's 2-s ringback has the same
+            # frequencies as Burkina Faso's congestion): a burst proves no cadence.
+            burst = alive & (e >= self.burst_live)
+            if burst.any() and (self.kind_live[alive] == self.kind_live[burst][0]).all():
+                sat |= burst
         return alive, sat
 
     def next_check(self, seg: _Seg, now: float) -> float:
