@@ -340,3 +340,17 @@ def test_long_burst_waits_while_a_tone_of_another_kind_still_fits():
     x = _noisy(render(ring, duration_s=8.0, level_dbfs=-25.0), -25.0, rng, 0.5)
     events = [e for i in range(0, len(x), 160) for e in det.push(x[i : i + 160])]
     assert [e.kind for e in events][:1] == ["ringback"]
+
+
+@pytest.mark.parametrize("chunk", [160, 80])
+def test_decision_at_a_burst_start_comes_without_batch_delay(chunk):
+    """Paraguay busy (425 Hz 1 s on, 1 s off) from 0.55 s into a burst: the ringback of the
+    same frequency is ruled out only when the next burst starts, 1.45 s after the first
+    sample; the frames around that start are analysed at once, not 80 ms later."""
+    spec = PLANS["py"].busy[0]
+    rng = np.random.default_rng(20)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.553), level, rng, 1.0)
+    (first, *_) = _detect(x, countries=["py"], chunk=chunk)
+    assert first.kind == "busy"
+    assert first.detected_s - 1.0 <= 1.5

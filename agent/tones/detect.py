@@ -637,15 +637,16 @@ class ToneDetector:
         """Feed the next chunk of audio (any length); return the tones recognised so far.
 
         Frames are analysed in batches of at least 80 ms, so an event may come back up to
-        one batch after its evidence arrived; ``detected_s`` is the stream time of the
-        push that returns it.
+        one batch after its evidence arrived (except where a tone's burst or pause may be
+        ending, see :meth:`_urgent`); ``detected_s`` is the stream time of the push that
+        returns it.
         """
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._remember(x)
         self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
         ready = len(self.pending) - self.frame
         n_new = 0 if ready < 0 else 1 + ready // self.hop
-        if n_new < _MIN_BATCH:
+        if n_new < _MIN_BATCH and not (n_new and self._urgent(x)):
             return []
         frames = np.lib.stride_tricks.as_strided(
             self.pending, shape=(n_new, self.frame), strides=(self.hop * 8, 8), writeable=False
@@ -654,6 +655,19 @@ class ToneDetector:
         self.pending = self.pending[n_new * self.hop :].copy()
         now = self.n_in / self.sr
         return [_at(e, now) for e in events]
+
+    def _urgent(self, x: np.ndarray) -> bool:
+        """Whether the newest samples may end the open part of a cadence: a rival tone
+        is often ruled out just then, so the frames are analysed at once rather than in
+        a batch (which would add up to 80 ms to busy and congestion decisions)."""
+        if not self.run or self.cur is None or not len(x):
+            return False
+        if self.pend_label is not None:
+            return True
+        level = 10.0 * np.log10(2.0 * float(np.dot(x, x)) / len(x) + 1e-20)
+        if self.cur.on:
+            return level <= self.ref_db - self.config.off_drop_db
+        return level >= self.ref_db - 8.0
 
     def _remember(self, x: np.ndarray) -> None:
         """Keep the last few seconds in a ring buffer for the long per-segment FFTs."""
