@@ -73,6 +73,38 @@ def test_compiled_trees_follow_lightgbm_on_missing_values_and_zeros(
         np.testing.assert_allclose(trees.predict_batch(probe), got, rtol=0, atol=0)
 
 
+def test_compiled_splits_between_two_adjacent_floats_like_lightgbm(tmp_path: Path) -> None:
+    # LightGBM's threshold is a double between two neighbouring float32 values; the C
+    # compares in float32, so it must pick the right neighbour on each side.
+    lo = np.float32(1.0)
+    hi = np.nextafter(lo, np.float32(2.0))
+    x = np.zeros((400, 3), np.float32)
+    x[:, 0] = np.where(np.arange(400) % 2, hi, lo)
+    y = (np.arange(400) % 2) * 2
+    booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1,
+                         "min_data_in_leaf": 5}, lgb.Dataset(x, label=y), num_boost_round=3)
+    trees = compiled.CompiledTrees(compiled.compile_trees(booster.model_to_string(),
+                                                          cache=tmp_path),
+                                   n_features=3, n_classes=4)
+    probe = np.array([[lo, 0, 0], [hi, 0, 0]], np.float32)
+    got = trees.predict_batch(probe)
+    assert got[0].argmax() == 0 and got[1].argmax() == 2
+    np.testing.assert_allclose(got, booster.predict(probe), rtol=1e-6, atol=1e-12)
+
+
+def test_a_bound_row_predictor_reads_the_row_as_refilled(rng: np.random.Generator) -> None:
+    for compile_trees in (True, False):
+        model = _model(rng, InputLayout(context=True), compile_trees=compile_trees)
+        row = np.zeros(model.n_features, np.float32)
+        predict = model.row_predictor(row)
+        for x in rng.normal(-60, 20, (4, model.n_features)).astype(np.float32):
+            row[:] = x
+            np.testing.assert_allclose(predict(), model.booster.predict(x[None])[0],
+                                       rtol=1e-6, atol=1e-9)
+        with pytest.raises(ValueError, match="row"):
+            model.row_predictor(np.zeros(model.n_features, np.float64))
+
+
 def test_models_the_generator_does_not_cover_are_refused(rng: np.random.Generator) -> None:
     x = rng.normal(size=(200, 6)).astype(np.float32)
     y = np.arange(200) % 4

@@ -22,7 +22,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -98,28 +100,47 @@ def _c_double(value: float) -> str:
     return value.hex()
 
 
+def _c_float_threshold(threshold: float) -> str:
+    """C float literal of the largest float32 at or below a double threshold.
+
+    For a float32 feature value ``v``, ``(double) v <= t`` exactly when ``v <= F`` with
+    ``F`` this float (every float up to ``t`` is at most ``F``), so the trees compare in
+    single precision, with smaller code and constants, and still split like LightGBM.
+    """
+    f = np.float32(threshold)
+    if np.isnan(f):
+        return "NAN"
+    if float(f) > threshold:
+        f = np.nextafter(f, np.float32(-np.inf))
+    if np.isinf(f):
+        return "INFINITY" if f > 0 else "-INFINITY"
+    return float(f).hex() + "f"
+
+
 def _condition(tree: _Tree, node: int) -> str:
     """C expression that is true when ``node`` sends the row to its left child."""
     dt = tree.decision_type[node]
     if dt & _CATEGORICAL_MASK:
         raise TreeCompileError("categorical splits are not supported")
     f = tree.split_feature[node]
-    thr = _c_double(tree.threshold[node])
+    thr = _c_float_threshold(tree.threshold[node])
     default = "1" if dt & _DEFAULT_LEFT_MASK else "0"
     missing = (dt >> 2) & 3
     if missing == _MISSING_NAN:
         return f"(isnan(x[{f}]) ? {default} : x[{f}] <= {thr})"
-    value = f"z({f})"  # NaN reads as 0.0 when the node has no NaN branch
+    value = f"xz[{f}]"  # NaN reads as 0.0 when the node has no NaN branch
     if missing == _MISSING_ZERO:
         return f"(is0({value}) ? {default} : {value} <= {thr})"
     return f"({value} <= {thr})"
 
 
 def _tree_c(tree: _Tree, index: int) -> str:
+    """One tree as ``static double t<index>(x, xz)``: ``x`` the row, ``xz`` the row with
+    NaN read as 0 (for nodes without a NaN branch)."""
+    head = f"static double t{index}(const float *x, const float *xz) {{"
     if not tree.split_feature:
-        return f"static double t{index}(const double *x) {{ (void)x; return " \
-               f"{_c_double(tree.leaf_value[0])}; }}\n"
-    lines = [f"static double t{index}(const double *x) {{"]
+        return f"{head} (void)x; (void)xz; return {_c_double(tree.leaf_value[0])}; }}\n"
+    lines = [head]
 
     def emit(child: int, depth: int) -> None:
         pad = " " * depth
@@ -153,15 +174,16 @@ def generate_c(model_text: str) -> tuple[str, int, int]:
     n_class, n_features, trees = _parse(model_text)
     parts = [
         "#include <math.h>\n",
-        "#define z(f) (isnan(x[f]) ? 0.0 : x[f])\n",
         f"#define is0(v) ((v) >= -{_K_ZERO} && (v) <= {_K_ZERO})\n",
     ]
     parts += [_tree_c(tree, i) for i, tree in enumerate(trees)]
-    sums = "\n".join(f"  s[{i % n_class}] += t{i}(x);" for i in range(len(trees)))
+    sums = "\n".join(f"  s[{i % n_class}] += t{i}(x, xz);" for i in range(len(trees)))
     parts.append(
         f"void {_ENTRY}(const float *row, double *out) {{\n"
-        f"  double x[{n_features}], s[{n_class}] = {{0}};\n"
-        f"  for (int i = 0; i < {n_features}; ++i) x[i] = row[i];\n"
+        f"  const float *x = row;\n"
+        f"  float xz[{n_features}];\n"
+        f"  double s[{n_class}] = {{0}};\n"
+        f"  for (int i = 0; i < {n_features}; ++i) xz[i] = isnan(x[i]) ? 0.0f : x[i];\n"
         f"{sums}\n"
         f"  double m = s[0], sum = 0.0;\n"
         f"  for (int k = 1; k < {n_class}; ++k) m = s[k] > m ? s[k] : m;\n"
@@ -246,6 +268,22 @@ class CompiledTrees:
         :attr:`out`; the caller copies them if it keeps them past the next call."""
         self._fn(row.ctypes.data, self._out_ptr)
         return self.out
+
+    def bind(self, row: np.ndarray) -> Callable[[], np.ndarray]:
+        """A zero-argument predictor of ``row`` (C-contiguous float32, refilled in place
+        by the caller) with its own output array, which each call overwrites and returns.
+
+        The pointers are resolved once here, so a call is one foreign-function call; the
+        predictor holds ``row`` so the buffer outlives it.
+        """
+        out = np.zeros_like(self.out)
+        call = partial(self._fn, row.ctypes.data, out.ctypes.data)
+
+        def predict(_row: np.ndarray = row) -> np.ndarray:
+            call()
+            return out
+
+        return predict
 
     def predict_batch(self, rows: np.ndarray) -> np.ndarray:
         """``(n, F)`` C-contiguous float32 rows → ``(n, classes)`` probabilities."""

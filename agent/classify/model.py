@@ -12,7 +12,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import lightgbm as lgb
@@ -198,6 +200,21 @@ class StudentModel:
             if rc != 0:
                 raise RuntimeError("LightGBM single-row prediction failed")
             return self._out.copy()
+
+    def row_predictor(self, row: np.ndarray) -> Callable[[], np.ndarray]:
+        """A zero-argument :meth:`predict_one` of ``row``, a ``(F,)`` float32 C-contiguous
+        buffer the caller refills in place before each call (the live stream's way).
+
+        With compiled trees a call is a single native call on pointers resolved here; the
+        returned ``(4,)`` array is overwritten by the next call. Each stream binds its own
+        row, so streams on different threads do not share an output buffer.
+        """
+        if row.dtype != np.float32 or row.shape != (self.n_features,) or \
+                not row.flags.c_contiguous:
+            raise ValueError(f"expected a C-contiguous ({self.n_features},) float32 row")
+        if self.compiled is not None:
+            return self.compiled.bind(row)
+        return partial(self.predict_one, row)
 
     def __del__(self) -> None:
         fast = getattr(self, "_fast", None)

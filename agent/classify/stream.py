@@ -81,6 +81,7 @@ class StreamingClassifier:
         self._context = self._row[at : at + N_CONTEXT * layout.context]
         if layout.context:
             self._context[:] = context_from_history([])
+        self._predict = self.model.row_predictor(self._row)
 
     @property
     def decision(self) -> Decision | None:
@@ -126,7 +127,7 @@ class StreamingClassifier:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:
             periodicity_into(self._per_frames, self._periodicity, self._per_scratch)
-        probs = self.model.predict_one(self._row).tolist()
+        probs = self._predict().tolist()
         if self._context.size:
             self._context[N_MELS:] = self._context[:-N_MELS]
             self._mel[0].max(axis=0, out=self._context[:N_MELS])
