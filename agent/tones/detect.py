@@ -657,10 +657,12 @@ class ToneDetector:
         return [_at(e, now) for e in events]
 
     def _urgent(self, x: np.ndarray) -> bool:
-        """Whether the newest samples may end the open part of a cadence: a rival tone
-        is often ruled out just then, so the frames are analysed at once rather than in
-        a batch (which would add up to 80 ms to busy and congestion decisions)."""
-        if not self.run or self.cur is None or not len(x):
+        """Whether the newest samples may end the open part of a cadence while a
+        satisfied tone waits for a rival to be ruled out: that often happens just then,
+        so the frames are analysed at once rather than in a batch (which would add up to
+        80 ms to busy and congestion decisions)."""
+        if (not self.run or self.cur is None or self.emitted or not len(x)
+                or self.matcher.first_sat is None):
             return False
         if self.pend_label is not None:
             return True
