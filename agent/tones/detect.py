@@ -9,13 +9,20 @@ Three stages, all on 32-ms frames every 10 ms:
 2. *Cadence.* Tonal frames and quiet frames (``off_drop_db`` below the tone) form on/off
    segments. Every repeating plan tone is a cycle of on/off steps; each hypothesis
    (template, phase) is checked against each segment: duration within tolerance and, for
-   "on" parts, the segment's energy concentrated at the plan's frequencies (a 256-ms FFT
-   resolves 400+450 or 384+416). Busy, congestion and ringback differ by cadence, so North
-   American busy (480+620, 500/500) and reorder (250/250) are told apart, unlike
-   Asterisk's cadence-less detector.
+   "on" parts, the segment's energy concentrated at the plan's frequencies, with every
+   component of a dual or AM tone present (a 256-ms FFT resolves 400+450 or 384+416).
+   Busy, congestion and ringback differ by cadence, so North American busy (480+620,
+   500/500) and reorder (250/250) are told apart, unlike Asterisk's cadence-less detector.
+   A kind is reported once an on part and its pause (or, after a burst cut by the stream
+   start, a pause and the next burst) fit, once no rival kind still fits (or after
+   ``patience_s``, the closer fit winning); a
+   busy/congestion burst longer than the 1.5-s target decides alone. How soon a plan
+   itself lets two kinds be told apart is computed in :mod:`agent.tones.separation`.
 3. *Frequency runs.* SIT (three segments near 950, 1400, 1800 Hz) and fax CED (2100 Hz)
    are tracked by the frame peak frequency; the SIT segments' exact frequencies (from a
-   long FFT) and durations give the North-American code (IC, VC, RO, NC, IO) or ``ITU``.
+   long FFT) and durations give the North-American code (IC, VC, RO, NC, IO) or ``ITU``;
+   a first segment longer than any standard one (Malaysia's 1 s) is decided as ``ITU``
+   from the first two.
    Fax CNG (1100 Hz, 0.5 s on, 3 s off) is one more cadence template.
 """
 
@@ -264,7 +271,7 @@ class _Seg:
     start: float
     end: float | None = None
     purity: np.ndarray | None = None  # per frequency set, for on parts
-    whole_purity: bool = False  # purity measured over a long burst, not its first 120 ms
+    whole_purity: bool = False  # purity re-measured mid-burst, not only on its first 120 ms
 
 
 @dataclass
@@ -950,7 +957,8 @@ class ToneDetector:
             self.check_at = 0.0
         if (seg.on and not seg.whole_purity and at - seg.start >= _LONG_BURST_S
                 and np.isfinite(self.matcher.burst_live).any()):
-            # Deciding from the burst alone: its frequencies must hold over all of it.
+            # Deciding from the burst alone: measure it again on its middle 256 ms, not
+            # only on the first 120 ms.
             self._seg_purity(seg, at)
             seg.whole_purity = True
             self.check_at = 0.0
