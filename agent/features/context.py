@@ -25,6 +25,7 @@ import scipy.fft
 from agent.features.mel import (
     _FLOOR_DB,
     _OFFSET,
+    BATCH_CHUNK,
     FRAMES_PER_SECOND_WINDOW,
     HOP,
     N_FEATURES,
@@ -174,9 +175,13 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     """
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     n = windows.shape[0]
-    padded = np.zeros((n, _P_FRAMES, 2 * N_FFT), np.float32)
+    padded = np.zeros((min(n, BATCH_CHUNK), _P_FRAMES, 2 * N_FFT), np.float32)
     out = np.empty((n, N_PERIODICITY), np.float32)
-    return periodicity_into(periodicity_frames(windows), out, padded)
+    frames = periodicity_frames(windows)
+    for a in range(0, n, BATCH_CHUNK):
+        b = min(a + BATCH_CHUNK, n)
+        periodicity_into(frames[a:b], out[a:b], padded[: b - a])
+    return out
 
 
 @numba.njit(cache=True)

@@ -25,6 +25,9 @@ FMIN = 100.0
 FMAX = 3900.0
 _OFFSET = (SAMPLE_RATE - ((FRAMES_PER_SECOND_WINDOW - 1) * HOP + N_FFT)) // 2
 _FLOOR_DB = -100.0
+# Batches are worked through this many seconds at a time: the FFT's buffers then stay in
+# cache instead of costing fresh pages for every call (each row is computed alike).
+BATCH_CHUNK = 16
 
 _WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann
 # Power-spectrum to mel; magnitudes are scaled so that a full-scale sine reads about 0 dB.
@@ -115,8 +118,12 @@ def extract_batch(windows: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (n, {SAMPLE_RATE}) windows, got {windows.shape}")
     n = windows.shape[0]
     out = np.empty((n, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
-    scratch = np.empty((n, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
-    return log_mel_into(frames_of(windows), out, scratch).reshape(n, N_FEATURES)
+    scratch = np.empty((min(n, BATCH_CHUNK), FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+    frames = frames_of(windows)
+    for a in range(0, n, BATCH_CHUNK):
+        b = min(a + BATCH_CHUNK, n)
+        log_mel_into(frames[a:b], out[a:b], scratch[: b - a])
+    return out.reshape(n, N_FEATURES)
 
 
 def extract_second(window: np.ndarray) -> np.ndarray:
