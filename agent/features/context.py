@@ -20,7 +20,6 @@ import math
 
 import numba
 import numpy as np
-import scipy.fft
 
 from agent.features.mel import (
     _FLOOR_DB,
@@ -31,7 +30,9 @@ from agent.features.mel import (
     N_FEATURES,
     N_FFT,
     N_MELS,
+    irfft_of_power,
     power_of,
+    rfft,
 )
 
 CONTEXT_SECONDS = 4
@@ -151,8 +152,7 @@ def periodicity_into(frames: np.ndarray, out: np.ndarray, padded: np.ndarray) ->
     autocorrelation's zero padding); the live stream keeps it between seconds.
     """
     _demean_into(frames, padded)
-    spec = scipy.fft.rfft(padded, axis=2)
-    _periodicity_stats(scipy.fft.irfft(power_of(spec), axis=2), out)
+    _periodicity_stats(irfft_of_power(power_of(rfft(padded))), out)
     return out
 
 
