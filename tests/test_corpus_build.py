@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,13 +18,14 @@ from agent.audio.io import load_audio
 from agent.config import build, read_yaml
 from agent.corpus import cli
 from agent.corpus.build import build_corpus
-from agent.corpus.config import CorpusConfig, SourceDirs
+from agent.corpus.config import CorpusConfig, MusicSource, SourceDirs
 from agent.corpus.manifest import MANIFEST, load_manifest
 from agent.corpus.sources import (
     MIDI_PACKAGE,
     MOH_PACKAGE,
     PROMPT_VOICES,
     WESNOTH_PACKAGE,
+    more_music_files,
     music_files,
     render_midi,
 )
@@ -79,7 +81,7 @@ def small_sources(tmp_path: Path) -> SourceDirs:
 
 
 def tiny(sources: SourceDirs, **kw: object) -> CorpusConfig:
-    settings = {"seconds_per_class": 20.0, "midi_seconds": 30.0, **kw}
+    settings = {"seconds_per_class": 20.0, "midi_seconds": 30.0, "more_music": [], **kw}
     return CorpusConfig(sources=sources, **settings)  # type: ignore[arg-type]
 
 
@@ -98,10 +100,12 @@ def test_shipped_config_file_validates() -> None:
         ({"loss_prob": 1.5}, "corpus.loss_prob"),
         ({"seconds_per_clas": 10}, "corpus.seconds_per_clas: unknown"),
         ({"sources": {"moh": "/x"}}, "corpus.sources.moh: unknown"),
+        ({"more_music": [{"package": "x"}]}, "corpus.more_music[0].dir: required"),
+        ({"more_music_seconds": -1}, "corpus.more_music_seconds"),
     ],
 )
 def test_bad_config_names_the_key(data: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         build(CorpusConfig, data, "corpus")
 
 
@@ -209,6 +213,67 @@ def test_same_seed_builds_the_same_audio_and_another_seed_does_not(
                       for it in load_manifest(tmp_path / name)]
     assert outs["a"] == outs["b"]
     assert outs["a"] != outs["c"]
+
+
+_MORE = {m.package: m for m in CorpusConfig().more_music}
+_FOF = "fretsonfire-songs-muldjord"
+needs_more_music = pytest.mark.skipif(
+    not all(Path(_MORE[p].dir).is_dir() for p in ("openttd-openmsx", _FOF)) or not HAVE_MIDI
+    or shutil.which("fluidsynth") is None,
+    reason="apt-get install openttd-openmsx fretsonfire-songs-muldjord fluidsynth "
+    "fluid-soundfont-gm",
+)
+
+
+@pytest.fixture
+def more_music(tmp_path: Path) -> list[MusicSource]:
+    """One MIDI file of openMSX and two Frets on Fire songs, which are all named song.ogg."""
+    midi = tmp_path / "openmsx"
+    _link_some(_MORE["openttd-openmsx"].dir, midi, "*.mid", 1)
+    songs = tmp_path / "fof"
+    for song in sorted(Path(_MORE[_FOF].dir).glob("*/song.ogg"))[:2]:
+        (songs / song.parent.name).mkdir(parents=True)
+        (songs / song.parent.name / "song.ogg").symlink_to(song)
+    return [MusicSource("openttd-openmsx", str(midi), "*.mid"),
+            MusicSource(_FOF, str(songs), "song.ogg")]
+
+
+@needs_debian_audio
+@needs_more_music
+@pytest.mark.corpus
+def test_more_music_appends_files_and_keeps_the_built_ones(
+    tmp_path: Path, small_sources: SourceDirs, more_music: list[MusicSource]
+) -> None:
+    grown, fresh = tmp_path / "grown", tmp_path / "fresh"
+    base = tiny(small_sources)
+    build_corpus(grown, base, labels=["music"], progress=False)
+    before = (grown / MANIFEST).read_text()
+    more = dataclasses.replace(base, more_music=more_music, more_music_seconds=40.0)
+    result = build_corpus(grown, more, labels=["music"], progress=False)
+    assert (grown / MANIFEST).read_text().startswith(before)
+    items = load_manifest(grown)
+    old = len(before.splitlines())
+    assert result["skipped_files"] == old and result["built_files"] == len(items) - old > 0
+    added = items[old:]
+    assert sorted(it.id for it in items) == [f"music-{i:05d}" for i in range(len(items))]
+    assert min(it.id for it in added) == f"music-{old:05d}"
+    assert {s.package for it in added for s in it.sources} == {"openttd-openmsx", _FOF}
+    assert sum(it.duration_s for it in added) >= 40.0
+    songs = {it.group for it in added if it.sources[0].package == _FOF}
+    assert len(songs) == 2 and all(g.startswith(f"music:{_FOF}/") for g in songs)
+    # Settings that change the existing files, or the added ones, are still refused.
+    for changed in (dataclasses.replace(more, seed=3),
+                    dataclasses.replace(more, more_music=more_music[:1])):
+        with pytest.raises(UserError, match="other settings"):
+            build_corpus(grown, changed, labels=["music"], progress=False)
+    build_corpus(fresh, more, labels=["music"], progress=False)
+    assert (fresh / MANIFEST).read_text() == (grown / MANIFEST).read_text()
+
+
+def test_missing_more_music_package_is_named(tmp_path: Path) -> None:
+    cfg = CorpusConfig(more_music=[MusicSource("some-music", str(tmp_path / "absent"))])
+    with pytest.raises(UserError, match="apt-get install some-music"):
+        more_music_files(cfg)
 
 
 @needs_midi

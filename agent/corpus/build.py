@@ -34,19 +34,32 @@ SUMMARY = "summary.json"
 README = "README"
 
 
+# Settings that only add files after the existing ones: a corpus built with them unset
+# (or empty) is completed, not refused.
+_ADDITIVE = ("more_music", "more_music_seconds")
+
+
 def _check_build_info(out: Path, cfg: CorpusConfig) -> None:
-    """Refuse to mix files of two different seeds or channel settings in one corpus."""
+    """Refuse to mix files of two different seeds or channel settings in one corpus.
+
+    A corpus recorded without (or with empty) :data:`_ADDITIVE` settings is accepted and
+    its record updated: they only append files.
+    """
     path = out / BUILD_INFO
-    current = {k: v for k, v in asdict(cfg).items() if k != "seconds_per_class"}
+    current = json.loads(json.dumps(
+        {k: v for k, v in asdict(cfg).items() if k != "seconds_per_class"}))
     if path.is_file():
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             raise UserError(f"{path}: corrupt build record") from None
-        if previous != json.loads(json.dumps(current)):
+        if previous == current:
+            return
+        same_base = all(previous.get(k) == v for k, v in current.items() if k not in _ADDITIVE)
+        grown_only = not previous.get("more_music") or not previous.get("more_music_seconds")
+        if not (same_base and grown_only and set(previous) <= set(current)):
             raise UserError(f"{out}: was built with other settings ({path}); "
                             "use another --out or delete it")
-        return
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -165,16 +178,16 @@ def build_corpus(
     done = {it.id for it in existing}
     started = time.monotonic()
     built = skipped = 0
-    bar = tqdm(total=round(cfg.seconds_per_class * len(labels)), unit="s", file=sys.stderr,
-               disable=not progress, desc="corpus")
+    bar = tqdm(total=round(sum(cfg.class_seconds(lb) for lb in labels)), unit="s",
+               file=sys.stderr, disable=not progress, desc="corpus")
     try:
         for label in labels:
             li = LABEL_INDEX[label]
-            finished = _finished(existing, label, cfg.seconds_per_class)
+            finished = _finished(existing, label, cfg.class_seconds(label))
             if finished:
                 # Replaying the clips would only re-read the sources to skip every one.
                 skipped += finished
-                bar.update(round(cfg.seconds_per_class))
+                bar.update(round(cfg.class_seconds(label)))
                 continue
             clips = GENERATORS[label](cfg, np.random.default_rng([cfg.seed, li]))
             try:

@@ -32,6 +32,35 @@ class SourceDirs:
 
 
 @dataclass(frozen=True)
+class MusicSource:
+    """One more Debian package of music: where its files are and which ones to take.
+
+    Files whose name ends in ``.mid`` are rendered with FluidSynth; the rest are decoded.
+    """
+
+    package: str
+    dir: str
+    pattern: str = "*.ogg"
+
+    def validate(self) -> None:
+        if not self.package or not self.dir or not self.pattern:
+            raise ConfigError("package, dir and pattern must not be empty")
+
+
+def _default_more_music() -> list[MusicSource]:
+    # Styles the base set lacks (rock and metal, ragtime, jazz and pop MIDI), so that a
+    # held-out track is less often the first of its kind the student hears.
+    return [
+        MusicSource("openttd-openmsx", "/usr/share/games/openttd/baseset/openmsx", "*.mid"),
+        MusicSource("fretsonfire-songs-muldjord",
+                    "/usr/share/games/fretsonfire/data/songs/muldjord", "song.ogg"),
+        MusicSource("fretsonfire-songs-sectoid",
+                    "/usr/share/games/fretsonfire/data/songs/sectoid", "song.ogg"),
+        MusicSource("asc-music", "/usr/share/games/asc/music", "*.mp3"),
+    ]
+
+
+@dataclass(frozen=True)
 class CorpusConfig:
     """How much audio to build, and how the telephone channel degrades it.
 
@@ -53,6 +82,15 @@ class CorpusConfig:
     loss_prob: float = 0.3
     loss_rate: list[float] = field(default_factory=lambda: [0.005, 0.05])
     sources: SourceDirs = field(default_factory=SourceDirs)
+    more_music: list[MusicSource] = field(default_factory=_default_more_music)
+    """Music cut after the base music class (files numbered on from it), so a corpus
+    built without it keeps every file and only grows."""
+    more_music_seconds: float = 1800.0
+
+    def class_seconds(self, label: str) -> float:
+        """Seconds of audio the build makes for ``label`` (music gets ``more_music`` too)."""
+        extra = self.more_music_seconds if label == "music" and self.more_music else 0.0
+        return self.seconds_per_class + extra
 
     def validate(self) -> None:
         """Reject ranges that are empty, reversed or outside what makes sense."""
@@ -65,6 +103,8 @@ class CorpusConfig:
         _range_ok(self.noise_floor_dbfs, "noise_floor_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.silence_noise_dbfs, "silence_noise_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.loss_rate, "loss_rate", low=0.0, high=0.5)
+        if self.more_music_seconds < 0:
+            raise ConfigError("more_music_seconds: must be >= 0")
         if self.midi_seconds <= 0:
             raise ConfigError("midi_seconds: must be > 0")
         for name in ("noise_floor_prob", "loss_prob"):

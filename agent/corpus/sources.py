@@ -2,7 +2,8 @@
 
 Each ``*_clips`` function is a deterministic generator: given the config and a seeded
 generator it yields the same :class:`Clip` sequence every time, numbered from 0, until
-``seconds_per_class`` is reached. A resumed build replays it and skips the ids it has.
+its class's seconds (:meth:`CorpusConfig.class_seconds`) are reached. A resumed build
+replays it and skips the ids it has.
 """
 
 from __future__ import annotations
@@ -102,6 +103,16 @@ def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
     return files
 
 
+def more_music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
+    """Files of each ``more_music`` package; raises :class:`UserError` naming a missing one."""
+    files = {m.package: _files(Path(m.dir), m.pattern, m.package) for m in cfg.more_music}
+    midi = any(p.suffix.lower() in (".mid", ".midi") for fs in files.values() for p in fs)
+    if midi and not Path(cfg.sources.soundfont).is_file():
+        raise UserError(f"{cfg.sources.soundfont}: missing; install the Debian package "
+                        f"{SOUNDFONT_PACKAGE} (apt-get install {SOUNDFONT_PACKAGE})")
+    return files
+
+
 def render_midi(path: Path, *, soundfont: Path, seconds: float) -> np.ndarray:
     """The first ``seconds`` of a MIDI file rendered by FluidSynth, mono float32 at 8 kHz.
 
@@ -133,8 +144,8 @@ def render_midi(path: Path, *, soundfont: Path, seconds: float) -> np.ndarray:
     return soxr.resample(stereo.mean(axis=1), _MIDI_RATE, SAMPLE_RATE).astype(np.float32)
 
 
-def _load_music(cfg: CorpusConfig, package: str, path: Path) -> np.ndarray:
-    if package == MIDI_PACKAGE:
+def _load_music(cfg: CorpusConfig, path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".mid", ".midi"):
         return render_midi(path, soundfont=Path(cfg.sources.soundfont), seconds=cfg.midi_seconds)
     return load_audio(path)
 
@@ -205,7 +216,7 @@ def _music_segments(
     for pkg in sorted(files):
         segs = []
         for path in files[pkg]:
-            audio = _load_music(cfg, pkg, path)
+            audio = _load_music(cfg, path)
             start = 0
             while start + lo <= audio.size:
                 length = min(int(rng.integers(lo, hi + 1)), audio.size - start)
@@ -221,39 +232,58 @@ def _music_segments(
 
 
 def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
-    """Segments of music on hold, game music and rendered MIDI, taken in turn per package.
+    """Segments of music on hold, game music and rendered MIDI, taken in turn per package;
+    then, numbered on, segments of the ``more_music`` packages.
 
-    Segments of the same file share a ``group``. Every file is read once to cut and
-    screen segments, then the chosen segments are read back file by file.
+    Segments of the same file share a ``group``. The base set is cut exactly as before
+    ``more_music`` existed (same draws, same ids), so adding it only appends files.
     """
-    files = music_files(cfg)
+    base = list(_choose_segments(cfg, rng, music_files(cfg), cfg.seconds_per_class))
+    yield from _music_from(cfg, base, first=0, group=lambda seg: f"music:{seg.path.name}")
+    if cfg.more_music and cfg.more_music_seconds > 0:
+        more = list(_choose_segments(cfg, rng, more_music_files(cfg), cfg.more_music_seconds))
+        roots = {m.package: Path(m.dir) for m in cfg.more_music}
+        # Names repeat across packages (every Frets on Fire song is song.ogg): the group
+        # is the package and the path under its directory.
+        yield from _music_from(
+            cfg, more, first=len(base),
+            group=lambda seg: f"music:{seg.package}/{seg.path.relative_to(roots[seg.package])}")
+
+
+def _choose_segments(cfg: CorpusConfig, rng: np.random.Generator,
+                     files: dict[str, list[Path]], seconds: float) -> Iterator[_Segment]:
+    """Screened segments drawn in turn per package until ``seconds`` are reached."""
     pools = _music_segments(cfg, rng, files)
     for pkg in pools:
         pools[pkg] = [pools[pkg][i] for i in rng.permutation(len(pools[pkg]))]
-    chosen: list[_Segment] = []
     total = 0.0
     turn = 0
     packages = sorted(pools)
-    while total < cfg.seconds_per_class and any(pools.values()):
+    while total < seconds and any(pools.values()):
         pkg = packages[turn % len(packages)]
         turn += 1
         if not pools[pkg]:
             continue
         seg = pools[pkg].pop()
-        chosen.append(seg)
+        yield seg
         total += seg.length / SAMPLE_RATE
+
+
+def _music_from(cfg: CorpusConfig, chosen: list[_Segment], *, first: int,
+                group: Callable[[_Segment], str]) -> Iterator[Clip]:
+    """Clips of the chosen segments, numbered from ``first``, each source file read once."""
     by_file: dict[Path, list[tuple[int, _Segment]]] = {}
-    for i, seg in enumerate(chosen):
+    for i, seg in enumerate(chosen, start=first):
         by_file.setdefault(seg.path, []).append((i, seg))
     for path in sorted(by_file):
-        package = by_file[path][0][1].package
-        audio = _load_music(cfg, package, path)
+        audio = _load_music(cfg, path)
         mix = ({"synth": "fluidsynth", "soundfont": cfg.sources.soundfont,
-                "soundfont_package": SOUNDFONT_PACKAGE} if package == MIDI_PACKAGE else {})
+                "soundfont_package": SOUNDFONT_PACKAGE}
+               if path.suffix.lower() in (".mid", ".midi") else {})
         for i, seg in by_file[path]:
             samples = audio[seg.start:seg.start + seg.length].astype(np.float32)
-            ref = SourceRef(package, str(path), _seconds(seg.start), _seconds(seg.length))
-            yield Clip(i, "music", f"music:{path.name}", samples, [ref], mix=dict(mix))
+            ref = SourceRef(seg.package, str(path), _seconds(seg.start), _seconds(seg.length))
+            yield Clip(i, "music", group(seg), samples, [ref], mix=dict(mix))
 
 
 def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
