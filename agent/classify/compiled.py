@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.paths import cache_dir
+
+_log = logging.getLogger(__name__)
 
 ENV_SWITCH = "EMA_COMPILED_TREES"
 _K_ZERO = "1e-35f"  # LightGBM's kZeroThreshold, compared as float as LightGBM does
@@ -219,14 +222,17 @@ def compile_trees(model_text: str, *, cache: Path | None = None) -> Path:
     TreeCompileError
         Unsupported model, no compiler, or the compiler failed.
     """
-    source, _, _ = generate_c(model_text)
-    # Keyed by the C itself: a new model or a change to the generator builds afresh.
-    key = hashlib.sha256(source.encode()).hexdigest()[:24]
+    # Keyed by the model and by this generator's own source, so a new model or a change to
+    # the emitted C builds afresh while a cached model loads without generating anything.
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(model_text.encode())
     folder = cache if cache is not None else cache_dir() / "trees"
-    target = folder / f"student-{key}.so"
+    target = folder / f"student-{digest.hexdigest()[:24]}.so"
     if target.is_file():
         return target
+    source, _, _ = generate_c(model_text)
     folder.mkdir(parents=True, exist_ok=True)
+    _log.info("compiling the student's trees to %s (once per model)", target)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         c_file = Path(tmp) / "trees.c"
         c_file.write_text(source)

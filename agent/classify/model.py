@@ -148,7 +148,7 @@ class StudentModel:
             path = compiled.compile_trees(self.booster.model_to_string(num_iteration=-1))
             return compiled.CompiledTrees(path, n_features=self.n_features,
                                           n_classes=len(LABELS))
-        except (compiled.TreeCompileError, OSError) as exc:
+        except (compiled.TreeCompileError, OSError, AttributeError) as exc:
             _log.warning("%s: trees not compiled, using LightGBM's predictor (%s)",
                          self.source, exc)
             return None
