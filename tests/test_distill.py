@@ -13,9 +13,10 @@ import pytest
 from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio, write_wav
 from agent.classify.model import StudentModel
+from agent.classify.rule import RuleState
 from agent.distill import cli
 from agent.distill.classmap import TARGETS, load_classmap
-from agent.distill.dataset import Recording, build_table, teach
+from agent.distill.dataset import Recording, SecondsTable, build_table, teach
 from agent.distill.smoothing import hann_smooth, per_second, window_frames
 from agent.distill.teachers import (
     EarlyMediaTeacher,
@@ -310,3 +311,55 @@ def test_combined_labels_keep_cadence_gaps_only_after_a_heard_burst() -> None:
     assert (y[keep] == r).all()
     keep, y = targets(table, "source")
     assert keep.all()
+
+
+def _bare_table(files: list[tuple[str, str, str]], seconds: int = 5) -> SecondsTable:
+    """A table of ``(id, group, stratum)`` files of ``seconds`` rows each, no features."""
+    n = len(files) * seconds
+    source = np.repeat([LABEL_INDEX[s.split("/")[0]] for _, _, s in files], seconds)
+    return SecondsTable(
+        features=np.zeros((n, 1), np.float32), context=np.zeros((n, 1), np.float32),
+        periodicity=np.zeros((n, 1), np.float32), source=source.astype(np.int8),
+        teacher=source.astype(np.int8), agreed=np.ones(n, bool),
+        soft=np.zeros((n, len(LABELS)), np.float32),
+        file=np.repeat(np.arange(len(files)), seconds).astype(np.int32),
+        t=np.tile(np.arange(seconds), len(files)).astype(np.int32),
+        ids=[f for f, _, _ in files], groups=[g for _, g, _ in files],
+        strata=[s for _, _, s in files])
+
+
+def test_split_keeps_an_earlier_held_out_set_and_splits_new_sources() -> None:
+    old = [(f"music-{i:05d}", f"music:t{i // 2}.ogg", "music/old-pkg") for i in range(20)]
+    old += [(f"ringback-{i:05d}", f"ringback:c{i}", "ringback/agent.tones") for i in range(10)]
+    # One group of each old stratum, fewer than a fresh 20% split would take.
+    held = ["music-00002", "music-00003", "ringback-00004"]
+    new = [(f"music-{20 + i:05d}", f"music:new/t{i}.ogg", "music/new-pkg") for i in range(10)]
+    after = _bare_table(old + new)
+    test = grouped_split(after, keep_test=held)
+    test_ids = {after.ids[f] for f in after.file[test]}
+    # The earlier held-out files (and only they) of the old sources, plus new-source files.
+    assert test_ids & {i for i, _, _ in old} == set(held)
+    assert 0 < len(test_ids - set(held)) < len(new)
+    groups = np.asarray(after.groups)[after.file]
+    assert not set(groups[test]) & set(groups[~test])
+    # A held-out file pulls in the files of its group.
+    one = grouped_split(after, keep_test=["music-00000"])
+    assert {after.ids[f] for f in after.file[one] if after.strata[f] == "music/old-pkg"} == {
+        "music-00000", "music-00001"}
+
+
+def test_stream_ending_before_a_decision_counts_the_gap_before_a_burst_as_ringback() -> None:
+    def decide(labels: str) -> str | None:
+        names = {"A": "announcement", "R": "ringback", "M": "music", "S": "silence"}
+        state = RuleState()
+        for t, k in enumerate(labels):
+            state.push(t, names[k], 0.9)
+        decision = state.finish(float(len(labels)))
+        return decision.label if decision is not None else None
+
+    # Started inside a 4-s cadence gap, one burst second heard, then the call ended.
+    assert decide("SSSR") == "ringback"
+    # Silence long before the burst is not its gap; silence alone stays silence.
+    assert decide("SSSSSSSSR") == "silence"
+    assert decide("SSSS") == "silence"
+    assert decide("SSAR") == "announcement"

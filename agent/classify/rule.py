@@ -110,10 +110,20 @@ class RuleState:
 
     def finish(self, seconds_seen: float) -> Decision | None:
         """Best decision at end of stream: the settled one, else announcement if any second
-        said so, else the most frequent (cadence-corrected) class; None without seconds."""
+        said so, else the most frequent (cadence-corrected) class; None without seconds.
+
+        Silence up to ``ringback_gap_s`` before a ringback second counts as ringback here
+        too: a stream that started inside a cadence gap and ended before the silence rule
+        settled heard the gap, then the burst.
+        """
         if self.decision is not None:
             return self.decision
-        seen = [e for e in self.effective if e is not None]
+        seen = list(self.effective)
+        gap = self.rule.ringback_gap_s
+        for t, label in enumerate(seen):
+            if label == "silence" and "ringback" in seen[t + 1:t + 1 + gap]:
+                seen[t] = "ringback"
+        seen = [e for e in seen if e is not None]
         if not seen:
             return None
         if "announcement" in seen:

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--labels", choices=LABEL_MODES, default="combined",
                    help="teacher labels, source labels, or source labels the teacher "
                         "confirms (default combined)")
+    p.add_argument("--held-out", type=Path, default=None, metavar="SPLIT_JSON",
+                   help="keep the files an earlier split.json held out in the test set (new "
+                        "kinds of source are split as usual), to compare with that model")
     _common(p, out=MODELS_DIR)
     p.set_defaults(func=run_train)
 
@@ -68,18 +71,33 @@ def run_train(args: argparse.Namespace) -> int:
     from agent.distill.train import corpus_recordings
 
     corpus = args.corpus or cache_dir() / "corpus"
+    keep_test = _held_out(args.held_out) if args.held_out else []
     recordings = corpus_recordings(corpus)
     teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)
     cache = None if args.no_cache else teacher_cache(teacher.name)
     table = labelled_table(recordings, teacher, cache=cache, progress=True)
     shipped = train_student(
         table, out_dir=args.out, labels=args.labels, compare=not args.quick,
+        keep_test=keep_test,
         info={"command": _command(),
               "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds)",
               "teacher": teacher.name},
     )
     _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
     return 0
+
+
+def _held_out(path: Path) -> list[str]:
+    """The ``test_files`` of a split.json written by ``train``."""
+    import json
+
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["test_files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a split.json with test_files ({exc})") from None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise UserError(f"{path}: test_files must be a list of file ids")
+    return files
 
 
 def run_distill(args: argparse.Namespace) -> int:

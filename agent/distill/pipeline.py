@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +57,19 @@ def _predict(booster: lgb.Booster, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict[str, Any],
-                  compare: bool = True, params: TrainParams | None = None) -> Evaluation:
+                  compare: bool = True, params: TrainParams | None = None,
+                  keep_test: Collection[str] = ()) -> Evaluation:
     """Split, train the variants, evaluate them on held-out files, write the best.
 
     The shipped model is the best (by macro-F1 vs source truth when the data is labelled,
     else by agreement with the teacher) of the layouts that fit the latency budget,
     trained with ``labels``. With ``compare``, the other label
-    modes and MFCC inputs are trained and measured too, for the report.
+    modes and MFCC inputs are trained and measured too, for the report. ``keep_test``:
+    file ids an earlier split held out, kept out (see :func:`grouped_split`).
     """
     if labels not in LABEL_MODES:
         raise UserError(f"--labels {labels!r}: expected one of {', '.join(LABEL_MODES)}")
-    test = grouped_split(table)
+    test = grouped_split(table, keep_test=keep_test)
     if not test.any() or test.all():
         raise UserError("too few source groups to hold any out: add recordings")
     train_t, test_t = table.subset(~test), table.subset(test)

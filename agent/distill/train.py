@@ -18,7 +18,7 @@ stratified by class, 80/20.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,13 +124,16 @@ def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
     return layout.assemble(table.features, table.context, table.periodicity)
 
 
-def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int = 0
-                  ) -> np.ndarray:
+def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int = 0,
+                  keep_test: Collection[str] = ()) -> np.ndarray:
     """Row mask of the test set: whole file groups, about ``test_fraction`` of each stratum.
 
     A group's stratum is its files' ``strata`` entry (class and source package in a corpus),
     else its label (the teacher's majority if unlabelled); stratifying by source package
     keeps, e.g., hold music from being mostly held out while game music is mostly trained.
+    ``keep_test`` names files held out by an earlier split: a stratum holding any of them
+    keeps exactly their groups as its test set, so a model trained on a grown corpus is
+    tested on what the earlier one was, plus a share of the new kinds of source.
     """
     rng = np.random.default_rng(seed)
     groups = np.asarray(table.groups)
@@ -147,8 +150,14 @@ def grouped_split(table: SecondsTable, *, test_fraction: float = 0.2, seed: int 
          else LABELS[group_label[g]] for g, r in enumerate(first_row)]
     )
     test_groups = np.zeros(names.size, bool)
+    kept = set(keep_test)
+    if kept:
+        kept_file = np.array([i in kept for i in table.ids], bool)
+        test_groups[np.unique(inverse[kept_file[table.file]])] = True
     for stratum in sorted(set(group_stratum)):
         members = np.flatnonzero(group_stratum == stratum)
+        if test_groups[members].any():
+            continue
         if members.size < 2:
             continue
         rng.shuffle(members)
