@@ -5,7 +5,12 @@ import pytest
 import scipy.fft
 
 from agent.features import N_FEATURES, N_MELS, extract_batch, extract_second, mel, seconds_of
-from agent.features.context import periodicity_batch
+from agent.features.context import (
+    context_batch,
+    context_from_history,
+    periodicity_batch,
+    push_context,
+)
 from agent.features.mel import mel_band_centres
 from tests.conftest import sine
 
@@ -127,3 +132,14 @@ def test_features_equal_the_implementation_the_model_was_trained_with(rng):
     one_at_a_time = np.stack([periodicity_batch(w[None])[0] for w in windows])
     assert np.allclose(one_at_a_time, want_per, rtol=1e-5, atol=0)
     assert (want_per[:, 1] > 0).any() and (want_per[:, 1] == 0).any()  # voiced and not
+
+
+def test_the_live_context_update_gives_the_training_context(rng):
+    feats = extract_batch(rng.normal(scale=0.1, size=(7, 8000)).astype(np.float32)
+                          * np.logspace(0, -3, 7, dtype=np.float32)[:, None])
+    live = context_from_history([])
+    rows = []
+    for f in feats:
+        rows.append(live.copy())
+        push_context(live, f)
+    np.testing.assert_array_equal(np.stack(rows), context_batch(feats))

@@ -29,6 +29,7 @@ from agent.features.context import (
     context_from_history,
     periodicity_frames,
     periodicity_into,
+    push_context,
     summary_batch,
 )
 from agent.features.mel import N_FFT, frames_of, log_mel_into
@@ -129,8 +130,7 @@ class StreamingClassifier:
             periodicity_into(self._per_frames, self._periodicity, self._per_scratch)
         probs = self._predict().tolist()
         if self._context.size:
-            self._context[N_MELS:] = self._context[:-N_MELS]
-            self._mel[0].max(axis=0, out=self._context[:N_MELS])
+            push_context(self._context, self._row[:N_FEATURES])
         k = probs.index(max(probs))
         t = len(self.seconds)
         result = SecondResult(t=t, label=LABELS[k], p=dict(zip(LABELS, probs, strict=True)))

@@ -30,8 +30,7 @@ from agent.features.mel import (
     N_FEATURES,
     N_FFT,
     N_MELS,
-    irfft_of_power,
-    power_of,
+    autocorrelation,
     rfft,
 )
 
@@ -82,6 +81,25 @@ def context_from_history(history: list[np.ndarray]) -> np.ndarray:
     for k in range(1, min(CONTEXT_SECONDS, len(history)) + 1):
         out[(k - 1) * N_MELS : k * N_MELS] = history[-k]
     return out
+
+
+@numba.njit(cache=True)
+def push_context(context: np.ndarray, features: np.ndarray) -> None:
+    """Advance a live stream's context by one second, in place.
+
+    ``context`` ``(96,)`` holds what :func:`context_batch` gives the second just
+    classified; afterwards it holds the next second's: the band maxima shift back one
+    second and ``features`` ``(696,)`` of the second just classified take the front.
+    """
+    for i in range(context.size - 1, N_MELS - 1, -1):
+        context[i] = context[i - N_MELS]
+    for b in range(N_MELS):
+        best = features[b]
+        for f in range(1, FRAMES_PER_SECOND_WINDOW):
+            v = features[f * N_MELS + b]
+            if v > best:
+                best = v
+        context[b] = best
 
 
 def summary_batch(features: np.ndarray) -> np.ndarray:
@@ -152,7 +170,7 @@ def periodicity_into(frames: np.ndarray, out: np.ndarray, padded: np.ndarray) ->
     autocorrelation's zero padding); the live stream keeps it between seconds.
     """
     _demean_into(frames, padded)
-    _periodicity_stats(irfft_of_power(power_of(rfft(padded))), out)
+    _periodicity_stats(autocorrelation(rfft(padded)), out)
     return out
 
 

@@ -73,12 +73,22 @@ def log_mel_into(frames: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np
     between seconds (``frames`` a fixed view of its window buffer), so a second costs no
     allocation beyond the FFT's own; :func:`extract_batch` makes them per call.
     """
-    np.multiply(frames, _WINDOW, out=scratch)
+    _window_into(frames, scratch)
     np.matmul(power_of(rfft(scratch)), _MEL, out=out)
     np.maximum(out, 1e-10, out=out)
     np.log10(out, out=out)
     np.multiply(out, 10.0, out=out)
     return out
+
+
+@numba.njit(cache=True)
+def _window_into(frames: np.ndarray, out: np.ndarray) -> None:
+    """``frames * _WINDOW`` (float32, exact either way) in one call instead of numpy's
+    broadcast over a strided view."""
+    for r in range(frames.shape[0]):
+        for j in range(frames.shape[1]):
+            for k in range(frames.shape[2]):
+                out[r, j, k] = frames[r, j, k] * _WINDOW[k]
 
 
 @numba.njit(cache=True)
@@ -96,13 +106,16 @@ def rfft(x: np.ndarray) -> np.ndarray:
     return _pocketfft.r2c(x, (x.ndim - 1,), True, 0, None, 1)
 
 
-def irfft_of_power(power: np.ndarray) -> np.ndarray:
-    """``scipy.fft.irfft(power, axis=-1)`` of a float32 power spectrum, bit for bit."""
+def autocorrelation(spec: np.ndarray) -> np.ndarray:
+    """``scipy.fft.irfft(re * re + im * im, axis=-1)`` of a C-contiguous complex64
+    spectrum, bit for bit."""
     if _pocketfft is None:
-        return scipy.fft.irfft(power, axis=-1)
-    # scipy turns the real input into complex (imaginary 0) before the same call.
-    return _pocketfft.c2r(power.astype(np.complex64), (power.ndim - 1,),
-                          2 * (power.shape[-1] - 1), False, 2, None, 1)
+        return scipy.fft.irfft(power_of(spec), axis=-1)
+    # The power goes straight into complex slots (imaginary 0): scipy would convert the
+    # real power to exactly that before making the same call.
+    power = np.empty(spec.shape, np.complex64)
+    _power_into(spec, power)
+    return _pocketfft.c2r(power, (spec.ndim - 1,), 2 * (spec.shape[-1] - 1), False, 2, None, 1)
 
 
 def power_of(spec: np.ndarray) -> np.ndarray:
