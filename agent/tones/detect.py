@@ -367,11 +367,13 @@ class _Tables:
                 owner.append(si)
         self.comp_f = np.array(comps_flat)
         self.comp_owner = np.array(owner, dtype=np.int64)
-        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Each set's components are contiguous: where each set's run of them starts.
+        self.comp_starts = np.searchsorted(self.comp_owner, np.arange(len(self.fsets)))
+        self._mask_cache: dict[int, np.ndarray] = {}
 
-    def masks(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-        """(frequency sets, bins) and (components, bins) masks of the plan frequencies,
-        tolerance set by length."""
+    def masks(self, n_samples: int) -> np.ndarray:
+        """(frequency sets + components, bins) masks of the plan frequencies, tolerance
+        set by length: the rows of the sets, then those of their components."""
         key = min(n_samples, _SEG_NFFT) // 80
         cached = self._mask_cache.get(key)
         if cached is not None:
@@ -384,10 +386,10 @@ class _Tables:
         comp_masks = near.astype(np.float64)
         masks = np.zeros((len(self.fsets), len(bins)), dtype=np.float64)
         np.maximum.at(masks, self.comp_owner, comp_masks)
-        masks.flags.writeable = False
-        comp_masks.flags.writeable = False
-        self._mask_cache[key] = (masks, comp_masks)
-        return masks, comp_masks
+        both = np.concatenate([masks, comp_masks])
+        both.flags.writeable = False
+        self._mask_cache[key] = both
+        return both
 
 
 _TABLES: dict[tuple, tuple[dict[str, CountryPlan], _Tables]] = {}
@@ -417,6 +419,7 @@ class _Matcher:
         self.fsets = tables.fsets
         self.masks = tables.masks
         self.comp_owner = tables.comp_owner
+        self.comp_starts = tables.comp_starts
         self.h_t, self.h_rot, self.h_m = tables.h_t, tables.h_rot, tables.h_m
         self.h_kind, self.h_need = tables.h_kind, tables.h_need
         self.h_group_kind = tables.h_group_kind
@@ -452,6 +455,7 @@ class _Matcher:
         self.nom_live = self.nominal[self.t_live, steps]
         self.fid_live = self.fs_id[self.t_live, steps]
         self.burst_live = self.tables.burst[self.t_live, steps]
+        self.burst_times = self.burst_live[np.isfinite(self.burst_live)]
         self.on_cap_live = self.h_on_cap[live]
         self.off_cap_live = self.h_off_cap[live]
 
@@ -522,8 +526,7 @@ class _Matcher:
         # and would then wait for the part to end.
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
-                                self.burst_live[np.isfinite(self.burst_live)] + seg.start
-                                if seg.on else [],
+                                self.burst_times + seg.start if seg.on else [],
                                 [self.run_start + self.min_span]])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
@@ -937,13 +940,13 @@ class ToneDetector:
         p = np.abs(np.fft.rfft(x * _hann(len(x)), _SEG_NFFT)) ** 2
         lo, hi = self.seg_band
         total = float(np.sum(p[lo:hi])) + 1e-30
-        masks, comp_masks = self.matcher.masks(len(x))
-        set_energy = masks @ p
+        m = self.matcher
+        energy = m.masks(len(x)) @ p
+        set_energy, comp_energy = energy[: len(m.fsets)], energy[len(m.fsets) :]
         # Every component must be there: a single 400 Hz tone is all "at the frequencies"
         # of 400+440, yet it is not that tone.
-        share = (comp_masks @ p) / (set_energy[self.matcher.comp_owner] + 1e-30)
-        whole = np.ones(len(set_energy), dtype=bool)
-        np.logical_and.at(whole, self.matcher.comp_owner, share >= _MIN_COMPONENT_SHARE)
+        share = comp_energy / (set_energy[m.comp_owner] + 1e-30)
+        whole = np.minimum.reduceat(share, m.comp_starts) >= _MIN_COMPONENT_SHARE
         seg.purity = np.where(whole, set_energy / total, 0.0)
 
     def _evaluate(self, t: float, now: float) -> ToneEvent | None:
@@ -956,7 +959,7 @@ class ToneDetector:
             self._seg_purity(seg, at)
             self.check_at = 0.0
         if (seg.on and not seg.whole_purity and at - seg.start >= _LONG_BURST_S
-                and np.isfinite(self.matcher.burst_live).any()):
+                and len(self.matcher.burst_times)):
             # Deciding from the burst alone: measure it again on its middle 256 ms, not
             # only on the first 120 ms.
             self._seg_purity(seg, at)
