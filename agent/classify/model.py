@@ -100,7 +100,7 @@ class StudentModel:
     """A loaded student with a batch path and a fast single-row path.
 
     ``predict_one`` runs the trees compiled to native code (:mod:`agent.classify.compiled`,
-    built once per model and cached; about 5x faster than LightGBM for one row, same
+    built once per model and cached; 2-5x faster than LightGBM for one row, same
     probabilities). Where that is off (``EMA_COMPILED_TREES=0``, ``compile_trees=False``)
     or impossible (no C compiler, a model feature the generator does not cover) it goes
     through LightGBM's C API "fast single row" entry points
