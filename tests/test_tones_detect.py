@@ -354,3 +354,17 @@ def test_decision_at_a_burst_start_comes_without_batch_delay(chunk):
     (first, *_) = _detect(x, countries=["py"], chunk=chunk)
     assert first.kind == "busy"
     assert first.detected_s - 1.0 <= 1.5
+
+
+def test_busy_after_a_short_cut_burst_and_a_long_pause_is_decided_on_the_next_burst():
+    """Laos busy (425 Hz 1 s on, 1 s off) from 0.8 s into a burst: 0.2 s of tone, the full
+    pause, then the next burst rules the 4-s ringback pause out 1.2 s in. A burst of the
+    plan's frequency closing a long pause of the plan's length counts in full as soon as
+    its frequency is measured (120 ms), not after 350 ms."""
+    spec = PLANS["la"].busy[0]
+    rng = np.random.default_rng(21)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.8), level, rng, 1.0)
+    (first, *_) = _detect(x, countries=["la"])
+    assert first.kind == "busy"
+    assert first.detected_s - 1.0 <= 1.5

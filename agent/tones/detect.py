@@ -441,6 +441,7 @@ class _Matcher:
         self.first_sat: float | None = None
         self.run_start = 0.0
         self.first_whole = False
+        self.long_pause = False  # the last closed part was a pause of full weight
         self._step_cache()
 
     def _step_cache(self) -> None:
@@ -484,6 +485,7 @@ class _Matcher:
         self.live, self.ev, self.err, self.pur = (
             self.live[ok], self.ev[ok], self.err[ok], self.pur[ok])
         self.i += 1
+        self.long_pause = not seg.on and _weight(dur, False) == 1.0
         self._step_cache()
 
     def _purity(self, seg: _Seg) -> np.ndarray:
@@ -507,9 +509,9 @@ class _Matcher:
         bonus = (e >= lo_eff) * _weight(e, seg.on) if self.i > 0 or self.first_whole else 0.0
         if seg.on and seg.purity is not None and self.i > 0:
             # A burst at the plan's frequency ending a pause of the plan's length counts
-            # as a short part as soon as its frequency is known: after a burst cut by the
-            # stream start, waiting for its full weight would cost a whole cap.
-            bonus = np.maximum(bonus, 0.5)
+            # as soon as its frequency is known, in full after a long pause: after a burst
+            # cut by the stream start, waiting for its full weight would cost a whole cap.
+            bonus = np.maximum(bonus, 1.0 if self.long_pause else 0.5)
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
         if seg.on and seg.whole_purity:
             # Only when no tone of another kind is left (Cuba's 2-s ringback has the same
