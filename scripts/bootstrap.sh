@@ -5,6 +5,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(
+  gcc libc6-dev         # compiles the student's trees to native code (else LightGBM's own predictor)
   sip-tester            # SIPp: the carrier and dialer in the demo and the tests
   kamailio              # dispatcher in front of several pjsua2 worker processes
   sox libsox-fmt-all    # codecs for the telephone-channel simulation (GSM, AMR-NB)
