@@ -250,12 +250,19 @@ def summarize(results: list[Result], title: str, max_failures: int) -> None:
 
 def plan_note(r: Result) -> str:
     """What the plan says about a failed case."""
+    note = ""
+    if r.case.spec.repeat:
+        heard = heard_parts(r.case.spec, phase_s=r.phase)
+        cut, pause = heard[0].ms / 1000.0, heard[1].ms / 1000.0
+        if cut < limit_for(r.case) < cut + pause:
+            # Nothing of the cadence but one burst's tail is heard within the limit.
+            note = f"; within the limit only a {cut:.2f}-s cut burst, then a pause past it"
     if not r.rival:
-        return ""
+        return note
     if r.separation == float("inf"):
-        return f"; identical within tolerance to {r.rival}"
+        return f"{note}; identical within tolerance to {r.rival}"
     what = "indistinguishable within the limit by the plan" if r.indistinct else "separable"
-    return f"; {what}: like {r.rival} for {r.separation:.2f} s"
+    return f"{note}; {what}: like {r.rival} for {r.separation:.2f} s"
 
 
 def main(argv: list[str] | None = None) -> int:

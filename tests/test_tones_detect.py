@@ -368,3 +368,16 @@ def test_busy_after_a_short_cut_burst_and_a_long_pause_is_decided_on_the_next_bu
     (first, *_) = _detect(x, countries=["la"])
     assert first.kind == "busy"
     assert first.detected_s - 1.0 <= 1.5
+
+
+def test_pause_check_is_not_held_back_by_batching():
+    """Iraq busy (400 Hz 1 s on, 1 s off): the burst ends 1 s in, the pause counts 450 ms
+    later; its 50-ms confirmation and an 80-ms analysis batch on top would overrun 1.5 s,
+    so frames are analysed at once when such a check is due."""
+    spec = PLANS["iq"].busy[0]
+    rng = np.random.default_rng(22)
+    level = dbm0_to_dbfs(-10.0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level), level, rng, 0.76)
+    (first, *_) = _detect(x, countries=["iq"])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.76 <= 1.5

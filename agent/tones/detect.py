@@ -528,7 +528,7 @@ class _Matcher:
         # and would then wait for the part to end.
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
-                                self.burst_times + seg.start if seg.on else [],
+                                self.burst_times + (seg.start + 1e-6) if seg.on else [],
                                 [self.run_start + self.min_span]])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
@@ -649,16 +649,15 @@ class ToneDetector:
         """Feed the next chunk of audio (any length); return the tones recognised so far.
 
         Frames are analysed in batches of at least 80 ms, so an event may come back up to
-        one batch after its evidence arrived (except where a tone's burst or pause may be
-        ending, see :meth:`_urgent`); ``detected_s`` is the stream time of the push that
-        returns it.
+        one batch after its evidence arrived (except where a decision may be due, see
+        :meth:`_urgent`); ``detected_s`` is the stream time of the push that returns it.
         """
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._remember(x)
         self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
         ready = len(self.pending) - self.frame
         n_new = 0 if ready < 0 else 1 + ready // self.hop
-        if n_new < _MIN_BATCH and not (n_new and self._urgent(x)):
+        if n_new < _MIN_BATCH and not (n_new and self._urgent(x, n_new)):
             return []
         frames = np.lib.stride_tricks.as_strided(
             self.pending, shape=(n_new, self.frame), strides=(self.hop * 8, 8), writeable=False
@@ -668,14 +667,18 @@ class ToneDetector:
         now = self.n_in / self.sr
         return [_at(e, now) for e in events]
 
-    def _urgent(self, x: np.ndarray) -> bool:
-        """Whether the newest samples may end the open part of a cadence while a
-        satisfied tone waits for a rival to be ruled out: that often happens just then,
-        so the frames are analysed at once rather than in a batch (which would add up to
-        80 ms to busy and congestion decisions)."""
-        if (not self.run or self.cur is None or self.emitted or not len(x)
-                or self.matcher.first_sat is None):
+    def _urgent(self, x: np.ndarray, n_new: int) -> bool:
+        """Whether a decision may be due in the ``n_new`` frames ready: then they are
+        analysed at once rather than in a batch, which would add up to 80 ms to busy and
+        congestion decisions. That is when a tone one part short of its evidence reaches
+        its next check, or when the newest samples may end the open part of a cadence
+        while a satisfied tone waits for a rival to be ruled out."""
+        if not self.run or self.cur is None or self.emitted or not len(x):
             return False
+        m = self.matcher
+        if m.first_sat is None:
+            newest = ((self.n_frames + n_new - 1) * self.hop + self.frame / 2) / self.sr
+            return newest >= self.check_at and len(m.ev) > 0 and float(m.ev.max()) >= 1.0
         if self.pend_label is not None:
             return True
         level = 10.0 * np.log10(2.0 * float(np.dot(x, x)) / len(x) + 1e-20)
