@@ -381,3 +381,17 @@ def test_pause_check_is_not_held_back_by_batching():
     (first, *_) = _detect(x, countries=["iq"])
     assert first.kind == "busy"
     assert first.detected_s - 0.76 <= 1.5
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_cut_long_burst_is_decided_at_its_threshold(seed):
+    """Burkina Faso's congestion heard from 0.96 s into a 2.4-s burst: 1.44 s of it are
+    left, enough for the 1.2-s burst rule; its check must not round below the threshold
+    and wait for the burst to end."""
+    (spec,) = PLANS["bf"].congestion
+    rng = np.random.default_rng(seed)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=5.0, level_dbfs=level, phase_s=0.962), level, rng, 0.934)
+    (first, *_) = _detect(x, countries=["bf"])
+    assert first.kind == "congestion"
+    assert first.detected_s - 0.934 <= 1.5
