@@ -17,7 +17,9 @@ A failed case is also checked against the plan itself (agent.tones.separation): 
 that phase of its cadence, the tone stays consistent with a tone of another kind of the
 same plan (or of any plan, for the unrestricted detector) for the whole limit, no
 detector can decide it in time without guessing. Such cases are counted in ``indist``
-and marked in the failure list, not hidden: they are still wrong or late.
+and marked in the failure list, not hidden: they are still wrong or late. The list also
+notes failures where, within the limit, only the tail of one burst is heard before a
+pause that outlasts the limit (no cadence to observe).
 
 Run: ``nice -n 10 python bench/tones.py`` (about a minute or two on one core).
 """
