@@ -255,6 +255,18 @@ def test_train_names_the_command_that_builds_a_missing_corpus(tmp_path: Path) ->
         args.func(args)
 
 
+@pytest.mark.parametrize("text", ["not json", '{"test_files": "a"}', "{}"])
+def test_train_rejects_a_bad_held_out_split_in_one_line(tmp_path: Path, text: str) -> None:
+    (tmp_path / "split.json").write_text(text)
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--corpus", str(tmp_path), "--held-out",
+                              str(tmp_path / "split.json"), "--out", str(tmp_path / "m")])
+    with pytest.raises(UserError, match="split.json") as err:
+        args.func(args)
+    assert "\n" not in str(err.value)
+
+
 def test_distill_rejects_a_folder_without_audio(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())

@@ -76,12 +76,20 @@ def run_train(args: argparse.Namespace) -> int:
     teacher = make_teacher(args.teacher, labels_csv=args.teacher_labels)
     cache = None if args.no_cache else teacher_cache(teacher.name)
     table = labelled_table(recordings, teacher, cache=cache, progress=True)
+    packages = sorted({s.split("/", 1)[1] for s in table.strata if "/" in s} - {""})
+    notes = []
+    if keep_test:
+        notes.append(f"Held out: the {len(keep_test)} files {args.held_out} held out before "
+                     "(their source groups), plus a share of each kind of source they do "
+                     "not cover (`train --held-out`), so the two models are measured on "
+                     "files neither trained on.")
     shipped = train_student(
         table, out_dir=args.out, labels=args.labels, compare=not args.quick,
         keep_test=keep_test,
         info={"command": _command(),
-              "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds)",
-              "teacher": teacher.name},
+              "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds; "
+                      f"sources: {', '.join(packages)})",
+              "teacher": teacher.name, "notes": notes},
     )
     _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
     return 0

@@ -138,8 +138,8 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         f"{'–' if shipped.macro_f1 is None else f'{shipped.macro_f1:.4f}'}; "
         f"call-level accuracy {_pct(shipped.call_accuracy)}. Details: REPORT.md.",
         "- **Limits**: trained on synthetic telephone-channel renderings of Debian-packaged "
-        "audio (Asterisk prompts, music on hold, game music, synthesised tones); real carrier "
-        "announcements in other languages, tones and codecs may differ.",
+        "audio (Asterisk prompts, music on hold, game soundtracks and songs, synthesised "
+        "tones); real carrier announcements in other languages, tones and codecs may differ.",
         "",
     ]
     (out_dir / "MODEL_CARD.md").write_text("\n".join(card), encoding="utf-8")
