@@ -19,7 +19,7 @@ from agent.config import build, read_yaml
 from agent.corpus import cli
 from agent.corpus.build import build_corpus
 from agent.corpus.config import CorpusConfig, MusicSource, SourceDirs
-from agent.corpus.manifest import MANIFEST, load_manifest
+from agent.corpus.manifest import MANIFEST, CorpusItem, load_manifest
 from agent.corpus.sources import (
     MIDI_PACKAGE,
     MOH_PACKAGE,
@@ -29,6 +29,7 @@ from agent.corpus.sources import (
     music_files,
     render_midi,
 )
+from agent.corpus.truth import first_burst_s, second_labels
 from agent.errors import ConfigError, UserError
 from agent.labels import LABELS
 from agent.paths import CONFIG_DIR
@@ -367,3 +368,21 @@ def test_cli_build_and_info_print_totals(
     assert "silence" in out and "ringback" in out and "announcement" not in out
     with pytest.raises(SystemExit):
         parser.parse_args(["corpus", "build", "--labels", "speech"])
+
+
+def _ringback_item(phase_s: float, duration_s: float = 8.0) -> CorpusItem:
+    return CorpusItem(id="ringback-00000", label="ringback", group="ringback:us",
+                      path="a.wav", duration_s=duration_s,
+                      transforms={"mix": {"country": "us", "variant": 0, "phase_s": phase_s}})
+
+
+def test_ringback_seconds_before_the_first_burst_are_silence() -> None:
+    # US ringback: 2 s on, 4 s off. From 2.5 s into the cadence the burst comes at 3.5 s.
+    assert first_burst_s(_ringback_item(2.5)) == pytest.approx(3.5, abs=1e-3)
+    assert second_labels(_ringback_item(2.5), 8) == ["silence"] * 3 + ["ringback"] * 5
+    assert second_labels(_ringback_item(0.5), 8) == ["ringback"] * 8
+    # From 2.0 s in, the first second holds no tone until exactly 4 s: four silent seconds.
+    assert second_labels(_ringback_item(2.0), 6) == ["silence"] * 4 + ["ringback"] * 2
+    music = CorpusItem(id="music-00000", label="music", group="music:a", path="a.wav",
+                       duration_s=5.0)
+    assert first_burst_s(music) is None and second_labels(music, 5) == ["music"] * 5
