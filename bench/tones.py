@@ -18,8 +18,8 @@ that phase of its cadence, the tone stays consistent with a tone of another kind
 same plan (or of any plan, for the unrestricted detector) for the whole limit, no
 detector can decide it in time without guessing. Such cases are counted in ``indist``
 and marked in the failure list, not hidden: they are still wrong or late. The list also
-notes failures where, within the limit, only the tail of one burst is heard before a
-pause that outlasts the limit (no cadence to observe).
+notes failures where, within the limit, only one burst (perhaps cut by the stream start)
+is heard before a pause that outlasts the limit (no cadence to observe).
 
 Run: ``nice -n 10 python bench/tones.py`` (about a minute or two on one core).
 """
@@ -255,10 +255,10 @@ def plan_note(r: Result) -> str:
     note = ""
     if r.case.spec.repeat:
         heard = heard_parts(r.case.spec, phase_s=r.phase)
-        cut, pause = heard[0].ms / 1000.0, heard[1].ms / 1000.0
-        if cut < limit_for(r.case) < cut + pause:
-            # Nothing of the cadence but one burst's tail is heard within the limit.
-            note = f"; within the limit only a {cut:.2f}-s cut burst, then a pause past it"
+        burst, pause = heard[0].ms / 1000.0, heard[1].ms / 1000.0
+        if burst < limit_for(r.case) < burst + pause:
+            # One burst (perhaps cut by the stream start) and no end to the pause after it.
+            note = f"; within the limit only one {burst:.2f}-s burst and part of a pause"
     if not r.rival:
         return note
     if r.separation == float("inf"):
