@@ -3,8 +3,9 @@
 All postings of the library live in three parallel numpy arrays sorted by hash. A query
 looks each of its hashes up with ``searchsorted``, gathers the postings, and votes for
 (entry, reference time − query time) pairs; a true match piles its votes on one offset,
-chance coincidences spread theirs. Everything is vectorised, so a 3-s query against
-10,000 entries costs a few milliseconds.
+chance coincidences spread theirs. Each query hash is also looked up with its time gap
+one frame shorter and longer, since low-rate codecs nudge peaks by a frame. Everything is
+vectorised, so a 3-s query against 10,000 entries costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.fingerprint.landmarks import Landmarks
+from agent.fingerprint.landmarks import DT_BITS, Landmarks
 
 # Votes this many frames off the best offset still count for it.
 _OFFSET_TOLERANCE = 1
@@ -69,11 +70,18 @@ class HashIndex:
         common to tell entries apart and would dominate the cost.
     prefilter : int
         In a large library, only the entries with the most raw (offset-blind) votes get
-        the full offset voting, so its cost stays flat as the library grows.
+        the full offset voting, so its cost stays flat as the library grows. Raw votes
+        favour long entries, so the true entry of a heavily coded query can rank well below
+        the top hundred: 256 keeps it (64 lost 2% of 3-s Opus 8 kb/s queries at 10,000
+        entries).
+    dt_slack : int
+        Each query hash is also looked up with its time gap this many frames shorter and
+        longer: a codec that nudges either peak by one frame (Opus at 8 kb/s moves about
+        one peak in twelve that way) then still finds the reference's hash.
     """
 
     def __init__(self, entries: Iterable[tuple[int, Landmarks]], *, max_postings: int = 5000,
-                 prefilter: int = 64):
+                 prefilter: int = 256, dt_slack: int = 1):
         slots: list[np.ndarray] = []
         hashes: list[np.ndarray] = []
         times: list[np.ndarray] = []
@@ -96,6 +104,7 @@ class HashIndex:
             self.slots = np.zeros(0, np.int32)
         self.max_postings = max_postings
         self.prefilter = prefilter
+        self.dt_slack = dt_slack
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -109,6 +118,21 @@ class HashIndex:
     def nbytes(self) -> int:
         """Memory held by the posting arrays."""
         return int(self.hashes.nbytes + self.times.nbytes + self.slots.nbytes)
+
+    def _with_neighbours(self, lm: Landmarks) -> tuple[np.ndarray, np.ndarray]:
+        """The query's hashes plus their ``dt_slack`` neighbours in time gap, with times."""
+        h = lm.hashes.astype(np.int64)
+        t = lm.times.astype(np.int64)
+        dt = h & ((1 << DT_BITS) - 1)
+        hashes, times = [h], [t]
+        for d in range(1, self.dt_slack + 1):
+            for step in (-d, d):
+                # dt is the hash's low field: adding to the hash changes only dt while it
+                # stays in range.
+                ok = (dt + step >= 1) & (dt + step < (1 << DT_BITS))
+                hashes.append(h[ok] + step)
+                times.append(t[ok])
+        return np.concatenate(hashes).astype(np.uint32), np.concatenate(times)
 
     def query(self, lm: Landmarks, *, top: int = 2, block_frames: int = 16,
               block_cap: int = 4, shortlist: int = 8) -> list[Candidate]:
@@ -129,7 +153,7 @@ class HashIndex:
         """
         if len(lm) == 0 or self.hashes.size == 0:
             return []
-        q_h = lm.hashes
+        q_h, q_times = self._with_neighbours(lm)
         lo = np.searchsorted(self.hashes, q_h, side="left")
         hi = np.searchsorted(self.hashes, q_h, side="right")
         n = hi - lo
@@ -139,7 +163,7 @@ class HashIndex:
             return []
         # Expand [lo, hi) ranges into one flat posting index array.
         flat = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
-        q_t = np.repeat(lm.times.astype(np.int64), n)
+        q_t = np.repeat(q_times, n)
         slot = self.slots[flat]
         if self.entry_ids.size > self.prefilter:
             votes = np.bincount(slot, minlength=self.entry_ids.size)
