@@ -15,6 +15,7 @@ APT_PACKAGES=(
   asterisk-moh-opsound-wav
   wesnoth-music
   planetblupi-music-midi fluidsynth fluid-soundfont-gm  # MIDI music rendered for the corpus
+  openttd-openmsx asc-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid  # more corpus music
 )
 
 SUDO=""
