@@ -25,8 +25,10 @@ from agent.corpus.sources import (
     MOH_PACKAGE,
     PROMPT_VOICES,
     WESNOTH_PACKAGE,
+    is_excluded,
     more_music_files,
     music_files,
+    prompt_files,
     render_midi,
 )
 from agent.corpus.truth import first_burst_s, second_labels
@@ -386,3 +388,62 @@ def test_ringback_seconds_before_the_first_burst_are_silence() -> None:
     music = CorpusItem(id="music-00000", label="music", group="music:a", path="a.wav",
                        duration_s=5.0)
     assert first_burst_s(music) is None and second_labels(music, 5) == ["music"] * 5
+
+
+def test_prompt_exclude_leaves_out_non_speech_prompts() -> None:
+    cfg = CorpusConfig()
+    assert is_excluded("silence/10.wav", cfg.prompt_exclude)
+    assert is_excluded("beep.wav", cfg.prompt_exclude)
+    assert not is_excluded("tt-monkeysintro.wav", cfg.prompt_exclude)
+    assert not is_excluded("vm-intro.wav", cfg.prompt_exclude)
+
+
+@needs_debian_audio
+def test_prompt_files_skip_the_excluded_prompts() -> None:
+    root = Path(DEFAULTS.asterisk_sounds)
+    every = prompt_files(CorpusConfig(prompt_exclude=[]))
+    speech = prompt_files(CorpusConfig())
+    for voice, pkg in PROMPT_VOICES.items():
+        gone = {p.relative_to(root / voice).as_posix() for p in set(every[pkg]) - set(speech[pkg])}
+        assert "silence/1.wav" in gone and "beep.wav" in gone
+        assert all(is_excluded(g, CorpusConfig().prompt_exclude) for g in gone)
+    with pytest.raises(UserError, match="leaves no prompt"):
+        prompt_files(CorpusConfig(prompt_exclude=["*"]))
+
+
+def test_prompt_exclude_must_be_patterns() -> None:
+    with pytest.raises(ConfigError, match="prompt_exclude"):
+        build(CorpusConfig, {"prompt_exclude": [""]}, "corpus").validate()
+
+
+@needs_debian_audio
+@pytest.mark.corpus
+def test_a_changed_prompt_exclude_rebuilds_announcements_only(
+    tmp_path: Path, small_sources: SourceDirs
+) -> None:
+    old = tiny(small_sources, seconds_per_class=8.0, prompt_exclude=[])
+    build_corpus(tmp_path, old, labels=["announcement", "silence"], progress=False)
+    # A record written before prompt_exclude existed was built with every prompt.
+    record = json.loads((tmp_path / "build.json").read_text())
+    del record["prompt_exclude"]
+    (tmp_path / "build.json").write_text(json.dumps(record))
+    silence = {it.id: (tmp_path / it.path).read_bytes()
+               for it in load_manifest(tmp_path) if it.label == "silence"}
+    new = dataclasses.replace(old, prompt_exclude=["[a-m]*.wav"])
+    result = build_corpus(tmp_path, new, labels=["announcement", "silence"], progress=False)
+    items = load_manifest(tmp_path)
+    assert result["skipped_files"] == len(silence)
+    assert {it.id: (tmp_path / it.path).read_bytes()
+            for it in items if it.label == "silence"} == silence
+    root = Path(small_sources.asterisk_sounds)
+    used = [Path(*Path(s.path).relative_to(root).parts[1:]).as_posix()
+            for it in items if it.label == "announcement" for s in it.sources]
+    assert used and all(not is_excluded(u, new.prompt_exclude) for u in used)
+    fresh = tmp_path / "fresh"
+    build_corpus(fresh, new, labels=["announcement"], progress=False)
+    assert [it.as_json() for it in load_manifest(fresh)] == [
+        it.as_json() for it in items if it.label == "announcement"]
+    # Any other change is still refused.
+    with pytest.raises(UserError, match="other settings"):
+        build_corpus(tmp_path, dataclasses.replace(new, seed=5), labels=["silence"],
+                     progress=False)

@@ -24,7 +24,13 @@ from tqdm import tqdm
 from agent.audio.io import write_wav
 from agent.corpus.channel import require_tool, telephone_channel
 from agent.corpus.config import CorpusConfig
-from agent.corpus.manifest import MANIFEST, CorpusItem, append_item, load_manifest
+from agent.corpus.manifest import (
+    MANIFEST,
+    CorpusItem,
+    append_item,
+    load_manifest,
+    rewrite_manifest,
+)
 from agent.corpus.sources import GENERATORS
 from agent.errors import UserError
 from agent.labels import LABEL_INDEX, LABELS
@@ -37,31 +43,61 @@ README = "README"
 # Settings that only add files after the existing ones: a corpus built with them unset
 # (or empty) is completed, not refused.
 _ADDITIVE = ("more_music", "more_music_seconds")
+# Settings that shape one class only, with the value a record without them was built
+# with: when only they changed, that class is rebuilt and the others are kept.
+_CLASS_SCOPED: dict[str, tuple[str, Any]] = {"prompt_exclude": ("announcement", [])}
 
 
-def _check_build_info(out: Path, cfg: CorpusConfig) -> None:
+def _check_build_info(out: Path, cfg: CorpusConfig) -> set[str]:
     """Refuse to mix files of two different seeds or channel settings in one corpus.
 
     A corpus recorded without (or with empty) :data:`_ADDITIVE` settings is accepted and
-    its record updated: they only append files.
+    its record updated: they only append files. Returns the classes whose
+    :data:`_CLASS_SCOPED` settings changed, to be rebuilt; the record is updated by
+    :func:`_record_build_info` once they are dropped.
     """
     path = out / BUILD_INFO
-    current = json.loads(json.dumps(
+    current = _build_record(cfg)
+    if not path.is_file():
+        return set()
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: corrupt build record") from None
+    for key, (_, unset) in _CLASS_SCOPED.items():
+        previous.setdefault(key, unset)
+    if previous == current:
+        return set()
+    loose = set(_ADDITIVE) | set(_CLASS_SCOPED)
+    same_base = all(previous.get(k) == v for k, v in current.items() if k not in loose)
+    same_added = all(previous.get(k) == current[k] for k in _ADDITIVE) or (
+        not previous.get("more_music") or not previous.get("more_music_seconds"))
+    if not (same_base and same_added and set(previous) <= set(current)):
+        raise UserError(f"{out}: was built with other settings ({path}); "
+                        "use another --out or delete it")
+    return {label for key, (label, _) in _CLASS_SCOPED.items()
+            if previous.get(key) != current[key]}
+
+
+def _build_record(cfg: CorpusConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(
         {k: v for k, v in asdict(cfg).items() if k != "seconds_per_class"}))
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise UserError(f"{path}: corrupt build record") from None
-        if previous == current:
-            return
-        same_base = all(previous.get(k) == v for k, v in current.items() if k not in _ADDITIVE)
-        grown_only = not previous.get("more_music") or not previous.get("more_music_seconds")
-        if not (same_base and grown_only and set(previous) <= set(current)):
-            raise UserError(f"{out}: was built with other settings ({path}); "
-                            "use another --out or delete it")
+
+
+def _record_build_info(out: Path, cfg: CorpusConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out / BUILD_INFO).write_text(json.dumps(_build_record(cfg), indent=2, sort_keys=True)
+                                  + "\n", encoding="utf-8")
+
+
+def _drop_classes(out: Path, labels: set[str]) -> None:
+    """Remove the files of ``labels`` and their manifest lines (the manifest first, so an
+    interrupted drop leaves no line without its file)."""
+    items = load_manifest(out) if (out / MANIFEST).is_file() else []
+    rewrite_manifest(out, [it for it in items if it.label not in labels])
+    for it in items:
+        if it.label in labels:
+            (out / it.path).unlink(missing_ok=True)
 
 
 def _finished(items: Sequence[CorpusItem], label: str, seconds: float) -> int:
@@ -165,7 +201,8 @@ def build_corpus(
     ------
     UserError
         A missing Debian package or tool (naming what to install), an unknown label, a
-        corrupt manifest, or a directory built with other settings.
+        corrupt manifest, or a directory built with other settings (settings that
+        shape one class only, like ``prompt_exclude``, rebuild that class instead).
     """
     out = Path(out)
     unknown = [lb for lb in labels if lb not in LABELS]
@@ -173,7 +210,12 @@ def build_corpus(
         raise UserError(f"unknown class {unknown[0]!r} (known: {', '.join(LABELS)})")
     require_tool("sox")
     require_tool("ffmpeg")
-    _check_build_info(out, cfg)
+    stale = _check_build_info(out, cfg)
+    if stale:
+        print(f"{out}: rebuilding {', '.join(sorted(stale))} (its settings changed; the "
+              "other classes are kept)", file=sys.stderr)
+        _drop_classes(out, stale)
+    _record_build_info(out, cfg)
     existing = load_manifest(out) if (out / MANIFEST).is_file() else []
     done = {it.id for it in existing}
     started = time.monotonic()

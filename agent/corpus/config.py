@@ -14,6 +14,14 @@ def _default_codec_weights() -> dict[str, float]:
     return {"ulaw": 3.0, "alaw": 3.0, "gsm": 1.0, "amr-nb": 2.0, "opus-8k": 1.0, "opus-16k": 1.0}
 
 
+def _default_prompt_exclude() -> list[str]:
+    # Prompts that hold no speech: silence padding, a monkey recording, beeps and
+    # two-tone chimes. Labelled announcement they teach the student that quiet and tones
+    # are speech.
+    return ["silence/*", "tt-monkeys.wav", "beep.wav", "beeperr.wav",
+            "ascending-2tone.wav", "descending-2tone.wav"]
+
+
 def _range_ok(pair: list[float], name: str, *, low: float, high: float) -> None:
     if len(pair) != 2 or not (low <= pair[0] <= pair[1] <= high):
         raise ConfigError(f"{name}: expected [min, max] with {low} <= min <= max <= {high}")
@@ -70,6 +78,9 @@ class CorpusConfig:
     seed: int = 20261121
     seconds_per_class: float = 2400.0
     segment_s: list[float] = field(default_factory=lambda: [4.0, 15.0])
+    prompt_exclude: list[str] = field(default_factory=_default_prompt_exclude)
+    """Prompts left out of announcements: glob patterns on the path under a voice's
+    directory (``silence/*`` matches ``silence/1.wav``)."""
     pause_s: list[float] = field(default_factory=lambda: [0.15, 0.7])
     pause_noise_dbfs: list[float] = field(default_factory=lambda: [-75.0, -55.0])
     music_min_dbfs: float = -45.0
@@ -103,6 +114,8 @@ class CorpusConfig:
         _range_ok(self.noise_floor_dbfs, "noise_floor_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.silence_noise_dbfs, "silence_noise_dbfs", low=-120.0, high=-20.0)
         _range_ok(self.loss_rate, "loss_rate", low=0.0, high=0.5)
+        if not all(isinstance(p, str) and p.strip() for p in self.prompt_exclude):
+            raise ConfigError("prompt_exclude: expected a list of non-empty glob patterns")
         if self.more_music_seconds < 0:
             raise ConfigError("more_music_seconds: must be >= 0")
         if self.midi_seconds <= 0:

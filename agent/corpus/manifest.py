@@ -134,3 +134,12 @@ def append_item(directory: str | Path, item: CorpusItem) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def rewrite_manifest(directory: str | Path, items: list[CorpusItem]) -> None:
+    """Replace the manifest with ``items`` atomically (written aside, then renamed)."""
+    path = Path(directory) / MANIFEST
+    tmp = path.with_suffix(".part")
+    tmp.write_text("".join(json.dumps(it.as_json(), separators=(",", ":"), sort_keys=True)
+                           + "\n" for it in items), encoding="utf-8")
+    os.replace(tmp, path)

@@ -8,6 +8,7 @@ replays it and skips the ids it has.
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -83,10 +84,25 @@ def _files(directory: Path, pattern: str, package: str) -> list[Path]:
     return files
 
 
+def is_excluded(relative: str, patterns: list[str]) -> bool:
+    """Whether a prompt's path under its voice directory matches one of ``patterns``."""
+    return any(fnmatch.fnmatchcase(relative, p) for p in patterns)
+
+
 def prompt_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
-    """Asterisk prompts per package; raises :class:`UserError` naming a missing package."""
+    """Asterisk speech prompts per package, without ``cfg.prompt_exclude``.
+
+    Raises :class:`UserError` naming a missing package, or when nothing is left of a voice.
+    """
     root = Path(cfg.sources.asterisk_sounds)
-    return {pkg: _files(root / voice, "*.wav", pkg) for voice, pkg in PROMPT_VOICES.items()}
+    out = {}
+    for voice, pkg in PROMPT_VOICES.items():
+        files = [p for p in _files(root / voice, "*.wav", pkg)
+                 if not is_excluded(p.relative_to(root / voice).as_posix(), cfg.prompt_exclude)]
+        if not files:
+            raise UserError(f"{root / voice}: prompt_exclude leaves no prompt of {pkg}")
+        out[pkg] = files
+    return out
 
 
 def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
