@@ -82,6 +82,17 @@ def test_a_single_announcement_second_does_not_overturn_music() -> None:
     assert state.decision is not None and state.decision.label == "music"
 
 
+@pytest.mark.parametrize(("label", "need"), [("announcement", 3), ("silence", 4),
+                                             ("music", 2), ("ringback", 2)])
+def test_each_class_settles_after_its_own_run_length(label: str, need: int) -> None:
+    rule = StreamRule(confirm_seconds=2, announcement_seconds=3, silence_seconds=4,
+                      ringback_gap_s=0)
+    assert replay([label] * (need - 1), rule).decision is None
+    state = replay([label] * need, rule)
+    assert state.decision is not None
+    assert (state.decision.label, state.decision.at_s) == (label, float(need))
+
+
 def test_finish_prefers_any_announcement_then_the_majority() -> None:
     assert replay(["music", "announcement", "music"]).finish(3.0).label == "announcement"
     decision = replay(["music", "silence", "music"]).finish(3.2)
