@@ -375,3 +375,13 @@ def test_stream_ending_before_a_decision_counts_the_gap_before_a_burst_as_ringba
     assert decide("SSSSSSSSR") == "silence"
     assert decide("SSSS") == "silence"
     assert decide("SSAR") == "announcement"
+
+
+def test_held_out_notes_name_files_the_corpus_no_longer_has() -> None:
+    from agent.distill.cli import held_out_notes
+
+    split = Path("models/split.json")
+    assert len(held_out_notes(["a-1", "b-2"], ["a-1", "b-2", "c-3"], split=split)) == 1
+    notes = held_out_notes(["a-1", "b-2", "b-9"], ["a-1", "b-2"], split=split)
+    assert notes[0].startswith("Held out: the 3 files models/split.json")
+    assert notes[1] == "1 of them are no longer in the corpus: b-9."

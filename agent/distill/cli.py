@@ -77,12 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else teacher_cache(teacher.name)
     table = labelled_table(recordings, teacher, cache=cache, progress=True)
     packages = sorted({s.split("/", 1)[1] for s in table.strata if "/" in s} - {""})
-    notes = []
-    if keep_test:
-        notes.append(f"Held out: the {len(keep_test)} files {args.held_out} held out before "
-                     "(their source groups), plus a share of each kind of source they do "
-                     "not cover (`train --held-out`), so the two models are measured on "
-                     "files neither trained on.")
+    notes = held_out_notes(keep_test, table.ids, split=args.held_out) if keep_test else []
     shipped = train_student(
         table, out_dir=args.out, labels=args.labels, compare=not args.quick,
         keep_test=keep_test,
@@ -93,6 +88,18 @@ def run_train(args: argparse.Namespace) -> int:
     )
     _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
     return 0
+
+
+def held_out_notes(keep_test: list[str], ids: list[str], *, split: Path) -> list[str]:
+    """The report's note on a kept held-out set, naming the files the corpus no longer has
+    (a rebuilt class can come out a few files shorter)."""
+    notes = [f"Held out: the {len(keep_test)} files {split} held out before (their source "
+             "groups), plus a share of each kind of source they do not cover (`train "
+             "--held-out`), so the two models are measured on files neither trained on."]
+    gone = sorted(set(keep_test) - set(ids))
+    if gone:
+        notes.append(f"{len(gone)} of them are no longer in the corpus: {', '.join(gone)}.")
+    return notes
 
 
 def _held_out(path: Path) -> list[str]:
