@@ -1,8 +1,10 @@
 """``early-media-agent demo``: the whole agent on loopback, driven by real SIPp.
 
 It starts the agent (one pjsua2 worker, SQLite stores in a fresh demo directory, final
-responses rewritten), seeds the announcement library with two announcements rendered by
-espeak-ng, then places one call per carrier behaviour: a SIPp carrier plays early media
+responses rewritten), seeds the announcement library with two recorded announcements from
+Debian's Asterisk prompts (French "all circuits are busy", Spanish "the number you have
+dialled is not in service"; the unknown announcement is English), then places one call
+per carrier behaviour: a SIPp carrier plays early media
 with ``rtp_stream`` and fails with a generic code, a SIPp dialer places the call through
 the agent. It prints what the carrier sent, what the dialer received and what the agent
 inferred, and exits non-zero if any call came out other than expected.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
 from agent.errors import UserError
 from agent.paths import cache_dir
@@ -37,17 +39,21 @@ class Scenario:
     carrier: str = "carrier_early_final.xml"
 
 
+#: Library announcements: key → (SIP code, reason, language, Asterisk prompt under
+#: /usr/share/asterisk/sounds). Carriers loop their announcements; so does the demo.
 ANNOUNCEMENTS = {
-    "busy_announcement": (486, "User busy",
-                          "The subscriber you have called is busy. Please try again later."),
-    "vacant_announcement": (404, "Unallocated number",
-                            "The number you have dialled does not exist. "
-                            "Please check the number and dial again."),
+    "circuits_busy_fr": (503, "All circuits busy", "fr",
+                         "fr_CA_f_June/all-circuits-busy-now.wav"),
+    "not_in_service_es": (404, "Unallocated number", "es",
+                          "es_MX_f_Allison/ss-noservice.wav"),
 }
+SOUNDS = Path("/usr/share/asterisk/sounds")
+#: The pause between two plays of a looped announcement.
+LOOP_PAUSE_S = 0.8
 
 SCENARIOS = (
-    Scenario("announcement in the library (busy) + generic 503", "busy_announcement", 503, 486),
-    Scenario("announcement in the library (vacant) + 480", "vacant_announcement", 480, 404),
+    Scenario("library announcement (fr, all circuits busy) + 480", "circuits_busy_fr", 480, 503),
+    Scenario("library announcement (es, not in service) + 503", "not_in_service_es", 503, 404),
     Scenario("unknown announcement + generic 503", "announcement", 503, 480),
     Scenario("ringback until the carrier gives up + 480", "ringback", 480, 480),
     Scenario("caller tune (music) + 487", "music", 487, 480),
@@ -71,25 +77,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _speak(text: str, workdir: Path) -> np.ndarray:
-    if shutil.which("espeak-ng") is None:
-        raise UserError("espeak-ng is not installed (apt-get install espeak-ng)")
-    wav = workdir / "tts.wav"
-    subprocess.run(["espeak-ng", "-v", "en-gb", "-s", "150", "-w", str(wav), text],
-                   check=True, capture_output=True)
-    return load_audio(wav)
+def _announcement(prompt: str) -> np.ndarray:
+    """One play of a recorded prompt and the pause before it repeats."""
+    path = SOUNDS / prompt
+    if not path.is_file():
+        raise UserError(f"{path}: missing; install asterisk-core-sounds-en-wav, -es-wav and "
+                        "-fr-wav (scripts/bootstrap.sh)")
+    pause = np.zeros(int(LOOP_PAUSE_S * SAMPLE_RATE), np.float32)
+    return np.concatenate([load_audio(path), pause])
 
 
-def _seed_library(path: Path, workdir: Path) -> dict[str, np.ndarray]:
+def _looped(cycle: np.ndarray, seconds: float) -> np.ndarray:
+    n = int(seconds * SAMPLE_RATE)
+    return np.tile(cycle, -(-n // cycle.size))[:n]
+
+
+def _seed_library(path: Path) -> dict[str, np.ndarray]:
     from agent.fingerprint import open_library
 
     audio: dict[str, np.ndarray] = {}
     library = open_library(path)
     try:
-        for key, (code, reason, text) in ANNOUNCEMENTS.items():
-            samples = _speak(text, workdir)
-            library.add(samples, sip_code=code, reason=reason, lang="en", name=key)
-            audio[key] = samples
+        for key, (code, reason, lang, prompt) in ANNOUNCEMENTS.items():
+            cycle = _announcement(prompt)
+            library.add(cycle, sip_code=code, reason=reason, lang=lang, name=key)
+            audio[key] = _looped(cycle, 8.0)
     finally:
         library.close()
     return audio
@@ -110,17 +122,19 @@ def run(args: argparse.Namespace) -> int:
     from agent.sip.early_media import early_media, write_ulaw
     from agent.sip.harness import AgentProcess, place_call
 
-    for tool in ("sipp", "espeak-ng"):
-        if shutil.which(tool) is None:
-            raise UserError(f"{tool} is not installed; run scripts/bootstrap.sh first")
+    if shutil.which("sipp") is None:
+        raise UserError("sipp is not installed; run scripts/bootstrap.sh first")
     base = Path(args.workdir) if args.workdir else cache_dir()
     base.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="demo-", dir=base))
     library_path = workdir / "library.sqlite"
     print(f"demo: working in {workdir}", file=sys.stderr)
-    spoken = _seed_library(library_path, workdir)
+    spoken = _seed_library(library_path)
 
+    # The carriers below answer after 8 s of early media: the agent's own carrier timeout
+    # (8 s in the test harness) must not race them.
     agent = AgentProcess(workdir=workdir / "agent", model=None, rewrite=True,
+                         extra_sip={"carrier_timeout_s": 30.0},
                          extra={"fingerprint": {"enabled": True, "library": str(library_path)}})
     agent.start()
     rows, failures = [], 0
