@@ -186,3 +186,17 @@ def test_shipped_classifier_config_loads(tmp_path: Path) -> None:
     p = tmp_path / "classifier.yaml"
     p.write_text("rule:\n  confirm_seconds: 3\n")
     assert load_classifier_config(p).rule.confirm_seconds == 3
+
+
+def test_a_model_path_that_names_nothing_is_a_config_error_naming_the_key(tmp_path) -> None:
+    import pytest
+
+    from agent.classify.rule import ClassifierConfig
+    from agent.config import build
+    from agent.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^classifier\.model: no such file: "):
+        build(ClassifierConfig, {"model": str(tmp_path / "none.txt")}, "classifier")
+    model = tmp_path / "student.txt"
+    model.write_text("tree\n")
+    assert build(ClassifierConfig, {"model": str(model)}, "classifier").model == str(model)

@@ -163,7 +163,7 @@ class StudentModel:
         UserError
             One line naming the file: missing, or not a four-class LightGBM model.
         """
-        p = Path(path) if path is not None else MODELS_DIR / MODEL_FILE
+        p = Path(path).expanduser() if path is not None else MODELS_DIR / MODEL_FILE
         if not p.is_file():
             raise UserError(f"{p}: no student model (build one: early-media-agent train)")
         try:

@@ -56,6 +56,12 @@ class ClassifierConfig:
     model: str | None = None
     rule: StreamRule = field(default_factory=StreamRule)
 
+    def validate(self) -> None:
+        # A model path that names nothing is a mistake to report at start, not a call
+        # relayed without analysis later.
+        if self.model and not Path(self.model).expanduser().is_file():
+            raise ConfigError(f"model: no such file: {self.model}")
+
 
 def load_classifier_config(path: str | Path | None = None) -> ClassifierConfig:
     """Read and validate ``config/classifier.yaml`` (or ``path``)."""
