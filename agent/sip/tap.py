@@ -78,7 +78,11 @@ class FrameTap(pj.AudioMediaPort):
         fmt.channelCount = 1
         fmt.bitsPerSample = 16
         fmt.frameTimeUsec = frame_ms * 1000
-        self.createPort(os.path.basename(path), fmt)
+        try:
+            self.createPort(os.path.basename(path), fmt)
+        except pj.Error:
+            self.close()
+            raise
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:

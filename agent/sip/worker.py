@@ -3,7 +3,8 @@
 The process does SIP and media only. Classification runs elsewhere because a busy Python
 thread here starves pjmedia's clock (see the design notes); the carrier leg's audio goes
 to a WAV file on tmpfs, appended frame by frame (:mod:`agent.sip.tap`), and the analysis
-processes read it. The worker talks to the supervisor over one socket with :mod:`agent.sip.messages`.
+processes read it. The worker talks to the supervisor over one socket with
+:mod:`agent.sip.messages`.
 
 Run as ``python -m agent.sip.worker --config FILE --index I --fd N``.
 """
@@ -367,10 +368,13 @@ class Worker:
         pair.media_started = time.time()
         self.seq += 1
         path = self.media_dir / f"w{self.index}-{os.getpid()}-{self.seq}.wav"
+        tap = None
         try:
             tap = FrameTap(str(path))
             leg.getAudioMedia(idx).startTransmit(tap)
         except (OSError, pj.Error) as exc:
+            if tap is not None:
+                tap.close()
             # Fail open: no analysis for this call, but it is still bridged and relayed.
             log.warning("tap_failed", call_id=pair.call_id, path=str(path),
                         error=exc.info() if isinstance(exc, pj.Error) else str(exc))
