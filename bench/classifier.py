@@ -185,7 +185,8 @@ def _speed(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
     print(_row("YAMNet per second (resample + log-mel + one patch), median / min",
                f"{1000 * yam_med:.1f} / {1000 * yam_min:.1f} µs"))
     print(_row("speed ratio YAMNet / student (medians)", f"{ratio:.1f}×", "≥ 20×",
-               _verdict(ratio >= 20, f"a factor {20 / ratio:.1f} (student must be that much faster)")))
+               _verdict(ratio >= 20,
+                        f"a factor {20 / ratio:.1f} (student must be that much faster)")))
     print(_row("speed ratio YAMNet / student (minimums: quiet machine)",
                f"{yam_min / quiet:.1f}×", "≥ 20×",
                _verdict(yam_min / quiet >= 20,

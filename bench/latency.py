@@ -24,8 +24,8 @@ import numpy as np
 # The SIPp harness lives with the e2e tests; make the checkout importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.sip.harness import AgentProcess, place_call
 from agent.sip.early_media import early_media, usable_model, write_ulaw
+from agent.sip.harness import AgentProcess, place_call
 
 
 def main() -> None:

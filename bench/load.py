@@ -30,8 +30,8 @@ import numpy as np
 # The SIPp harness lives with the e2e tests; make the checkout importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.sip.harness import AgentProcess, place_calls
 from agent.sip.early_media import early_media, usable_model, write_ulaw
+from agent.sip.harness import AgentProcess, place_calls
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

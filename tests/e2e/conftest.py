@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sip.harness import AgentProcess
 from agent.sip.early_media import early_media, train_fixture_model, write_ulaw
+from agent.sip.harness import AgentProcess
 
 KINDS = ("announcement", "ringback", "music", "silence", "busy", "sit_vc")
 

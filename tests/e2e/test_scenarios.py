@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.sip.reason import parse_reasons, q850_cause
-from agent.sip.harness import AgentProcess, CallResult, place_call
 from agent.sip.early_media import early_media, write_alaw
+from agent.sip.harness import AgentProcess, CallResult, place_call
+from agent.sip.reason import parse_reasons, q850_cause
 
 
 def _call(agent: AgentProcess, tmp_path: Path, audio: dict[str, Path], kind: str | None,
