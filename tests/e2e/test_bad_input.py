@@ -109,13 +109,17 @@ def test_no_call_worker_or_tap_leaked(rewriting_agent, relaying_agent):
 
 @pytest.mark.parametrize(
     ("name", "model", "extra"),
-    [("no-analysis", "missing", {}), ("no-time", "real", {"decision_timeout_ms": 0})],
+    [("no-analysis", "broken", {}), ("no-time", "real", {"decision_timeout_ms": 0})],
 )
 def test_rewrite_fails_open_to_the_carrier_code(e2e_root, model_path, audio, tmp_path, name,
                                                 model, extra):
     """Analysis that cannot run, or cannot answer in time, leaves the carrier's code alone."""
+    if model == "broken":
+        # A file that exists (so the config is valid) but that LightGBM cannot load.
+        model_path = e2e_root / "broken-model.txt"
+        model_path.write_text("not a LightGBM model\n")
     agent = AgentProcess(workdir=e2e_root / name, rewrite=True, extra_sip=extra,
-                         model=model_path if model == "real" else e2e_root / "missing.txt")
+                         model=model_path)
     agent.start()
     try:
         result = place_call(agent, workdir=tmp_path, carrier="carrier_early_final.xml",
