@@ -395,3 +395,32 @@ def test_cut_long_burst_is_decided_at_its_threshold(seed):
     (first, *_) = _detect(x, countries=["bf"])
     assert first.kind == "congestion"
     assert first.detected_s - 0.934 <= 1.5
+
+
+def test_returning_burst_is_measured_without_batch_delay():
+    """Paraguay busy from 0.7 s into a burst: 0.3 s of tone (under the 350-ms cap, so half
+    evidence), the pause, and the next burst 1.3 s in rules the ringback out; the busy
+    tone then needs that burst's frequency, measured 120 ms into it. That check is due
+    at a known time and must not wait for an 80-ms analysis batch (it came at 1.51 s)."""
+    spec = PLANS["py"].busy[0]
+    rng = np.random.default_rng(23)
+    level = dbm0_to_dbfs(-35.0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.698), level, rng, 0.766)
+    (first, *_) = _detect(x, countries=["py"])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.766 <= 1.5
+
+
+@pytest.mark.parametrize("lead", [1.19, 1.2, 1.21])
+def test_end_of_a_plain_burst_is_read_from_the_newest_samples(lead):
+    """Suriname busy (425 Hz 500/500) from 32 ms into a burst: its ringback (425 Hz 15 s
+    on, 0.5 s off) is ruled out only when the second burst ends, 1.468 s in. The first
+    quiet 32-ms frame and the 50-ms pause confirmation came 80 ms later (1.55 s); a
+    plain tone has no nulls, so 8 ms of quiet samples end the burst."""
+    spec = PLANS["sr"].busy[0]
+    rng = np.random.default_rng(24)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.032), level, rng, lead)
+    (first, *_) = _detect(x, countries=["sr"])
+    assert first.kind == "busy"
+    assert first.detected_s - lead <= 1.5

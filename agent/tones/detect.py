@@ -60,6 +60,13 @@ _OFFS = np.arange(-2, 3)  # a peak's +-2 bins hold a Hann-windowed tone's main l
 # Frames are analysed 80 ms at a time: numpy's per-call cost dominates smaller batches.
 _MIN_BATCH = 8
 _ONSET_FRAMES = 3  # steady tonal frames (30 ms) that start a tone
+# An on part's frequencies are first measured once it has lasted this long (a 120-ms FFT
+# resolves the closest dual tones); a returning burst counts from then on.
+_PURITY_AFTER_S = 0.12
+# The end of a burst of one plain frequency is read from blocks of this length once
+# this much of the newest audio is quiet (see ToneDetector._tail_end).
+_TAIL_BLOCK_S = 0.004
+_TAIL_QUIET_S = 0.008
 # A busy/congestion on part counts as seen after this long, its pause after this long:
 # 750/750 and 1000/1000 cadences cannot wait a whole cycle within 1.5 s.
 _BUSY_ON_CAP_S = 0.35
@@ -460,6 +467,14 @@ class _Matcher:
         self.on_cap_live = self.h_on_cap[live]
         self.off_cap_live = self.h_off_cap[live]
 
+    def plain_live(self) -> bool:
+        """Whether every live hypothesis expects one plain frequency in its current step
+        (no second component to beat with, no AM sidebands, not a pause)."""
+        fids = self.fid_live
+        if not len(fids) or (fids < 0).any():
+            return False
+        return all(len(self.fsets[f]) == 1 for f in set(fids.tolist()))
+
     @property
     def any_live(self) -> bool:
         return len(self.live) > 0
@@ -526,10 +541,14 @@ class _Matcher:
         cap = self.on_cap_live if seg.on else self.off_cap_live
         # Just past each threshold: a check landing exactly on one can round below it
         # and would then wait for the part to end.
+        # An on part whose frequencies are not yet known changes state when they are:
+        # a returning burst may then complete the evidence (Paraguay's busy after its
+        # pause rules out ringback), so batching must not hold that check back.
+        purity_at = [seg.start + _PURITY_AFTER_S] if seg.on and seg.purity is None else []
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
                                 self.burst_times + (seg.start + 1e-6) if seg.on else [],
-                                [self.run_start + self.min_span]])
+                                [self.run_start + self.min_span], purity_at])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
 
@@ -659,13 +678,54 @@ class ToneDetector:
         n_new = 0 if ready < 0 else 1 + ready // self.hop
         if n_new < _MIN_BATCH and not (n_new and self._urgent(x, n_new)):
             return []
-        frames = np.lib.stride_tricks.as_strided(
-            self.pending, shape=(n_new, self.frame), strides=(self.hop * 8, 8), writeable=False
-        )
-        events = self._frames(frames)
-        self.pending = self.pending[n_new * self.hop :].copy()
+        events: list[ToneEvent] = []
+        if n_new:
+            frames = np.lib.stride_tricks.as_strided(
+                self.pending, shape=(n_new, self.frame), strides=(self.hop * 8, 8),
+                writeable=False)
+            events = self._frames(frames)
+            self.pending = self.pending[n_new * self.hop :].copy()
         now = self.n_in / self.sr
+        tail = self._tail_end(now)
+        if tail is not None:
+            events.append(tail)
         return [_at(e, now) for e in events]
+
+    def _tail_end(self, now: float) -> ToneEvent | None:
+        """End the open burst from the newest samples when only its end is awaited.
+
+        A satisfied tone waiting for a rival to be ruled out may need just the end of
+        the current burst (Suriname's 500-ms busy burst against its ringback's 15 s).
+        A frame reads quiet only 22 ms or more after the tone stops and the pause is
+        confirmed over 5 frames, against the nulls of beating or AM tones; a burst of
+        one plain frequency has no nulls, so its end is taken from short blocks of the
+        newest samples once they have been quiet for ``_TAIL_QUIET_S``.
+        """
+        cur = self.cur
+        if (not self.run or cur is None or not cur.on or self.emitted
+                or self.matcher.first_sat is None or not self.matcher.plain_live()):
+            return None
+        block = int(_TAIL_BLOCK_S * self.sr)
+        x = self._samples(now - FRAME_S, now, int(FRAME_S * self.sr))
+        n = len(x) // block
+        if n == 0:
+            return None
+        blocks = x[len(x) - n * block :].reshape(n, block).astype(np.float64)
+        level = 10.0 * np.log10(2.0 * np.mean(blocks**2, axis=1) + 1e-20)
+        loud = np.flatnonzero(level > self.ref_db - self.config.off_drop_db)
+        quiet_blocks = n - 1 - int(loud[-1]) if len(loud) else n
+        if quiet_blocks * _TAIL_BLOCK_S < _TAIL_QUIET_S - 1e-9:
+            return None
+        if self.pend_label == "off":
+            at = self.pend_start - FRAME_S / 2
+        else:
+            at = now - quiet_blocks * block / self.sr
+        if at <= cur.start:
+            return None
+        self._boundary(at, False)
+        if not self.run:
+            return None
+        return self._evaluate(now, now)
 
     def _urgent(self, x: np.ndarray, n_new: int) -> bool:
         """Whether a decision may be due in the ``n_new`` frames ready: then they are
@@ -679,7 +739,8 @@ class ToneDetector:
         if m.first_sat is None:
             newest = ((self.n_frames + n_new - 1) * self.hop + self.frame / 2) / self.sr
             return newest >= self.check_at and len(m.ev) > 0 and float(m.ev.max()) >= 1.0
-        if self.pend_label is not None:
+        if self.pend_label is not None or (self.cur.on and m.plain_live()):
+            # A pause being confirmed, or a plain burst whose end _tail_end may read.
             return True
         level = 10.0 * np.log10(2.0 * float(np.dot(x, x)) / len(x) + 1e-20)
         if self.cur.on:
@@ -813,7 +874,7 @@ class ToneDetector:
         same = (on | ~(off | ~tonal[i:])) if self.cur.on else (off | (tonal[i:] & ~on))
         same &= times[i:] < self.check_at
         if self.cur.on and self.cur.purity is None:
-            same &= times[i:] < self.cur.start + 0.12
+            same &= times[i:] < self.cur.start + _PURITY_AFTER_S
         if same.all():
             j = len(times)
         else:
@@ -960,7 +1021,7 @@ class ToneDetector:
         assert seg is not None
         # While a change of state is being confirmed, the open part ended where it began.
         at = self.pend_start if self.pend_label is not None else t
-        if seg.on and seg.purity is None and at - seg.start >= 0.12:
+        if seg.on and seg.purity is None and at - seg.start >= _PURITY_AFTER_S:
             self._seg_purity(seg, at)
             self.check_at = 0.0
         if (seg.on and not seg.whole_purity and at - seg.start >= _LONG_BURST_S
