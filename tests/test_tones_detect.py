@@ -424,3 +424,30 @@ def test_end_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     (first, *_) = _detect(x, countries=["sr"])
     assert first.kind == "busy"
     assert first.detected_s - lead <= 1.5
+
+
+def test_returning_burst_settles_on_its_first_tonal_frame():
+    """Paraguay busy from 0.55 s into a burst: 0.45 s of tone and the full pause satisfy
+    the busy cadence; the next burst, 1.447 s in, rules out the ringback (4-s pause). Its
+    three-frame confirmation came at 1.51 s; the first tonal frame decides it, because
+    that boundary is tried and kept only when it settles the tone."""
+    spec = PLANS["py"].busy[0]
+    rng = np.random.default_rng(25)
+    level = dbm0_to_dbfs(-10.0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.553), level, rng, 1.134)
+    (first, *_) = _detect(x, countries=["py"])
+    assert first.kind == "busy"
+    assert first.detected_s - 1.134 <= 1.5
+
+
+def test_early_burst_end_that_decides_nothing_is_undone():
+    """France's congestion (440 Hz 250/250) to the detector of all countries, where busy
+    tones of other countries are alike within tolerance. A burst end read early from the
+    newest samples settles nothing here; kept, it measured the burst 10 ms longer than the
+    frames do and tipped the verdict to busy. Undone, the frames decide as before."""
+    (spec,) = PLANS["fr"].congestion
+    rng = np.random.default_rng(26)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.236), level, rng, 0.645)
+    (first, *_) = _detect(x)
+    assert first.kind == "congestion"

@@ -28,6 +28,8 @@ Three stages, all on 32-ms frames every 10 ms:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -67,6 +69,12 @@ _PURITY_AFTER_S = 0.12
 # this much of the newest audio is quiet (see ToneDetector._tail_end).
 _TAIL_BLOCK_S = 0.004
 _TAIL_QUIET_S = 0.008
+# A 32-ms frame reads 10 dB down once the tone fills at most 31% of its window energy,
+# i.e. when its centre is 6 ms past the tone's end.
+_FRAME_QUIET_AFTER_S = 0.006
+# The detector's state of the current run: what ToneDetector._try_boundary restores.
+_RUN_STATE = ("run", "cur", "ref_db", "seg_levels", "pend_levels", "pend_label", "pend_start",
+              "pend_count", "other_count", "emitted", "check_at", "wait_quiet", "matcher")
 # A busy/congestion on part counts as seen after this long, its pause after this long:
 # 750/750 and 1000/1000 cadences cannot wait a whole cycle within 1.5 s.
 _BUSY_ON_CAP_S = 0.35
@@ -467,6 +475,12 @@ class _Matcher:
         self.on_cap_live = self.h_on_cap[live]
         self.off_cap_live = self.h_off_cap[live]
 
+    def fork(self) -> _Matcher:
+        """A copy whose changes leave this one as it is (the tables stay shared)."""
+        twin = copy.copy(self)
+        twin.ev, twin.err, twin.pur = self.ev.copy(), self.err.copy(), self.pur.copy()
+        return twin
+
     def plain_live(self) -> bool:
         """Whether every live hypothesis expects one plain frequency in its current step
         (no second component to beat with, no AM sidebands, not a pause)."""
@@ -692,14 +706,15 @@ class ToneDetector:
         return [_at(e, now) for e in events]
 
     def _tail_end(self, now: float) -> ToneEvent | None:
-        """End the open burst from the newest samples when only its end is awaited.
+        """Decide from the newest samples when only the end of the open burst is awaited.
 
         A satisfied tone waiting for a rival to be ruled out may need just the end of
         the current burst (Suriname's 500-ms busy burst against its ringback's 15 s).
         A frame reads quiet only 22 ms or more after the tone stops and the pause is
         confirmed over 5 frames, against the nulls of beating or AM tones; a burst of
-        one plain frequency has no nulls, so its end is taken from short blocks of the
-        newest samples once they have been quiet for ``_TAIL_QUIET_S``.
+        one plain frequency has no nulls, so its end is read from short blocks of the
+        newest samples once they have been quiet for ``_TAIL_QUIET_S``. The end is
+        kept only if it decides (see :meth:`_try_boundary`).
         """
         cur = self.cur
         if (not self.run or cur is None or not cur.on or self.emitted
@@ -719,13 +734,33 @@ class ToneDetector:
         if self.pend_label == "off":
             at = self.pend_start - FRAME_S / 2
         else:
-            at = now - quiet_blocks * block / self.sr
+            # Where the frames will put it, so that a part is measured alike either way:
+            # half a frame before the first frame that reads quiet.
+            end = now - quiet_blocks * block / self.sr
+            k = np.ceil(((end + _FRAME_QUIET_AFTER_S) * self.sr - self.frame / 2) / self.hop)
+            at = (k * self.hop + self.frame / 2) / self.sr - FRAME_S / 2
         if at <= cur.start:
             return None
-        self._boundary(at, False)
-        if not self.run:
-            return None
-        return self._evaluate(now, now)
+        return self._try_boundary(at, False, now, now)
+
+    def _try_boundary(self, at: float, to_on: bool, t: float, now: float) -> ToneEvent | None:
+        """Close the open part at ``at`` ahead of its confirmation, if that decides.
+
+        Used while a satisfied tone only waits for a rival to be ruled out: when closing
+        the part here emits the tone, the closure stands; otherwise every change is
+        undone and the frames confirm the boundary as usual, so evidence read early
+        never changes what is decided, only when.
+        """
+        saved = {k: getattr(self, k) for k in _RUN_STATE}
+        assert self.cur is not None
+        self.cur = dataclasses.replace(self.cur)
+        self.matcher = self.matcher.fork()
+        self._boundary(at, to_on)
+        ev = self._evaluate(t, now) if self.run else None
+        if ev is None:
+            for k, v in saved.items():
+                setattr(self, k, v)
+        return ev
 
     def _urgent(self, x: np.ndarray, n_new: int) -> bool:
         """Whether a decision may be due in the ``n_new`` frames ready: then they are
@@ -943,6 +978,14 @@ class ToneDetector:
                 self.pend_levels.append(level)
             # A pause must last 50 ms: shorter dips are the nulls of beating or AM tones.
             need = 5 if label == "off" else 3
+            if (label == "on" and self.pend_count < need and self.matcher.first_sat is not None
+                    and not self.emitted):
+                # A satisfied tone waiting for its rival may be settled by the pause ending
+                # here (Paraguay's busy: the next burst rules out the ringback's 4-s pause);
+                # the two more frames of confirmation would cost 20 ms past 1.5 s.
+                ev = self._try_boundary(self.pend_start, True, t, now)
+                if ev is not None:
+                    return ev
             if self.pend_count >= need:
                 # Frames straddling the end of a tone still read as "on" (the 32-ms window
                 # reaches back into it): move the end back by half a frame.
