@@ -451,3 +451,18 @@ def test_early_burst_end_that_decides_nothing_is_undone():
     x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.236), level, rng, 0.645)
     (first, *_) = _detect(x)
     assert first.kind == "congestion"
+
+
+@pytest.mark.parametrize("lead", [1.188, 1.208])
+def test_start_of_a_plain_burst_is_read_from_the_newest_samples(lead):
+    """Laos busy (425 Hz 1 s on, 1 s off) from 0.524 s into a burst: the next burst, 1.476 s
+    in, rules out the ringback's 4-s pause. A 32-ms frame holding the start of that
+    burst is complete 20 ms later, past the packet that would still decide within 1.5 s;
+    8 ms of samples fitting a 425-Hz sinusoid are enough."""
+    spec = PLANS["la"].busy[0]
+    rng = np.random.default_rng(27)
+    level = dbm0_to_dbfs(-10.0)
+    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.524), level, rng, lead)
+    (first, *_) = _detect(x, countries=["la"])
+    assert first.kind == "busy"
+    assert first.detected_s - lead <= 1.5

@@ -68,10 +68,15 @@ _PURITY_AFTER_S = 0.12
 # The end of a burst of one plain frequency is read from blocks of this length once
 # this much of the newest audio is quiet (see ToneDetector._tail_end).
 _TAIL_BLOCK_S = 0.004
-_TAIL_QUIET_S = 0.008
+_TAIL_S = 0.008
 # A 32-ms frame reads 10 dB down once the tone fills at most 31% of its window energy,
-# i.e. when its centre is 6 ms past the tone's end.
+# i.e. when its centre is 6 ms past the tone's end; it reads the tone (8 dB down at
+# most) once the tone fills 16%, when its centre is 5 ms before the tone's start.
 _FRAME_QUIET_AFTER_S = 0.006
+_FRAME_TONE_BEFORE_S = 0.005
+# Share of a few milliseconds of samples that a sinusoid at the expected frequency must
+# explain for them to be that tone (the frames' purity threshold).
+_TAIL_PURITY = 0.75
 # The detector's state of the current run: what ToneDetector._try_boundary restores.
 _RUN_STATE = ("run", "cur", "ref_db", "seg_levels", "pend_levels", "pend_label", "pend_start",
               "pend_count", "other_count", "emitted", "check_at", "wait_quiet", "matcher")
@@ -481,13 +486,23 @@ class _Matcher:
         twin.ev, twin.err, twin.pur = self.ev.copy(), self.err.copy(), self.pur.copy()
         return twin
 
-    def plain_live(self) -> bool:
-        """Whether every live hypothesis expects one plain frequency in its current step
-        (no second component to beat with, no AM sidebands, not a pause)."""
-        fids = self.fid_live
-        if not len(fids) or (fids < 0).any():
-            return False
-        return all(len(self.fsets[f]) == 1 for f in set(fids.tolist()))
+    def plain_live(self, *, ahead: int = 0) -> tuple[float, ...]:
+        """The frequencies the live hypotheses expect ``ahead`` steps on when each is one
+        plain frequency (no second component to beat with, no AM sidebands, not a
+        pause); ``()`` otherwise."""
+        if not len(self.live):
+            return ()
+        if ahead:
+            steps = (self.h_rot[self.live] + self.i + ahead) % self.h_m[self.live]
+            fids = self.fs_id[self.t_live, steps]
+        else:
+            fids = self.fid_live
+        if (fids < 0).any():
+            return ()
+        sets = [self.fsets[f] for f in set(fids.tolist())]
+        if any(len(c) != 1 for c in sets):
+            return ()
+        return tuple(sorted(c[0] for c in sets))
 
     @property
     def any_live(self) -> bool:
@@ -572,6 +587,21 @@ class _Matcher:
         timing = max(0.0, 1.0 - float(self.err[pos]) / n_dur)
         freq = float(self.pur[pos]) / self.n_on if self.n_on else 0.0
         return timing * freq
+
+
+def _plain_tone(x: np.ndarray, freqs: tuple[float, ...], sr: int) -> bool:
+    """Whether a sinusoid at one of ``freqs`` explains ``_TAIL_PURITY`` of ``x``'s energy
+    (a least-squares fit of its cosine and sine; a few ms cannot tell 400 from 425 Hz,
+    which is not asked: only that the samples are a tone like the expected one)."""
+    t = np.arange(len(x)) / sr
+    total = float(np.dot(x, x)) + 1e-30
+    for f in freqs:
+        basis = np.stack([np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], axis=1)
+        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        fit = basis @ coef
+        if float(np.dot(fit, fit)) >= _TAIL_PURITY * total:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -706,42 +736,53 @@ class ToneDetector:
         return [_at(e, now) for e in events]
 
     def _tail_end(self, now: float) -> ToneEvent | None:
-        """Decide from the newest samples when only the end of the open burst is awaited.
+        """Decide from the newest samples when only the end of the open part is awaited.
 
         A satisfied tone waiting for a rival to be ruled out may need just the end of
-        the current burst (Suriname's 500-ms busy burst against its ringback's 15 s).
-        A frame reads quiet only 22 ms or more after the tone stops and the pause is
-        confirmed over 5 frames, against the nulls of beating or AM tones; a burst of
-        one plain frequency has no nulls, so its end is read from short blocks of the
-        newest samples once they have been quiet for ``_TAIL_QUIET_S``. The end is
-        kept only if it decides (see :meth:`_try_boundary`).
+        the current part: of a burst (Suriname's 500-ms busy burst against its
+        ringback's 15 s) or of a pause (Laos's busy pause against its ringback's 4 s).
+        Frames see it late: a frame reads quiet 22 ms or more after a tone stops, a
+        pause is confirmed over 5 frames against the nulls of beating or AM tones and a
+        burst over 3. A tone of one plain frequency has no nulls, so such an end is
+        read from short blocks of the newest samples once ``_TAIL_S`` of them are quiet,
+        or hold that tone again. It is kept only if it decides (:meth:`_try_boundary`).
         """
         cur = self.cur
-        if (not self.run or cur is None or not cur.on or self.emitted
-                or self.matcher.first_sat is None or not self.matcher.plain_live()):
+        m = self.matcher
+        if not self.run or cur is None or self.emitted or m.first_sat is None:
+            return None
+        freqs = m.plain_live(ahead=0 if cur.on else 1)
+        if not freqs:
             return None
         block = int(_TAIL_BLOCK_S * self.sr)
-        x = self._samples(now - FRAME_S, now, int(FRAME_S * self.sr))
+        x = self._samples(now - FRAME_S, now, int(FRAME_S * self.sr)).astype(np.float64)
         n = len(x) // block
         if n == 0:
             return None
-        blocks = x[len(x) - n * block :].reshape(n, block).astype(np.float64)
-        level = 10.0 * np.log10(2.0 * np.mean(blocks**2, axis=1) + 1e-20)
-        loud = np.flatnonzero(level > self.ref_db - self.config.off_drop_db)
-        quiet_blocks = n - 1 - int(loud[-1]) if len(loud) else n
-        if quiet_blocks * _TAIL_BLOCK_S < _TAIL_QUIET_S - 1e-9:
+        x = x[len(x) - n * block :]
+        level = 10.0 * np.log10(2.0 * np.mean(x.reshape(n, block) ** 2, axis=1) + 1e-20)
+        if cur.on:
+            new = level <= self.ref_db - self.config.off_drop_db
+        else:
+            new = level >= self.ref_db - 8.0
+        run = n if new.all() else n - 1 - int(np.flatnonzero(~new)[-1])
+        if run * _TAIL_BLOCK_S < _TAIL_S - 1e-9:
             return None
-        if self.pend_label == "off":
-            at = self.pend_start - FRAME_S / 2
+        if not cur.on and not _plain_tone(x[-run * block :], freqs, self.sr):
+            return None
+        if self.pend_label == ("off" if cur.on else "on"):
+            at = self.pend_start - (FRAME_S / 2 if cur.on else 0.0)
         else:
             # Where the frames will put it, so that a part is measured alike either way:
-            # half a frame before the first frame that reads quiet.
-            end = now - quiet_blocks * block / self.sr
-            k = np.ceil(((end + _FRAME_QUIET_AFTER_S) * self.sr - self.frame / 2) / self.hop)
-            at = (k * self.hop + self.frame / 2) / self.sr - FRAME_S / 2
+            # half a frame before the first frame that reads quiet, or at the first frame
+            # that reads the tone.
+            edge = now - run * block / self.sr
+            lag = _FRAME_QUIET_AFTER_S if cur.on else -_FRAME_TONE_BEFORE_S
+            k = np.ceil(((edge + lag) * self.sr - self.frame / 2) / self.hop)
+            at = (k * self.hop + self.frame / 2) / self.sr - (FRAME_S / 2 if cur.on else 0.0)
         if at <= cur.start:
             return None
-        return self._try_boundary(at, False, now, now)
+        return self._try_boundary(at, not cur.on, now, now)
 
     def _try_boundary(self, at: float, to_on: bool, t: float, now: float) -> ToneEvent | None:
         """Close the open part at ``at`` ahead of its confirmation, if that decides.
@@ -774,8 +815,8 @@ class ToneDetector:
         if m.first_sat is None:
             newest = ((self.n_frames + n_new - 1) * self.hop + self.frame / 2) / self.sr
             return newest >= self.check_at and len(m.ev) > 0 and float(m.ev.max()) >= 1.0
-        if self.pend_label is not None or (self.cur.on and m.plain_live()):
-            # A pause being confirmed, or a plain burst whose end _tail_end may read.
+        if self.pend_label is not None or m.plain_live(ahead=0 if self.cur.on else 1):
+            # A change being confirmed, or a plain part whose end _tail_end may read.
             return True
         level = 10.0 * np.log10(2.0 * float(np.dot(x, x)) / len(x) + 1e-20)
         if self.cur.on:
