@@ -65,8 +65,11 @@ _ONSET_FRAMES = 3  # steady tonal frames (30 ms) that start a tone
 # An on part's frequencies are first measured once it has lasted this long (a 120-ms FFT
 # resolves the closest dual tones); a returning burst counts from then on.
 _PURITY_AFTER_S = 0.12
-# The end of a burst of one plain frequency is read from blocks of this length once
-# this much of the newest audio is quiet (see ToneDetector._tail_end).
+# Frame times and part starts lie on the 10-ms grid: a frame exactly 120 ms in must not
+# round below the threshold.
+_PURITY_AT_S = _PURITY_AFTER_S - 1e-6
+# The end of a plain burst or pause is read from blocks of this length once this much of
+# the newest audio is past it (see ToneDetector._tail_end).
 _TAIL_BLOCK_S = 0.004
 _TAIL_S = 0.008
 # A 32-ms frame reads 10 dB down once the tone fills at most 31% of its window energy,
@@ -568,12 +571,12 @@ class _Matcher:
     def next_check(self, seg: _Seg, now: float) -> float:
         """Earliest time at which :meth:`open_state` can change, for a part still open."""
         cap = self.on_cap_live if seg.on else self.off_cap_live
-        # Just past each threshold: a check landing exactly on one can round below it
-        # and would then wait for the part to end.
         # An on part whose frequencies are not yet known changes state when they are:
         # a returning burst may then complete the evidence (Paraguay's busy after its
         # pause rules out ringback), so batching must not hold that check back.
-        purity_at = [seg.start + _PURITY_AFTER_S] if seg.on and seg.purity is None else []
+        purity_at = [seg.start + _PURITY_AT_S] if seg.on and seg.purity is None else []
+        # Just past each threshold: a check landing exactly on one can round below it
+        # and would then wait for the part to end.
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
                                 self.burst_times + (seg.start + 1e-6) if seg.on else [],
@@ -950,7 +953,7 @@ class ToneDetector:
         same = (on | ~(off | ~tonal[i:])) if self.cur.on else (off | (tonal[i:] & ~on))
         same &= times[i:] < self.check_at
         if self.cur.on and self.cur.purity is None:
-            same &= times[i:] < self.cur.start + _PURITY_AFTER_S
+            same &= times[i:] < self.cur.start + _PURITY_AT_S
         if same.all():
             j = len(times)
         else:
@@ -1105,7 +1108,7 @@ class ToneDetector:
         assert seg is not None
         # While a change of state is being confirmed, the open part ended where it began.
         at = self.pend_start if self.pend_label is not None else t
-        if seg.on and seg.purity is None and at - seg.start >= _PURITY_AFTER_S:
+        if seg.on and seg.purity is None and at - seg.start >= _PURITY_AT_S:
             self._seg_purity(seg, at)
             self.check_at = 0.0
         if (seg.on and not seg.whole_purity and at - seg.start >= _LONG_BURST_S
