@@ -82,15 +82,19 @@ def _oracle_periodicity(windows: np.ndarray) -> np.ndarray:
     s0, s1 = windows.strides
     frames = np.lib.stride_tricks.as_strided(
         windows[:, mel._OFFSET:], shape=(n, 15, 256), strides=(s0, s1 * 500, s1))
-    spec = scipy.fft.rfft(frames - frames.mean(axis=2, keepdims=True), n=512, axis=2)
-    ac = scipy.fft.irfft(spec.real * spec.real + spec.imag * spec.imag, axis=2)
+    spec = scipy.fft.rfft(frames * mel._WINDOW, axis=2)
+    power = spec.real * spec.real + spec.imag * spec.imag
+    power[..., 0] = 0.0
+    ac = scipy.fft.irfft(power, n=256, axis=2)
+    window = mel._WINDOW.astype(np.float64)
+    window_ac = np.fft.irfft(np.abs(np.fft.rfft(window)) ** 2, 256)
     energy = ac[..., 0]
     lags = np.arange(20, 129)
-    norm = ac[..., 20:129] * (256 / (256 - lags)).astype(np.float32)
+    norm = ac[..., 20:129] * (window_ac[0] / window_ac[lags]).astype(np.float32)
     best = norm.argmax(axis=2)
     peak = np.take_along_axis(norm, best[..., None], axis=2)[..., 0] / np.maximum(energy, 1e-9)
     octave = np.log2(lags).astype(np.float32)[best]
-    voiced = (peak > 0.5) & (energy > 256 * 10 ** (-60 / 10))
+    voiced = (peak > 0.5) & (energy > np.sum(window**2) * 10 ** (-42 / 10))
     both = voiced[:, 1:] & voiced[:, :-1]
     pairs = np.maximum(both.sum(axis=1), 1)
     step = np.abs(octave[:, 1:] - octave[:, :-1])

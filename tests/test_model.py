@@ -200,6 +200,21 @@ def test_model_with_unknown_feature_names_is_refused(rng: np.random.Generator,
         StudentModel.load(path)
 
 
+def test_model_with_the_earlier_periodicity_features_must_be_retrained(
+        rng: np.random.Generator, tmp_path: Path) -> None:
+    layout = InputLayout(periodicity=True, context=True)
+    names = [n.replace("acf_", "per_") for n in layout.names()]
+    x = rng.normal(size=(100, layout.n_features))
+    booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1},
+                        lgb.Dataset(x, label=np.arange(100) % 4, feature_name=names),
+                        num_boost_round=2)
+    path = tmp_path / "old.txt"
+    booster.save_model(str(path))
+    with pytest.raises(UserError, match=r"earlier version; retrain") as info:
+        StudentModel.load(path)
+    assert "\n" not in str(info.value)
+
+
 def test_wrong_feature_width_is_rejected(rng: np.random.Generator) -> None:
     model = _model(rng, InputLayout())
     with pytest.raises(ValueError):

@@ -3,7 +3,7 @@
 The model file is LightGBM's text format (``models/student.txt``). Its feature names say
 which inputs it expects (:class:`InputLayout`): the 696 log-mel values of
 :func:`agent.features.extract_batch` (``mel_*``), optionally followed by the summary
-(``sum_*``), periodicity (``per_*``) and previous-second (``ctx_*``) values of
+(``sum_*``), periodicity (``acf_*``) and previous-second (``ctx_*``) values of
 :mod:`agent.features.context`. Probabilities come out in :data:`agent.labels.LABELS` order.
 """
 
@@ -36,12 +36,15 @@ _log = logging.getLogger(__name__)
 
 def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
                   ) -> list[str]:
-    """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``per_II``, ``ctx_K_BB``."""
+    """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II``, ``ctx_K_BB``.
+
+    The periodicity values were ``per_II`` before they came from the log-mel spectra: a
+    model with those names took other numbers and must be retrained."""
     names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
     if summary:
         names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
     if periodicity:
-        names += [f"per_{i:02d}" for i in range(N_PERIODICITY)]
+        names += [f"acf_{i:02d}" for i in range(N_PERIODICITY)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
     return names
@@ -68,6 +71,9 @@ class InputLayout:
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
         """Recognise the layout from a model's feature names (UserError if unknown)."""
+        if any(name.startswith("per_") for name in names):
+            raise UserError(f"{source}: its periodicity features (per_*) are those of an earlier "
+                            "version; retrain it (early-media-agent train or distill)")
         for summary in (False, True):
             for periodicity in (False, True):
                 for context in (False, True):

@@ -27,8 +27,8 @@ from agent.features.context import (
     N_PERIODICITY,
     N_SUMMARY,
     context_from_history,
-    periodicity_frames,
-    periodicity_into,
+    periodicity_from_power,
+    periodicity_spectra,
     push_context,
     summary_batch,
 )
@@ -66,8 +66,7 @@ class StreamingClassifier:
         self._buf = self._window[0]
         self._mel_frames = frames_of(self._window)
         self._mel_scratch = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
-        self._per_frames = periodicity_frames(self._window)
-        self._per_scratch = np.zeros((1, self._per_frames.shape[1], 2 * N_FFT), np.float32)
+        self._per_spectra = periodicity_spectra(1)
         layout = self.model.layout
         self._row = np.zeros(self.model.n_features, np.float32)
         self._mel = self._row[:N_FEATURES].reshape(1, FRAMES_PER_SECOND_WINDOW, N_MELS)
@@ -123,11 +122,11 @@ class StreamingClassifier:
 
     def _classify(self) -> SecondResult:
         """Classify the second now complete in the window buffer."""
-        log_mel_into(self._mel_frames, self._mel, self._mel_scratch)
+        power = log_mel_into(self._mel_frames, self._mel, self._mel_scratch)
         if self._summary.size:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:
-            periodicity_into(self._per_frames, self._periodicity, self._per_scratch)
+            periodicity_from_power(power, self._periodicity, self._per_spectra)
         probs = self._predict().tolist()
         if self._context.size:
             push_context(self._context, self._row[:N_FEATURES])

@@ -8,7 +8,7 @@ of the :data:`CONTEXT_SECONDS` previous seconds this gives the loudest frame per
 read as the extractor's floor. Training (:func:`context_batch` over a file) and the live
 stream (:func:`context_from_history` over a rolling buffer) compute the same numbers.
 
-:func:`periodicity_batch` adds voicing and pitch movement from the samples themselves.
+:func:`periodicity_batch` adds voicing and pitch movement, from the log-mel frames' spectra.
 :func:`summary_batch` condenses a second's own 29×24 log-mel cells into statistics a tree
 model cannot form from single cells: per-band mean, spread and frame-to-frame change
 (steady tone vs. syllables vs. notes), and the loudness contour.
@@ -23,15 +23,15 @@ import numpy as np
 
 from agent.features.mel import (
     _FLOOR_DB,
-    _OFFSET,
+    _WINDOW,
     BATCH_CHUNK,
     FRAMES_PER_SECOND_WINDOW,
-    HOP,
     N_FEATURES,
     N_FFT,
     N_MELS,
-    autocorrelation,
-    rfft,
+    frames_of,
+    irfft,
+    spectra_into,
 )
 
 CONTEXT_SECONDS = 4
@@ -143,34 +143,43 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
 
 # Periodicity (voicing and pitch movement) of every other frame of the second: the 24 mel
 # bands are too coarse to show harmonics, and held notes vs. gliding speech pitch is what
-# separates unseen music from speech. Lags 20–128 samples = 400–62.5 Hz.
-_P_FRAMES = 15
-_P_HOP = 2 * HOP
-_P_LAGS = np.arange(20, 129)
-_P_UNBIAS = (N_FFT / (N_FFT - _P_LAGS)).astype(np.float32)
+# separates unseen music from speech. It is read from the log-mel frames' own power spectra
+# (no second set of FFTs): the inverse transform of a frame's power, DC removed, is the
+# circular autocorrelation of the Hann-windowed frame; dividing by the window's own
+# autocorrelation undoes the taper. Lags 20–128 samples = 400–62.5 Hz.
+_P_FRAMES = (FRAMES_PER_SECOND_WINDOW + 1) // 2
+_P_LAGS = np.arange(20, N_FFT // 2 + 1)
+_WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW.astype(np.float64))) ** 2, N_FFT)
+_P_UNBIAS = (_WINDOW_AC[0] / _WINDOW_AC[_P_LAGS]).astype(np.float32)
 _P_OCTAVE = np.log2(_P_LAGS).astype(np.float32)
-_P_MIN_ENERGY = N_FFT * 10 ** (-60 / 10)  # frame power -60 dB (RMS 1.0 = 0 dB)
+# A voiced frame is at least -42 dB (RMS 1.0 = 0 dB): lag 0 of the windowed frame's
+# autocorrelation is its energy, the mean square times the window's energy. Chosen on a
+# validation split of the training files: -60 to -42 dB score alike, -36 dB and up lose.
+_P_MIN_DB = -42.0
+_P_MIN_ENERGY = float(np.sum(_WINDOW.astype(np.float64) ** 2)) * 10 ** (_P_MIN_DB / 10)
 N_PERIODICITY = 8
 
 
-def periodicity_frames(windows: np.ndarray) -> np.ndarray:
-    """View ``(n, 8000)`` C-contiguous windows as the ``(n, 15, 256)`` frames whose
-    periodicity :func:`periodicity_into` measures (every other log-mel frame)."""
-    s0, s1 = windows.strides
-    return np.lib.stride_tricks.as_strided(
-        windows[:, _OFFSET:], shape=(windows.shape[0], _P_FRAMES, N_FFT),
-        strides=(s0, s1 * _P_HOP, s1), writeable=False,
-    )
+def periodicity_spectra(n: int) -> np.ndarray:
+    """Work space of :func:`periodicity_from_power` for ``n`` seconds."""
+    return np.empty((n, _P_FRAMES, N_FFT // 2 + 1), np.complex64)
 
 
-def periodicity_into(frames: np.ndarray, out: np.ndarray, padded: np.ndarray) -> np.ndarray:
-    """:func:`periodicity_batch` of :func:`periodicity_frames`, written into ``out``.
+def periodicity_from_power(power: np.ndarray, out: np.ndarray, spectra: np.ndarray
+                           ) -> np.ndarray:
+    """:func:`periodicity_batch` of seconds given their log-mel power spectra.
 
-    ``padded`` is ``(n, 15, 512)`` float32 work space whose second half stays zero (the
-    autocorrelation's zero padding); the live stream keeps it between seconds.
+    Parameters
+    ----------
+    power : numpy.ndarray
+        ``(n, 29, 129)`` float32 from :func:`agent.features.mel.spectra_into`.
+    out : numpy.ndarray
+        ``(n, 8)`` float32, written.
+    spectra : numpy.ndarray
+        ``(n, 15, 129)`` complex64 work space (the live stream keeps it between seconds).
     """
-    _demean_into(frames, padded)
-    _periodicity_stats(autocorrelation(rfft(padded)), out)
+    _even_frames_into(power, spectra)
+    _periodicity_stats(irfft(spectra, N_FFT), out)
     return out
 
 
@@ -185,21 +194,35 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(n, 8)`` float32, from the normalised autocorrelation of 15 frames of 32 ms:
-        mean peak correlation, fraction of voiced frames (peak > 0.5 and above -60 dB),
-        fractions of consecutive voiced pairs whose pitch holds (< 1/2 semitone), glides
-        (< 3 semitones) or jumps, the number of voiced/unvoiced switches, and the mean
-        and spread of log2 pitch lag over voiced frames.
+        ``(n, 8)`` float32, from the normalised autocorrelation of the 15 even log-mel
+        frames (32 ms, every 62.5 ms): mean peak correlation, fraction of voiced frames
+        (peak > 0.5 and above -42 dB), fractions of consecutive voiced pairs whose pitch
+        holds (< 1/2 semitone), glides (< 3 semitones) or jumps, the number of
+        voiced/unvoiced switches, and the mean and spread of log2 pitch lag over voiced
+        frames.
     """
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     n = windows.shape[0]
-    padded = np.zeros((min(n, BATCH_CHUNK), _P_FRAMES, 2 * N_FFT), np.float32)
     out = np.empty((n, N_PERIODICITY), np.float32)
-    frames = periodicity_frames(windows)
+    frames = frames_of(windows)
+    chunk = min(n, BATCH_CHUNK)
+    scratch = np.empty((chunk, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+    spectra = periodicity_spectra(chunk)
     for a in range(0, n, BATCH_CHUNK):
         b = min(a + BATCH_CHUNK, n)
-        periodicity_into(frames[a:b], out[a:b], padded[: b - a])
+        power = spectra_into(frames[a:b], scratch[: b - a])
+        periodicity_from_power(power, out[a:b], spectra[: b - a])
     return out
+
+
+@numba.njit(cache=True)
+def _even_frames_into(power: np.ndarray, spectra: np.ndarray) -> None:
+    """Frames 0, 2, ..., 28 of ``power`` as complex spectra with the DC bin removed."""
+    for r in range(power.shape[0]):
+        for j in range(spectra.shape[1]):
+            spectra[r, j, 0] = 0.0
+            for k in range(1, power.shape[2]):
+                spectra[r, j, k] = power[r, 2 * j, k]
 
 
 @numba.njit(cache=True)
@@ -245,20 +268,8 @@ def _sum32(a: np.ndarray) -> np.float32:
 
 
 @numba.njit(cache=True)
-def _demean_into(frames: np.ndarray, padded: np.ndarray) -> None:
-    """Each frame minus its float32 mean into the first half of ``padded`` (numpy's
-    ``frames - frames.mean(axis=2, keepdims=True)``, bit for bit)."""
-    width = frames.shape[2]
-    for r in range(frames.shape[0]):
-        for j in range(frames.shape[1]):
-            mean = _sum32(frames[r, j]) / np.float32(width)
-            for k in range(width):
-                padded[r, j, k] = frames[r, j, k] - mean
-
-
-@numba.njit(cache=True)
 def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
-    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 512)`` float32
+    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 256)`` float32
     autocorrelations, one compiled loop instead of some thirty numpy calls per second.
 
     Comparisons against constants are in float32, as numpy does with a Python scalar

@@ -66,19 +66,37 @@ def frames_of(windows: np.ndarray) -> np.ndarray:
     )
 
 
+def spectra_into(frames: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Power spectra ``(n, 29, 129)`` float32 of ``(n, 29, 256)`` Hann-windowed frames.
+
+    ``scratch`` is ``(n, 29, 256)`` float32 work space. The log-mel bands and the
+    periodicity statistics (:mod:`agent.features.context`) are both computed from these
+    spectra, so a second costs one set of FFTs.
+    """
+    _window_into(frames, scratch)
+    return power_of(rfft(scratch))
+
+
+def log_mel_from_power(power: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Log-mel ``(n, 29, 24)`` float32 in dB of :func:`spectra_into` power, into ``out``."""
+    np.matmul(power, _MEL, out=out)
+    np.maximum(out, 1e-10, out=out)
+    np.log10(out, out=out)
+    np.multiply(out, 10.0, out=out)
+    return out
+
+
 def log_mel_into(frames: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """Log-mel of ``(n, 29, 256)`` frames written into ``out`` ``(n, 29, 24)`` float32.
+    """Log-mel of ``(n, 29, 256)`` frames written into ``out`` ``(n, 29, 24)`` float32;
+    returns the power spectra they came from (for the periodicity statistics).
 
     ``scratch`` is ``(n, 29, 256)`` float32 work space. The live stream keeps all three
     between seconds (``frames`` a fixed view of its window buffer), so a second costs no
     allocation beyond the FFT's own; :func:`extract_batch` makes them per call.
     """
-    _window_into(frames, scratch)
-    np.matmul(power_of(rfft(scratch)), _MEL, out=out)
-    np.maximum(out, 1e-10, out=out)
-    np.log10(out, out=out)
-    np.multiply(out, 10.0, out=out)
-    return out
+    power = spectra_into(frames, scratch)
+    log_mel_from_power(power, out)
+    return power
 
 
 @numba.njit(cache=True)
@@ -106,16 +124,11 @@ def rfft(x: np.ndarray) -> np.ndarray:
     return _pocketfft.r2c(x, (x.ndim - 1,), True, 0, None, 1)
 
 
-def autocorrelation(spec: np.ndarray) -> np.ndarray:
-    """``scipy.fft.irfft(re * re + im * im, axis=-1)`` of a C-contiguous complex64
-    spectrum, bit for bit."""
+def irfft(spec: np.ndarray, n: int) -> np.ndarray:
+    """``scipy.fft.irfft(spec, n, axis=-1)`` of C-contiguous complex64 ``spec``, bit for bit."""
     if _pocketfft is None:
-        return scipy.fft.irfft(power_of(spec), axis=-1)
-    # The power goes straight into complex slots (imaginary 0): scipy would convert the
-    # real power to exactly that before making the same call.
-    power = np.empty(spec.shape, np.complex64)
-    _power_into(spec, power)
-    return _pocketfft.c2r(power, (spec.ndim - 1,), 2 * (spec.shape[-1] - 1), False, 2, None, 1)
+        return scipy.fft.irfft(spec, n, axis=-1)
+    return _pocketfft.c2r(spec, (spec.ndim - 1,), n, False, 2, None, 1)
 
 
 def power_of(spec: np.ndarray) -> np.ndarray:
