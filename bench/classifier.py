@@ -55,7 +55,13 @@ from agent.features.context import (
     periodicity_from_power,
     periodicity_spectra,
 )
-from agent.features.mel import FRAMES_PER_SECOND_WINDOW, N_FFT, N_MELS, frames_of, log_mel_into
+from agent.features.mel import (
+    FRAMES_PER_SECOND_WINDOW,
+    N_MELS,
+    SpectraBuffers,
+    frames_of,
+    log_mel_into,
+)
 from agent.labels import LABEL_INDEX, LABELS
 from agent.paths import MODELS_DIR, cache_dir
 from agent.tones.plan import load_tone_plans
@@ -105,7 +111,7 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     # The stream's own buffers: log-mel frames view a window, periodicity reads its spectra.
     window = np.zeros((1, 8000), np.float32)
     frames = frames_of(window)
-    scratch = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+    buffers = SpectraBuffers.for_seconds(1)
     mel = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
     spectra = periodicity_spectra(1)
     per_out = np.empty((1, N_PERIODICITY), np.float32)
@@ -113,7 +119,7 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
         for w in pick:
             window[0] = w
             t0 = clock()
-            power = log_mel_into(frames, mel, scratch)
+            power = log_mel_into(frames, mel, buffers)
             t1 = clock()
             per = (periodicity_from_power(power, per_out, spectra) if model.layout.periodicity
                    else None)

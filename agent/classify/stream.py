@@ -32,7 +32,7 @@ from agent.features.context import (
     push_context,
     summary_batch,
 )
-from agent.features.mel import N_FFT, frames_of, log_mel_into
+from agent.features.mel import SpectraBuffers, frames_of, log_mel_into
 from agent.labels import LABELS, Decision, SecondResult
 
 
@@ -65,7 +65,7 @@ class StreamingClassifier:
         self._window = np.zeros((1, SAMPLE_RATE), np.float32)
         self._buf = self._window[0]
         self._mel_frames = frames_of(self._window)
-        self._mel_scratch = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+        self._spectra = SpectraBuffers.for_seconds(1)
         self._per_spectra = periodicity_spectra(1)
         layout = self.model.layout
         self._row = np.zeros(self.model.n_features, np.float32)
@@ -122,7 +122,7 @@ class StreamingClassifier:
 
     def _classify(self) -> SecondResult:
         """Classify the second now complete in the window buffer."""
-        power = log_mel_into(self._mel_frames, self._mel, self._mel_scratch)
+        power = log_mel_into(self._mel_frames, self._mel, self._spectra)
         if self._summary.size:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:

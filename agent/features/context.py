@@ -29,8 +29,9 @@ from agent.features.mel import (
     N_FEATURES,
     N_FFT,
     N_MELS,
+    SpectraBuffers,
+    autocorrelation_of_power,
     frames_of,
-    irfft,
     spectra_into,
 )
 
@@ -144,9 +145,10 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
 # Periodicity (voicing and pitch movement) of every other frame of the second: the 24 mel
 # bands are too coarse to show harmonics, and held notes vs. gliding speech pitch is what
 # separates unseen music from speech. It is read from the log-mel frames' own power spectra
-# (no second set of FFTs): the inverse transform of a frame's power, DC removed, is the
-# circular autocorrelation of the Hann-windowed frame; dividing by the window's own
-# autocorrelation undoes the taper. Lags 20–128 samples = 400–62.5 Hz.
+# (no second set of FFTs): the inverse transform of a frame's power, DC removed (a type-I
+# DCT, the power being real and even), is the circular autocorrelation of the
+# Hann-windowed frame; dividing by the window's own autocorrelation undoes the taper.
+# Lags 20–128 samples = 400–62.5 Hz.
 _P_FRAMES = (FRAMES_PER_SECOND_WINDOW + 1) // 2
 _P_LAGS = np.arange(20, N_FFT // 2 + 1)
 _WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW.astype(np.float64))) ** 2, N_FFT)
@@ -162,7 +164,7 @@ N_PERIODICITY = 8
 
 def periodicity_spectra(n: int) -> np.ndarray:
     """Work space of :func:`periodicity_from_power` for ``n`` seconds."""
-    return np.empty((n, _P_FRAMES, N_FFT // 2 + 1), np.complex64)
+    return np.empty((n, _P_FRAMES, N_FFT // 2 + 1), np.float32)
 
 
 def periodicity_from_power(power: np.ndarray, out: np.ndarray, spectra: np.ndarray
@@ -176,10 +178,10 @@ def periodicity_from_power(power: np.ndarray, out: np.ndarray, spectra: np.ndarr
     out : numpy.ndarray
         ``(n, 8)`` float32, written.
     spectra : numpy.ndarray
-        ``(n, 15, 129)`` complex64 work space (the live stream keeps it between seconds).
+        ``(n, 15, 129)`` float32 work space (the live stream keeps it between seconds).
     """
     _even_frames_into(power, spectra)
-    _periodicity_stats(irfft(spectra, N_FFT), out)
+    _periodicity_stats(autocorrelation_of_power(spectra), out)
     return out
 
 
@@ -206,18 +208,18 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
     out = np.empty((n, N_PERIODICITY), np.float32)
     frames = frames_of(windows)
     chunk = min(n, BATCH_CHUNK)
-    scratch = np.empty((chunk, FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+    buffers = SpectraBuffers.for_seconds(chunk)
     spectra = periodicity_spectra(chunk)
     for a in range(0, n, BATCH_CHUNK):
         b = min(a + BATCH_CHUNK, n)
-        power = spectra_into(frames[a:b], scratch[: b - a])
+        power = spectra_into(frames[a:b], buffers.head(b - a))
         periodicity_from_power(power, out[a:b], spectra[: b - a])
     return out
 
 
 @numba.njit(cache=True)
 def _even_frames_into(power: np.ndarray, spectra: np.ndarray) -> None:
-    """Frames 0, 2, ..., 28 of ``power`` as complex spectra with the DC bin removed."""
+    """Frames 0, 2, ..., 28 of ``power`` with the DC bin removed."""
     for r in range(power.shape[0]):
         for j in range(spectra.shape[1]):
             spectra[r, j, 0] = 0.0
@@ -269,8 +271,8 @@ def _sum32(a: np.ndarray) -> np.float32:
 
 @numba.njit(cache=True)
 def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
-    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 256)`` float32
-    autocorrelations, one compiled loop instead of some thirty numpy calls per second.
+    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 129)`` float32
+    autocorrelations (lags 0..128), one compiled loop instead of some thirty numpy calls per second.
 
     Comparisons against constants are in float32, as numpy does with a Python scalar
     against a float32 array; ratios of counts are float64, as numpy's are."""

@@ -9,6 +9,8 @@ second so that no part of it weighs more than another. The FFT is single precisi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import scipy.fft
@@ -66,15 +68,40 @@ def frames_of(windows: np.ndarray) -> np.ndarray:
     )
 
 
-def spectra_into(frames: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """Power spectra ``(n, 29, 129)`` float32 of ``(n, 29, 256)`` Hann-windowed frames.
+@dataclass(frozen=True)
+class SpectraBuffers:
+    """Work space of :func:`spectra_into` for ``n`` seconds: the frames' complex spectra
+    ``(n, 29, 129)`` complex64 and their Hann-windowed power ``(n, 29, 129)`` float32.
 
-    ``scratch`` is ``(n, 29, 256)`` float32 work space. The log-mel bands and the
-    periodicity statistics (:mod:`agent.features.context`) are both computed from these
-    spectra, so a second costs one set of FFTs.
+    The live stream keeps one between seconds; batch functions make one per call.
     """
-    _window_into(frames, scratch)
-    return power_of(rfft(scratch))
+
+    spec: np.ndarray
+    power: np.ndarray
+
+    @classmethod
+    def for_seconds(cls, n: int) -> SpectraBuffers:
+        shape = (n, FRAMES_PER_SECOND_WINDOW, N_FFT // 2 + 1)
+        return cls(spec=np.empty(shape, np.complex64), power=np.empty(shape, np.float32))
+
+    def head(self, n: int) -> SpectraBuffers:
+        """The buffers of the first ``n`` seconds (views)."""
+        return SpectraBuffers(spec=self.spec[:n], power=self.power[:n])
+
+
+def spectra_into(frames: np.ndarray, buffers: SpectraBuffers) -> np.ndarray:
+    """Power spectra ``(n, 29, 129)`` float32 of ``(n, 29, 256)`` frames under a periodic
+    Hann window, written into ``buffers.power`` and returned.
+
+    The window is applied after the FFT, as the three-tap convolution it is in frequency
+    (``0.5 X[k] - 0.25 (X[k-1] + X[k+1])``): the FFT then reads the frames straight from
+    the signal, without a windowed copy. The log-mel bands and the periodicity statistics
+    (:mod:`agent.features.context`) both come from these spectra, so a second costs one
+    set of FFTs.
+    """
+    rfft_into(frames, buffers.spec)
+    _hann_power_into(buffers.spec.view(np.float32), buffers.power)
+    return buffers.power
 
 
 def log_mel_from_power(power: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -86,60 +113,58 @@ def log_mel_from_power(power: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_mel_into(frames: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+def log_mel_into(frames: np.ndarray, out: np.ndarray, buffers: SpectraBuffers) -> np.ndarray:
     """Log-mel of ``(n, 29, 256)`` frames written into ``out`` ``(n, 29, 24)`` float32;
     returns the power spectra they came from (for the periodicity statistics).
 
-    ``scratch`` is ``(n, 29, 256)`` float32 work space. The live stream keeps all three
-    between seconds (``frames`` a fixed view of its window buffer), so a second costs no
-    allocation beyond the FFT's own; :func:`extract_batch` makes them per call.
+    The live stream keeps ``frames`` (a fixed view of its window buffer), ``out`` and
+    ``buffers`` between seconds, so a second allocates nothing; :func:`extract_batch`
+    makes them per call.
     """
-    power = spectra_into(frames, scratch)
+    power = spectra_into(frames, buffers)
     log_mel_from_power(power, out)
     return power
 
 
 @numba.njit(cache=True)
-def _window_into(frames: np.ndarray, out: np.ndarray) -> None:
-    """``frames * _WINDOW`` (float32, exact either way) in one call instead of numpy's
-    broadcast over a strided view."""
-    for r in range(frames.shape[0]):
-        for j in range(frames.shape[1]):
-            for k in range(frames.shape[2]):
-                out[r, j, k] = frames[r, j, k] * _WINDOW[k]
+def _hann_power_into(spec: np.ndarray, out: np.ndarray) -> None:
+    """Power of the Hann-windowed spectra from the unwindowed ones: ``spec`` is the
+    float32 view (re, im interleaved) of ``(n, 29, 129)`` complex spectra of real frames,
+    whose bins -1 and 129 are the conjugates of bins 1 and 127."""
+    half, quarter = np.float32(0.5), np.float32(0.25)
+    last = out.shape[2] - 1
+    for r in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            x = spec[r, j]
+            o = out[r, j]
+            re = half * x[0] - half * x[2]
+            im = half * x[1]
+            o[0] = re * re + im * im
+            for k in range(1, last):
+                re = half * x[2 * k] - quarter * (x[2 * k - 2] + x[2 * k + 2])
+                im = half * x[2 * k + 1] - quarter * (x[2 * k - 1] + x[2 * k + 3])
+                o[k] = re * re + im * im
+            re = half * x[2 * last] - half * x[2 * last - 2]
+            im = half * x[2 * last + 1]
+            o[last] = re * re + im * im
 
 
-@numba.njit(cache=True)
-def _power_into(spec: np.ndarray, out: np.ndarray) -> None:
-    flat, dest = spec.reshape(-1), out.reshape(-1)
-    for i in range(flat.size):
-        v = flat[i]
-        dest[i] = v.real * v.real + v.imag * v.imag
-
-
-def rfft(x: np.ndarray) -> np.ndarray:
-    """``scipy.fft.rfft(x, axis=-1)`` of C-contiguous float32 ``x``, bit for bit."""
+def rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``scipy.fft.rfft(x, axis=-1)`` of float32 ``x`` (strided views too) into complex64
+    ``out``."""
     if _pocketfft is None:
-        return scipy.fft.rfft(x, axis=-1)
-    return _pocketfft.r2c(x, (x.ndim - 1,), True, 0, None, 1)
+        out[...] = scipy.fft.rfft(x, axis=-1)
+        return out
+    return _pocketfft.r2c(x, (x.ndim - 1,), True, 0, out, 1)
 
 
-def irfft(spec: np.ndarray, n: int) -> np.ndarray:
-    """``scipy.fft.irfft(spec, n, axis=-1)`` of C-contiguous complex64 ``spec``, bit for bit."""
+def autocorrelation_of_power(power: np.ndarray) -> np.ndarray:
+    """Circular autocorrelation, lags 0..128, of frames given their ``(..., 129)`` float32
+    power spectra: a type-I DCT (the power is real and even), scaled by 1/256 as
+    ``scipy.fft.irfft(power, 256)[..., :129]`` would give it."""
     if _pocketfft is None:
-        return scipy.fft.irfft(spec, n, axis=-1)
-    return _pocketfft.c2r(spec, (spec.ndim - 1,), n, False, 2, None, 1)
-
-
-def power_of(spec: np.ndarray) -> np.ndarray:
-    """``|spec|^2`` of a C-contiguous complex64 spectrum as float32.
-
-    Bit for bit ``re * re + im * im`` in float32 (no fused multiply-add), in one compiled
-    loop instead of three numpy calls over strided views.
-    """
-    out = np.empty(spec.shape, np.float32)
-    _power_into(spec, out)
-    return out
+        return scipy.fft.dct(power, type=1, axis=-1) / np.float32(2 * (power.shape[-1] - 1))
+    return _pocketfft.dct(power, 1, (power.ndim - 1,), 2, None, 1, False)
 
 
 def extract_batch(windows: np.ndarray) -> np.ndarray:
@@ -167,11 +192,11 @@ def extract_batch(windows: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (n, {SAMPLE_RATE}) windows, got {windows.shape}")
     n = windows.shape[0]
     out = np.empty((n, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
-    scratch = np.empty((min(n, BATCH_CHUNK), FRAMES_PER_SECOND_WINDOW, N_FFT), np.float32)
+    buffers = SpectraBuffers.for_seconds(min(n, BATCH_CHUNK))
     frames = frames_of(windows)
     for a in range(0, n, BATCH_CHUNK):
         b = min(a + BATCH_CHUNK, n)
-        log_mel_into(frames[a:b], out[a:b], scratch[: b - a])
+        log_mel_into(frames[a:b], out[a:b], buffers.head(b - a))
     return out.reshape(n, N_FEATURES)
 
 
