@@ -36,6 +36,17 @@ def _detect(x: np.ndarray, *, countries: list[str] | None = None, chunk: int = 1
     return events
 
 
+def _first_event(spec: ToneSpec, *, dbm0: float, phase_s: float, lead_s: float, seed: int,
+                 countries: list[str] | None = None, duration_s: float = 4.0):
+    """The first tone event of ``spec`` from ``phase_s`` into its cadence, after ``lead_s``
+    of line noise, at ``dbm0`` with 20 dB SNR, in 20-ms packets."""
+    level = dbm0_to_dbfs(dbm0)
+    rng = np.random.default_rng(seed)
+    x = _noisy(render(spec, duration_s=duration_s, level_dbfs=level, phase_s=phase_s), level,
+               rng, lead_s)
+    return _detect(x, countries=countries)[0]
+
+
 def _expected_kind(cc: str, kind: str, spec: ToneSpec) -> str:
     if kind != "congestion":
         return kind
@@ -299,10 +310,7 @@ def test_long_busy_burst_is_decided_before_its_pause():
     """Burkina Faso's congestion is 480+620 Hz 2.4 s on, 2.4 s off: no other tone of the
     plan has those frequencies, and its pause comes after the 1.5-s limit."""
     (spec,) = PLANS["bf"].congestion
-    rng = np.random.default_rng(17)
-    level = dbm0_to_dbfs(-35.0)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level), level, rng, 0.5)
-    (first, *_) = _detect(x, countries=["bf"])
+    first = _first_event(spec, dbm0=-35.0, phase_s=0.0, lead_s=0.5, seed=17, countries=["bf"])
     assert first.kind == "congestion"
     assert first.detected_s - 0.5 <= 1.5
 
@@ -362,10 +370,7 @@ def test_busy_after_a_short_cut_burst_and_a_long_pause_is_decided_on_the_next_bu
     plan's frequency closing a long pause of the plan's length counts in full as soon as
     its frequency is measured (120 ms), not after 350 ms."""
     spec = PLANS["la"].busy[0]
-    rng = np.random.default_rng(21)
-    level = dbm0_to_dbfs(-22.5)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.8), level, rng, 1.0)
-    (first, *_) = _detect(x, countries=["la"])
+    first = _first_event(spec, dbm0=-22.5, phase_s=0.8, lead_s=1.0, seed=21, countries=["la"])
     assert first.kind == "busy"
     assert first.detected_s - 1.0 <= 1.5
 
@@ -375,10 +380,7 @@ def test_pause_check_is_not_held_back_by_batching():
     later; its 50-ms confirmation and an 80-ms analysis batch on top would overrun 1.5 s,
     so frames are analysed at once when such a check is due."""
     spec = PLANS["iq"].busy[0]
-    rng = np.random.default_rng(22)
-    level = dbm0_to_dbfs(-10.0)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level), level, rng, 0.76)
-    (first, *_) = _detect(x, countries=["iq"])
+    first = _first_event(spec, dbm0=-10.0, phase_s=0.0, lead_s=0.76, seed=22, countries=["iq"])
     assert first.kind == "busy"
     assert first.detected_s - 0.76 <= 1.5
 
@@ -389,10 +391,8 @@ def test_cut_long_burst_is_decided_at_its_threshold(seed):
     left, enough for the 1.2-s burst rule; its check must not round below the threshold
     and wait for the burst to end."""
     (spec,) = PLANS["bf"].congestion
-    rng = np.random.default_rng(seed)
-    level = dbm0_to_dbfs(-22.5)
-    x = _noisy(render(spec, duration_s=5.0, level_dbfs=level, phase_s=0.962), level, rng, 0.934)
-    (first, *_) = _detect(x, countries=["bf"])
+    first = _first_event(spec, dbm0=-22.5, phase_s=0.962, lead_s=0.934, seed=seed,
+                         countries=["bf"], duration_s=5.0)
     assert first.kind == "congestion"
     assert first.detected_s - 0.934 <= 1.5
 
@@ -403,10 +403,7 @@ def test_returning_burst_is_measured_without_batch_delay():
     tone then needs that burst's frequency, measured 120 ms into it. That check is due
     at a known time and must not wait for an 80-ms analysis batch (it came at 1.51 s)."""
     spec = PLANS["py"].busy[0]
-    rng = np.random.default_rng(23)
-    level = dbm0_to_dbfs(-35.0)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.698), level, rng, 0.766)
-    (first, *_) = _detect(x, countries=["py"])
+    first = _first_event(spec, dbm0=-35.0, phase_s=0.698, lead_s=0.766, seed=23, countries=["py"])
     assert first.kind == "busy"
     assert first.detected_s - 0.766 <= 1.5
 
@@ -418,10 +415,7 @@ def test_end_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     quiet 32-ms frame and the 50-ms pause confirmation came 80 ms later (1.55 s); a
     plain tone has no nulls, so 8 ms of quiet samples end the burst."""
     spec = PLANS["sr"].busy[0]
-    rng = np.random.default_rng(24)
-    level = dbm0_to_dbfs(-22.5)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.032), level, rng, lead)
-    (first, *_) = _detect(x, countries=["sr"])
+    first = _first_event(spec, dbm0=-22.5, phase_s=0.032, lead_s=lead, seed=24, countries=["sr"])
     assert first.kind == "busy"
     assert first.detected_s - lead <= 1.5
 
@@ -432,10 +426,7 @@ def test_returning_burst_settles_on_its_first_tonal_frame():
     three-frame confirmation came at 1.51 s; the first tonal frame decides it, because
     that boundary is tried and kept only when it settles the tone."""
     spec = PLANS["py"].busy[0]
-    rng = np.random.default_rng(25)
-    level = dbm0_to_dbfs(-10.0)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.553), level, rng, 1.134)
-    (first, *_) = _detect(x, countries=["py"])
+    first = _first_event(spec, dbm0=-10.0, phase_s=0.553, lead_s=1.134, seed=25, countries=["py"])
     assert first.kind == "busy"
     assert first.detected_s - 1.134 <= 1.5
 
@@ -446,10 +437,7 @@ def test_early_burst_end_that_decides_nothing_is_undone():
     newest samples settles nothing here; kept, it measured the burst 10 ms longer than the
     frames do and tipped the verdict to busy. Undone, the frames decide as before."""
     (spec,) = PLANS["fr"].congestion
-    rng = np.random.default_rng(26)
-    level = dbm0_to_dbfs(-22.5)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.236), level, rng, 0.645)
-    (first, *_) = _detect(x)
+    first = _first_event(spec, dbm0=-22.5, phase_s=0.236, lead_s=0.645, seed=26)
     assert first.kind == "congestion"
 
 
@@ -460,9 +448,6 @@ def test_start_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     burst is complete 20 ms later, past the packet that would still decide within 1.5 s;
     8 ms of samples fitting a 425-Hz sinusoid are enough."""
     spec = PLANS["la"].busy[0]
-    rng = np.random.default_rng(27)
-    level = dbm0_to_dbfs(-10.0)
-    x = _noisy(render(spec, duration_s=4.0, level_dbfs=level, phase_s=0.524), level, rng, lead)
-    (first, *_) = _detect(x, countries=["la"])
+    first = _first_event(spec, dbm0=-10.0, phase_s=0.524, lead_s=lead, seed=27, countries=["la"])
     assert first.kind == "busy"
     assert first.detected_s - lead <= 1.5
