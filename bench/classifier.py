@@ -46,12 +46,12 @@ from agent.distill.dataset import teach_cached
 from agent.distill.pipeline import teacher_cache
 from agent.distill.teachers import SileroVad, YamnetTeacher, make_teacher
 from agent.distill.train import confusion, precision_recall
-from agent.features import extract_batch, seconds_of
+from agent.features import seconds_of
 from agent.features.context import (
     N_CONTEXT,
     N_PERIODICITY,
     context_from_history,
-    periodicity_batch,
+    log_mel_and_periodicity,
     periodicity_from_power,
     periodicity_spectra,
 )
@@ -206,9 +206,8 @@ def _speed(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
     per_stream_tput = rounds * n_streams / cpu
     c0 = time.process_time()
     for r in range(rounds):
-        feats = extract_batch(feed[r])
+        feats, periodicity = log_mel_and_periodicity(feed[r])
         context = np.full((n_streams, N_CONTEXT), -100.0, np.float32)
-        periodicity = periodicity_batch(feed[r]) if model.layout.periodicity else None
         model.predict_proba(model.layout.assemble(feats, context, periodicity))
     cpu_b = time.process_time() - c0
     batch_tput = rounds * n_streams / cpu_b
@@ -244,7 +243,8 @@ def _speed(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
                    f"{pick.shape[0]} s)", _us(ns)))
     print(_row(f"throughput, {n_streams} concurrent streams (per-stream objects)",
                f"{per_stream_tput:.0f} s of audio per CPU-s"))
-    print(_row(f"throughput, {n_streams} streams batched (extract_batch + predict_proba)",
+    print(_row(f"throughput, {n_streams} streams batched (log_mel_and_periodicity + "
+               "predict_proba)",
                f"{batch_tput:.0f} s of audio per CPU-s"))
 
 

@@ -8,6 +8,7 @@ from agent.features import N_FEATURES, N_MELS, extract_batch, extract_second, me
 from agent.features.context import (
     context_batch,
     context_from_history,
+    log_mel_and_periodicity,
     periodicity_batch,
     push_context,
 )
@@ -145,6 +146,8 @@ def test_features_equal_the_implementation_the_model_was_trained_with(rng):
     # The model splits on exact thresholds: hold the new code to the oracle's numbers.
     assert np.allclose(extract_batch(windows), want_mel, rtol=1e-5, atol=0)
     assert np.allclose(periodicity_batch(windows), want_per, rtol=1e-5, atol=0)
+    mel_too, _ = log_mel_and_periodicity(windows)  # training's one-FFT path
+    assert np.array_equal(mel_too, extract_batch(windows))
     one_at_a_time = np.stack([periodicity_batch(w[None])[0] for w in windows])
     assert np.allclose(one_at_a_time, want_per, rtol=1e-5, atol=0)
     assert (want_per[:, 1] > 0).any() and (want_per[:, 1] == 0).any()  # voiced and not

@@ -17,8 +17,8 @@ import numpy as np
 from agent.distill.smoothing import hann_smooth, per_second, window_frames
 from agent.distill.teachers import Teacher
 from agent.errors import UserError
-from agent.features import extract_batch, seconds_of
-from agent.features.context import context_batch, periodicity_batch
+from agent.features import seconds_of
+from agent.features.context import context_batch, log_mel_and_periodicity
 from agent.labels import LABELS
 
 
@@ -137,7 +137,7 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
         n = windows.shape[0]
         if n == 0:
             continue
-        feats = extract_batch(windows)
+        feats, periodicity = log_mel_and_periodicity(windows)
         taught = teach_cached(teacher, rec.samples[: n * 8000], cache)
         index = len(ids)
         ids.append(rec.id)
@@ -146,7 +146,7 @@ def build_table(recordings: Iterable[Recording], teacher: Teacher, *,
         source = LABELS.index(rec.label) if rec.label is not None else -1
         parts["features"].append(feats)
         parts["context"].append(context_batch(feats))
-        parts["periodicity"].append(periodicity_batch(windows))
+        parts["periodicity"].append(periodicity)
         parts["source"].append(np.full(n, source, np.int8))
         parts["teacher"].append(taught.label.astype(np.int8))
         parts["agreed"].append(taught.agreed)

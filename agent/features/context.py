@@ -21,6 +21,7 @@ import math
 import numba
 import numpy as np
 
+from agent.audio import SAMPLE_RATE
 from agent.features.mel import (
     _FLOOR_DB,
     _WINDOW,
@@ -32,7 +33,7 @@ from agent.features.mel import (
     SpectraBuffers,
     autocorrelation_of_power,
     frames_of,
-    spectra_into,
+    log_mel_into,
 )
 
 CONTEXT_SECONDS = 4
@@ -203,18 +204,28 @@ def periodicity_batch(windows: np.ndarray) -> np.ndarray:
         voiced/unvoiced switches, and the mean and spread of log2 pitch lag over voiced
         frames.
     """
+    return log_mel_and_periodicity(windows)[1]
+
+
+def log_mel_and_periodicity(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`agent.features.extract_batch` and :func:`periodicity_batch` of the same
+    ``(n, 8000)`` windows from one set of FFTs, as the live stream computes them: the
+    ``(n, 696)`` log-mel and ``(n, 8)`` periodicity, both float32."""
     windows = np.ascontiguousarray(windows, dtype=np.float32)
+    if windows.ndim != 2 or windows.shape[1] != SAMPLE_RATE:
+        raise ValueError(f"expected (n, {SAMPLE_RATE}) windows, got {windows.shape}")
     n = windows.shape[0]
-    out = np.empty((n, N_PERIODICITY), np.float32)
+    mel = np.empty((n, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
+    per = np.empty((n, N_PERIODICITY), np.float32)
     frames = frames_of(windows)
     chunk = min(n, BATCH_CHUNK)
     buffers = SpectraBuffers.for_seconds(chunk)
     spectra = periodicity_spectra(chunk)
     for a in range(0, n, BATCH_CHUNK):
         b = min(a + BATCH_CHUNK, n)
-        power = spectra_into(frames[a:b], buffers.head(b - a))
-        periodicity_from_power(power, out[a:b], spectra[: b - a])
-    return out
+        power = log_mel_into(frames[a:b], mel[a:b], buffers.head(b - a))
+        periodicity_from_power(power, per[a:b], spectra[: b - a])
+    return mel.reshape(n, N_FEATURES), per
 
 
 @numba.njit(cache=True)
