@@ -222,6 +222,16 @@ def build_library(db: Path, refs: list[tuple[str, np.ndarray]], index_codecs: st
     return lib, ids, index
 
 
+def _dump_row(seconds: float, codec: str, ok: bool, cands: list, n_landmarks: int) -> list:
+    """One query's row of the ``--dump`` file (the score calibration's input): length,
+    codec, right?, then the best candidate's votes, blocks, evidence and query blocks,
+    the query's landmark count and the runner-up's evidence."""
+    best = cands[0] if cands else None
+    return [seconds, codec, ok, best.count if best else 0, best.blocks if best else 0,
+            n_landmarks, best.evidence if best else 0, best.query_blocks if best else 0,
+            cands[1].evidence if len(cands) > 1 else 0]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=1000)
@@ -289,11 +299,7 @@ def main() -> int:
                 ok = bool(cands) and by_id[cands[0].entry_id] == k
                 s = score(*cands[:2]) if cands else 0.0
                 correct += ok and s >= lib.config.threshold
-                dump["pos"].append([seconds, codec, ok, cands[0].count if cands else 0,
-                                    cands[0].blocks if cands else 0, len(lm),
-                                    cands[0].evidence if cands else 0,
-                                    cands[0].query_blocks if cands else 0,
-                                    cands[1].evidence if len(cands) > 1 else 0])
+                dump["pos"].append(_dump_row(seconds, codec, ok, cands, len(lm)))
             print(f"top-1 {seconds:.0f} s {codec:>8} + {args.snr:.0f} dB noise: "
                   f"{100 * correct / args.queries:6.2f}%  ({correct}/{args.queries})")
     for seconds in (3.0, 2.0):
@@ -305,11 +311,7 @@ def main() -> int:
             cands = index.query(lm, top=2)
             s = score(*cands[:2]) if cands else 0.0
             false += s >= lib.config.threshold
-            dump["neg"].append([seconds, codec, False, cands[0].count if cands else 0,
-                                cands[0].blocks if cands else 0, len(lm),
-                                    cands[0].evidence if cands else 0,
-                                    cands[0].query_blocks if cands else 0,
-                                    cands[1].evidence if len(cands) > 1 else 0])
+            dump["neg"].append(_dump_row(seconds, codec, False, cands, len(lm)))
         print(f"false matches {seconds:.0f} s (not in library, all codecs): "
               f"{100 * false / len(negatives):.2f}%  ({false}/{len(negatives)})")
     lk = np.array(lookup_ms)
