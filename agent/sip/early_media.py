@@ -105,9 +105,8 @@ def usable_model(workdir: Path) -> Path:
 
 def train_fixture_model(path: Path) -> Path:
     """A small four-class student on the same sources (only when no real model exists)."""
-    import lightgbm as lgb
-
-    from agent.classify.model import feature_names
+    from agent.classify.model import InputLayout
+    from agent.distill.train import TrainParams, fit
     from agent.features import extract_batch
     from agent.labels import LABELS
 
@@ -128,10 +127,9 @@ def train_fixture_model(path: Path) -> Path:
         x = x[: x.size // SAMPLE_RATE * SAMPLE_RATE].reshape(-1, SAMPLE_RATE)
         xs.append(extract_batch(x))
         ys.append(np.full(len(x), LABELS.index(label)))
-    data = lgb.Dataset(np.concatenate(xs), np.concatenate(ys),
-                       feature_name=feature_names(context=False))
-    params = {"objective": "multiclass", "num_class": len(LABELS), "num_leaves": 8,
-              "learning_rate": 0.2, "min_data_in_leaf": 5, "verbose": -1, "num_threads": 1,
-              "seed": 7}
-    lgb.train(params, data, num_boost_round=40).save_model(str(path))
+    # Small and without feature or row sampling: a fixture, not a model to ship.
+    params = TrainParams(num_rounds=40, learning_rate=0.2, num_leaves=8, min_data_in_leaf=5,
+                         feature_fraction=1.0, bagging_fraction=1.0)
+    fit(np.concatenate(xs), np.concatenate(ys), layout=InputLayout(),
+        params=params).save_model(str(path))
     return path
