@@ -38,7 +38,7 @@ import soxr
 
 from agent.audio.io import load_audio
 from agent.classify.model import MODEL_FILE, StudentModel
-from agent.classify.rule import RuleState, StreamRule, load_classifier_config
+from agent.classify.rule import RuleState, StreamRule, carry_over, load_classifier_config
 from agent.classify.stream import StreamingClassifier
 from agent.corpus.manifest import load_manifest
 from agent.corpus.truth import second_labels
@@ -98,12 +98,14 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     """Each part of a second's work timed in the stream's order, second after second, so
     caches and branch predictors are as cold as in the live path: log-mel (with the power
     spectra), periodicity (from those spectra), the model (compiled if available, and
-    LightGBM's C API), the rule, the whole push."""
+    LightGBM's C API), the carry-over and the rule, the whole push."""
     lgbm = StudentModel(model.booster, source=model.source, compile_trees=False)
     sc = StreamingClassifier(model, rule=rule)
     state = RuleState(rule)
     history: list[np.ndarray] = []
-    names = ["log-mel", "periodicity", "predict", "predict (LightGBM C API)", "rule",
+    carried: list[float] | None = None
+    names = ["log-mel", "periodicity", "predict", "predict (LightGBM C API)",
+             "carry-over + rule",
              "whole push, right after the parts (colder caches)"]
     out = {name: np.empty(repeats * pick.shape[0]) for name in names}
     clock = time.perf_counter_ns
@@ -132,8 +134,9 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
             t4 = clock()
             lgbm.predict_one(row)
             t5 = clock()
-            k = int(np.argmax(probs))
-            state.push(i, LABELS[k], float(probs[k]))
+            carried = carry_over(carried, probs.tolist(), rule.persistence)
+            k = carried.index(max(carried))
+            state.push(i, LABELS[k], carried[k])
             t6 = clock()
             sc.push(w)
             t7 = clock()

@@ -13,7 +13,7 @@ import pytest
 from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio, write_wav
 from agent.classify.model import StudentModel
-from agent.classify.rule import RuleState
+from agent.classify.rule import RuleState, StreamRule
 from agent.distill import cli
 from agent.distill.classmap import TARGETS, load_classmap
 from agent.distill.dataset import Recording, SecondsTable, build_table, teach
@@ -338,6 +338,23 @@ def _bare_table(files: list[tuple[str, str, str]], seconds: int = 5) -> SecondsT
         t=np.tile(np.arange(seconds), len(files)).astype(np.int32),
         ids=[f for f, _, _ in files], groups=[g for _, g, _ in files],
         strata=[s for _, _, s in files])
+
+
+def test_training_carries_probabilities_over_per_file_in_time_order_like_the_stream() -> None:
+    from agent.classify.rule import carry_over
+    from agent.distill.train import carried_over
+
+    table = _bare_table([("a", "a", "music/p"), ("b", "b", "music/p")], seconds=3)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(len(LABELS)), size=len(table))
+    shuffled = rng.permutation(len(table))
+    got = carried_over(table.subset(shuffled), probs[shuffled])
+    for f in range(2):
+        carried = None
+        for t in range(3):
+            r = f * 3 + t
+            carried = carry_over(carried, probs[r].tolist(), StreamRule().persistence)
+            np.testing.assert_allclose(got[np.flatnonzero(shuffled == r)[0]], carried)
 
 
 def test_split_keeps_an_earlier_held_out_set_and_splits_new_sources() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import InputLayout, StudentModel
-from agent.classify.rule import RuleState, StreamRule, load_classifier_config
+from agent.classify.rule import RuleState, StreamRule, carry_over, load_classifier_config
 from agent.classify.stream import StreamingClassifier
 from agent.config import build
 from agent.distill.train import TrainParams, fit
@@ -113,6 +113,31 @@ def test_rule_config_is_validated_and_names_the_key() -> None:
     with pytest.raises(ConfigError, match="unknown"):
         build(StreamRule, {"confirm_secs": 2}, "rule")
     assert load_classifier_config().rule == StreamRule()
+    with pytest.raises(ConfigError, match="classifier.rule.persistence"):
+        build(type(load_classifier_config()), {"rule": {"persistence": 1.0}}, "classifier")
+
+
+def test_carry_over_worked_example() -> None:
+    # persistence 0.7, 4 classes: prior = 0.1 + 0.6 * previous.
+    previous = [0.0, 0.0, 1.0, 0.0]
+    got = carry_over(previous, [0.6, 0.0, 0.4, 0.0], 0.7)
+    # 0.6 * 0.1 = 0.06 against 0.4 * 0.7 = 0.28: the music before outweighs one second.
+    assert got == pytest.approx([0.06 / 0.34, 0.0, 0.28 / 0.34, 0.0])
+    assert carry_over(None, [0.6, 0.0, 0.4, 0.0], 0.7) == [0.6, 0.0, 0.4, 0.0]
+
+
+def test_carry_over_at_a_quarter_changes_nothing() -> None:
+    p = [0.1, 0.2, 0.3, 0.4]
+    assert carry_over([0.9, 0.05, 0.03, 0.02], p, 0.25) == pytest.approx(p)
+
+
+def test_carry_over_outvotes_one_odd_second_but_follows_a_real_change() -> None:
+    music, speech = [0.02, 0.01, 0.95, 0.02], [0.9, 0.02, 0.06, 0.02]
+    carried, labels = None, []
+    for probs in [music] * 4 + [speech] + [music] * 3 + [speech] * 3:
+        carried = carry_over(carried, probs, 0.95)
+        labels.append(max(range(4), key=carried.__getitem__))
+    assert labels == [2] * 4 + [2] + [2] * 3 + [2, 0, 0]
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +187,16 @@ def test_stream_context_matches_training_context(tone_model: StudentModel) -> No
     offline = tone_model.predict_proba(
         LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows))
     )
+    carried, expected = None, []
+    for row in offline.tolist():
+        carried = carry_over(carried, row, StreamRule().persistence)
+        expected.append(carried)
     sc = StreamingClassifier(tone_model)
     live = np.array([[r.p[k] for k in r.p] for r in sc.push(x)])
-    np.testing.assert_allclose(live, offline, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(live, expected, rtol=1e-5, atol=1e-7)
+    off = StreamingClassifier(tone_model, rule=StreamRule(persistence=0.25))
+    raw = np.array([[r.p[k] for k in r.p] for r in off.push(x)])
+    np.testing.assert_allclose(raw, offline, rtol=1e-5, atol=1e-7)
 
 
 def test_streaming_classifier_settles_on_the_tone(tone_model: StudentModel) -> None:

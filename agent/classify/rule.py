@@ -12,6 +12,11 @@ not pull LightGBM and librosa into the SIP supervisor. :class:`RuleState` applie
   lookup that can tell the real SIP code;
 * a ringback cadence's silent gaps are still ringback: a silence second within
   ``ringback_gap_s`` seconds after a ringback second counts as ringback.
+
+Before the rule sees them, each second's model probabilities pass through
+:func:`carry_over`: early media rarely changes class from one second to the next, so a
+lone second of, say, announcement in the middle of music needs stronger evidence than the
+first second of a call.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class StreamRule:
     silence_seconds: int = 5
     ringback_gap_s: int = 4
     min_probability: float = 0.0
+    persistence: float = 0.95
 
     def validate(self) -> None:
         """Counts are at least one second; the probability floor lies in [0, 1)."""
@@ -47,6 +53,41 @@ class StreamRule:
             raise ConfigError("ringback_gap_s: expected 0..30")
         if not 0.0 <= self.min_probability < 1.0:
             raise ConfigError("min_probability: expected 0 <= p < 1")
+        if not 0.25 <= self.persistence < 1.0:
+            raise ConfigError("persistence: expected 0.25 <= p < 1 (0.25 turns it off)")
+
+
+def carry_over(previous: list[float] | None, probs: list[float], persistence: float
+               ) -> list[float]:
+    """One step of a causal forward filter over per-second class probabilities.
+
+    Parameters
+    ----------
+    previous : list of float or None
+        What this function returned for the second before (None for a stream's first).
+    probs : list of float
+        The model's probabilities for this second, in :data:`~agent.labels.LABELS` order.
+    persistence : float
+        Probability that a second has the class of the second before it; each other class
+        gets an equal share of the rest. 0.25 (four classes) makes every class equally
+        likely whatever came before: ``probs`` come back unchanged.
+
+    Returns
+    -------
+    list of float
+        ``probs`` times the class prior carried over from ``previous``, normalised: the
+        hidden-Markov forward step, with the model's posteriors standing in for
+        likelihoods. Only the past is used, so the live stream and a whole file agree.
+    """
+    if previous is None:
+        return probs
+    switch = (1.0 - persistence) / (len(probs) - 1)
+    gain = persistence - switch
+    out = [p * (switch + gain * q) for p, q in zip(probs, previous, strict=True)]
+    total = sum(out)
+    if total <= 0.0:
+        return probs
+    return [v / total for v in out]
 
 
 @dataclass(frozen=True)

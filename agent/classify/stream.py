@@ -2,7 +2,9 @@
 
 :class:`StreamingClassifier` takes audio in pieces of any length, classifies each whole
 second with the student model as soon as it is complete, and applies the streaming rule
-of :mod:`agent.classify.rule` (:class:`~agent.classify.rule.StreamRule`).
+of :mod:`agent.classify.rule` (:class:`~agent.classify.rule.StreamRule`) to the model's
+probabilities carried over from the seconds before
+(:func:`~agent.classify.rule.carry_over`).
 
 The live SIP agent feeds it RTP payloads second by second; ``classify`` feeds whole files
 through the same object, so both decide alike.
@@ -20,7 +22,7 @@ import numpy as np
 
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import StudentModel
-from agent.classify.rule import RuleState, StreamRule
+from agent.classify.rule import RuleState, StreamRule, carry_over
 from agent.features import FRAMES_PER_SECOND_WINDOW, N_FEATURES, N_MELS
 from agent.features.context import (
     N_CONTEXT,
@@ -59,6 +61,7 @@ class StreamingClassifier:
         self.rule = rule or StreamRule()
         self.seconds: list[SecondResult] = []
         self._state = RuleState(self.rule)
+        self._carried: list[float] | None = None
         self._fill = 0
         # The window buffer is the frames' backing store: (1, 8000) so the batch feature
         # functions' views apply to it unchanged.
@@ -127,7 +130,8 @@ class StreamingClassifier:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:
             periodicity_from_power(power, self._periodicity, self._per_spectra)
-        probs = self._predict().tolist()
+        probs = carry_over(self._carried, self._predict().tolist(), self.rule.persistence)
+        self._carried = probs
         if self._context.size:
             push_context(self._context, self._row[:N_FEATURES])
         k = probs.index(max(probs))

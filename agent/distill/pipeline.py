@@ -19,6 +19,7 @@ from agent.distill.teachers import Teacher
 from agent.distill.train import (
     Evaluation,
     TrainParams,
+    carried_over,
     evaluate,
     fit,
     grouped_split,
@@ -51,8 +52,12 @@ def labelled_table(recordings: Iterable[Recording], teacher: Teacher, *,
     return build_table(recs, teacher, cache=cache)
 
 
-def _predict(booster: lgb.Booster, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _predict(booster: lgb.Booster, x: np.ndarray, table: SecondsTable
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and top probabilities of ``table``'s rows (``x``), carried over from second
+    to second as the live stream does."""
     probs = np.asarray(booster.predict(x, num_threads=1)).reshape(-1, len(LABELS))
+    probs = carried_over(table, probs)
     return probs.argmax(axis=1), probs.max(axis=1)
 
 
@@ -91,7 +96,7 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
         k, yy = targets(train_t, mode)
         booster = fit(inputs(train_t, feature_set)[k], yy[k], layout=layout_of(feature_set),
                       params=params)
-        pred, top = _predict(booster, inputs(test_t, feature_set))
+        pred, top = _predict(booster, inputs(test_t, feature_set), test_t)
         name = f"{feature_set}, labels={mode}"
         evaluations.append(evaluate(name, test_t, pred, top))
         boosters[name] = booster

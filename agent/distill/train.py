@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft
 
 from agent.classify.model import InputLayout
-from agent.classify.rule import RuleState, StreamRule
+from agent.classify.rule import RuleState, StreamRule, carry_over
 from agent.distill import LABEL_MODES
 from agent.distill.dataset import Recording, SecondsTable
 from agent.errors import UserError
@@ -99,6 +99,23 @@ def after_teacher_ringback(table: SecondsTable, *, within: int) -> np.ndarray:
         out[r] = prev_ring is not None and t - prev_ring <= within
         if ring[r]:
             prev_ring = t
+    return out
+
+
+def carried_over(table: SecondsTable, probs: np.ndarray, rule: StreamRule | None = None
+                 ) -> np.ndarray:
+    """Each file's per-second probabilities through
+    :func:`~agent.classify.rule.carry_over`, in time order, as the live stream applies it."""
+    persistence = (rule or StreamRule()).persistence
+    out = np.empty_like(probs)
+    order = np.lexsort((table.t, table.file))
+    prev_file, carried = -1, None
+    for r in order:
+        f = int(table.file[r])
+        if f != prev_file:
+            prev_file, carried = f, None
+        carried = carry_over(carried, probs[r].tolist(), persistence)
+        out[r] = carried
     return out
 
 
