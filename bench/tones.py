@@ -135,10 +135,13 @@ def extra_cases() -> list[Case]:
 
 
 def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: list[str],
-             plans: dict) -> tuple[Result, float, float]:
+             plans: dict, phase: float | None = None) -> tuple[Result, float, float]:
+    """Render ``case`` at ``dbm0`` from a random point of its cadence (or from ``phase``,
+    seconds) after a random lead-in, and run a detector on it."""
     level = dbm0_to_dbfs(dbm0)
     repeat = case.spec.repeat
-    phase = float(rng.uniform(0, case.spec.period_ms / 1000.0)) if repeat else 0.0
+    if phase is None:
+        phase = float(rng.uniform(0, case.spec.period_ms / 1000.0)) if repeat else 0.0
     lead = float(rng.uniform(0.5, 1.5))
     dur = max(limit_for(case), 2 * case.spec.period_ms / 1000.0) + 2.5
     tone = render(case.spec, duration_s=dur, level_dbfs=level, phase_s=phase)
@@ -185,8 +188,8 @@ def separation(case: Case, phase: float, plans: dict,
     return worst, rival
 
 
-def false_rate(paths: list[str], plans: dict,
-               max_seconds: float) -> tuple[int, int, dict, float, float]:
+def false_rate(paths: list[str], plans: dict, max_seconds: float,
+               countries: list[str]) -> tuple[int, int, dict, float, float]:
     seconds = 0
     hit_seconds = 0
     kinds: dict[str, int] = {}
@@ -200,7 +203,7 @@ def false_rate(paths: list[str], plans: dict,
         except UserError as exc:
             print(f"skip {exc}", file=sys.stderr)
             continue
-        det = ToneDetector(plans)
+        det = ToneDetector(plans, config=ToneConfig(countries=countries))
         t0 = time.process_time()
         hits = set()
         for i in range(0, len(x), CHUNK):
@@ -267,6 +270,40 @@ def plan_note(r: Result) -> str:
     return f"{note}; {what}: like {r.rival} for {r.separation:.2f} s"
 
 
+def sweep(what: str, phases: list[float], step_ms: float, levels: list[float],
+          rng: np.random.Generator, plans: dict) -> int:
+    """Run one country's tone of one kind (``CC:KIND``) from every phase in ``phases``
+    (from, to; seconds into its cadence) ``step_ms`` apart, and list the late or wrong.
+    Returns the number of failures that the plan does not make impossible."""
+    cc, _, kind = what.partition(":")
+    if cc not in plans:
+        raise UserError(f"--sweep: no country {cc!r} in the tone plans")
+    chosen = [c for c in cases(plans, [cc]) if c.kind == kind and c.spec.repeat]
+    if not chosen:
+        raise UserError(f"--sweep: {cc} has no cadenced {kind!r} tone")
+    if len(phases) != 2 or phases[1] < phases[0] or step_ms <= 0:
+        raise UserError("--phases wants FROM TO (seconds, FROM <= TO), --phase-step-ms > 0")
+    grid = np.arange(phases[0], phases[1] + 1e-9, step_ms / 1000.0)
+    bad = 0
+    for case in chosen:
+        n, lats = 0, []
+        for lv in levels:
+            for ph in grid:
+                r, _, _ = run_case(case, lv, rng, countries=[cc], plans=plans, phase=float(ph))
+                n += 1
+                if r.right and r.latency is not None:
+                    lats.append(r.latency)
+                if not r.ok:
+                    bad += not r.indistinct
+                    print(f"  FAIL {cc} {kind} [{case.spec.source}] at {lv:g} dBm0 phase "
+                          f"{ph:.3f} s: got {r.got}{plan_note(r)}")
+        worst = f"{max(lats):.2f}" if lats else "-"
+        print(f"{cc} {kind} [{case.spec.source}]: {n} runs ({len(grid)} phases x "
+              f"{len(levels)} levels), slowest right decision {worst} s")
+    print(f"failures not impossible by the plan: {bad}")
+    return bad
+
+
 def main(argv: list[str] | None = None) -> int:
     global CHUNK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -278,12 +315,52 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-music-s", type=float, default=1800.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-failures", type=int, default=40, help="failed cases to list")
+    ap.add_argument("--false-countries", nargs="*", default=[], metavar="CC",
+                    help="countries of the detector run on speech and music (default: all)")
+    ap.add_argument("--only-false", action="store_true",
+                    help="skip the tone cases: only false detections on speech and music")
+    ap.add_argument("--sweep", metavar="CC:KIND",
+                    help="only run this country's tone of this kind over --phases")
+    ap.add_argument("--phases", type=float, nargs=2, default=[0.0, 1.0], metavar=("FROM", "TO"),
+                    help="--sweep: cadence phases to start from, seconds")
+    ap.add_argument("--phase-step-ms", type=float, default=2.0, help="--sweep: phase step")
     ap.add_argument("--chunk", type=int, default=CHUNK,
                     help="samples per push (160 = 20-ms RTP frames; 8000 = 1-s windows)")
     args = ap.parse_args(argv)
     CHUNK = args.chunk
     rng = np.random.default_rng(args.seed)
     plans = load_tone_plans()
+    if args.sweep:
+        try:
+            return 1 if sweep(args.sweep, args.phases, args.phase_step_ms, args.levels, rng,
+                              plans) else 0
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if not args.only_false:
+        run_tones(args, rng, plans)
+    speech = sorted(p for g in SPEECH_GLOBS for p in glob.glob(g))
+    music = sorted(p for g in MUSIC_GLOBS for p in glob.glob(g))
+    sets = (("speech", speech, args.max_speech_s), ("music", music, args.max_music_s))
+    who = " ".join(args.false_countries) or "all countries"
+    for name, paths, cap in sets:
+        hit, secs, kinds, s, a = false_rate(paths, plans, cap, args.false_countries)
+        rate = 100.0 * hit / secs if secs else 0.0
+        us = 1e6 * s / a if a else 0.0
+        print(f"\n{name} ({who}): {secs} s from {len(paths)} files, seconds with a detection "
+              f"{hit} ({rate:.2f}%), by kind {kinds}, {us:.0f} us per second of audio")
+    silence = np.zeros(60 * SR, np.float32)
+    det = ToneDetector(plans)
+    t0 = time.process_time()
+    for i in range(0, len(silence), CHUNK):
+        det.push(silence[i : i + CHUNK])
+    print(f"silence: {1e6 * (time.process_time() - t0) / 60:.0f} us per second of audio")
+    return 0
+
+
+def run_tones(args: argparse.Namespace, rng: np.random.Generator, plans: dict) -> None:
+    """Every country's tones at every level, then (``--all-countries``) the unrestricted
+    detector at -22.5 dBm0: print the tables."""
     ccs = args.countries or list(plans)
     all_cases = cases(plans, ccs) + extra_cases()
     results, spent, audio = [], 0.0, 0.0
@@ -302,22 +379,6 @@ def main(argv: list[str] | None = None) -> int:
             r, _, _ = run_case(case, -22.5, rng, countries=[], plans=plans)
             res_all.append(r)
         summarize(res_all, "unrestricted detector (all countries), -22.5 dBm0", args.max_failures)
-    speech = sorted(p for g in SPEECH_GLOBS for p in glob.glob(g))
-    music = sorted(p for g in MUSIC_GLOBS for p in glob.glob(g))
-    sets = (("speech", speech, args.max_speech_s), ("music", music, args.max_music_s))
-    for name, paths, cap in sets:
-        hit, secs, kinds, s, a = false_rate(paths, plans, cap)
-        rate = 100.0 * hit / secs if secs else 0.0
-        us = 1e6 * s / a if a else 0.0
-        print(f"\n{name}: {secs} s from {len(paths)} files, seconds with a detection {hit} "
-              f"({rate:.2f}%), by kind {kinds}, {us:.0f} us per second of audio")
-    silence = np.zeros(60 * SR, np.float32)
-    det = ToneDetector(plans)
-    t0 = time.process_time()
-    for i in range(0, len(silence), CHUNK):
-        det.push(silence[i : i + CHUNK])
-    print(f"silence: {1e6 * (time.process_time() - t0) / 60:.0f} us per second of audio")
-    return 0
 
 
 if __name__ == "__main__":

@@ -451,3 +451,39 @@ def test_start_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     first = _first_event(spec, dbm0=-10.0, phase_s=0.524, lead_s=lead, seed=27, countries=["la"])
     assert first.kind == "busy"
     assert first.detected_s - lead <= 1.5
+
+
+@pytest.mark.parametrize("dbm0", [-35.0, -10.0])
+@pytest.mark.parametrize("phase", [2.06, 2.17, 2.23, 2.29])
+def test_cut_burst_of_a_kinds_own_frequencies_then_a_long_pause_decides(phase, dbm0):
+    """Burkina Faso's congestion (480+620 Hz, 2.4 s on, 2.4 s off) heard from its last
+    0.1-0.34 s: too short a fragment for full evidence, and the next burst comes 2.4 s
+    later. No other tone of the plan is 480+620 Hz, so 1 s of the pause decides."""
+    (spec,) = PLANS["bf"].congestion
+    first = _first_event(spec, dbm0=dbm0, phase_s=phase, lead_s=0.8, seed=28,
+                         countries=["bf"], duration_s=5.0)
+    assert first.kind == "congestion"
+    assert first.detected_s - 0.8 <= 1.5
+
+
+def test_cut_burst_then_a_pause_shorter_than_the_rule_decides_nothing():
+    """0.2 s of 480+620 Hz, 0.9 s of line noise, then speech-like noise: in Burkina Faso
+    only its congestion has those frequencies, but the pause is too short to stand for
+    the missing cadence."""
+    (spec,) = parse_tone("480+620/200,0/900", source="x")
+    rng = np.random.default_rng(29)
+    level = dbm0_to_dbfs(-22.5)
+    tone = render(spec, duration_s=1.1, level_dbfs=level)
+    babble = rng.standard_normal(int(2.0 * SR)) * 10 ** (level / 20) / np.sqrt(2)
+    x = _noisy(np.concatenate([tone, babble.astype(np.float32)]), level, rng, 0.5)
+    assert _detect(x, countries=["bf"]) == []
+
+
+def test_cut_burst_shared_by_two_kinds_then_a_long_pause_decides_nothing():
+    """0.2 s of 425 Hz and 2 s of quiet in Burkina Faso: that burst is its busy tone or
+    its ringback, and the ringback's 4-s pause still fits, so nothing is decided."""
+    (spec,) = parse_tone("425/200,0/2000", source="x")
+    rng = np.random.default_rng(30)
+    level = dbm0_to_dbfs(-22.5)
+    x = _noisy(render(spec, duration_s=2.2, level_dbfs=level), level, rng, 0.5)
+    assert _detect(x, countries=["bf"]) == []

@@ -90,6 +90,12 @@ _BUSY_OFF_CAP_S = 0.45
 # A busy/congestion burst at least this long (Burkina Faso's 2.4-s congestion) is decided
 # from the burst alone once it has lasted this long: its pause comes after the 1.5-s limit.
 _LONG_BURST_S = 1.2
+# Its mirror: after a burst cut by the stream start (at least _LONE_BURST_MIN_S of it
+# heard), a pause this long decides alone when every tone still fitting both is of one
+# kind (Burkina Faso's 2.4-s congestion heard from its last 0.3 s: 480+620 Hz is no other
+# tone of the country, and the next burst comes after the 1.5-s limit).
+_LONE_PAUSE_S = 1.0
+_LONE_BURST_MIN_S = 0.1
 _STRONG_ON_S = 0.25
 _STRONG_OFF_S = 0.4
 # Two satisfied kinds whose best fits differ by this much need not wait for each other.
@@ -382,6 +388,15 @@ class _Tables:
                         burst[ti, j] = _LONG_BURST_S
         burst.flags.writeable = False
         self.burst = burst
+        # Per step: how long a pause after a cut first burst must last to decide alone.
+        lone = np.full((n_t, m_max), np.inf)
+        for ti, t in enumerate(templates):
+            if t.kind in ("busy", "congestion"):
+                for j, on in enumerate(t.on):
+                    if not on and hi[ti, j] >= _LONE_PAUSE_S:
+                        lone[ti, j] = _LONE_PAUSE_S
+        lone.flags.writeable = False
+        self.lone = lone
         self.h_off_cap = off_cap[self.h_t]
         comps_flat, owner = [], []
         for si, comps in enumerate(self.fsets):
@@ -465,6 +480,7 @@ class _Matcher:
         self.run_start = 0.0
         self.first_whole = False
         self.long_pause = False  # the last closed part was a pause of full weight
+        self.first_on_s = 0.0  # length of the first on part heard
         self._step_cache()
 
     def _step_cache(self) -> None:
@@ -480,6 +496,8 @@ class _Matcher:
         self.fid_live = self.fs_id[self.t_live, steps]
         self.burst_live = self.tables.burst[self.t_live, steps]
         self.burst_times = self.burst_live[np.isfinite(self.burst_live)]
+        self.lone_live = self.tables.lone[self.t_live, steps]
+        self.lone_times = self.lone_live[np.isfinite(self.lone_live)]
         self.on_cap_live = self.h_on_cap[live]
         self.off_cap_live = self.h_off_cap[live]
 
@@ -525,6 +543,8 @@ class _Matcher:
             self.ev += _weight(dur, seg.on)
             self.err += np.abs(dur - self.nom_live) / self.nom_live
         if seg.on:
+            if self.i == 0:
+                self.first_on_s = dur
             p = self._purity(seg)
             ok &= p >= self.cfg.match_purity
             self.pur += p
@@ -566,7 +586,17 @@ class _Matcher:
             burst = alive & (e >= self.burst_live)
             if burst.any() and (self.kind_live[alive] == self.kind_live[burst][0]).all():
                 sat |= burst
+        if self.lone_pause(seg):
+            lone = alive & (e >= self.lone_live)
+            if lone.any() and (self.kind_live[alive] == self.kind_live[lone][0]).all():
+                sat |= lone
         return alive, sat
+
+    def lone_pause(self, seg: _Seg) -> bool:
+        """Whether ``seg`` is the pause after a burst cut by the stream start, long
+        enough to be one (see ``_LONE_PAUSE_S``)."""
+        return (not seg.on and self.i == 1 and not self.first_whole
+                and self.first_on_s >= _LONE_BURST_MIN_S)
 
     def next_check(self, seg: _Seg, now: float) -> float:
         """Earliest time at which :meth:`open_state` can change, for a part still open."""
@@ -580,6 +610,8 @@ class _Matcher:
         times = np.concatenate([np.minimum(self.lo_live, cap) + (seg.start + 1e-6),
                                 self.hi_live + (seg.start + 1e-6),
                                 self.burst_times + (seg.start + 1e-6) if seg.on else [],
+                                self.lone_times + (seg.start + 1e-6)
+                                if self.lone_pause(seg) else [],
                                 [self.run_start + self.min_span], purity_at])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
@@ -809,15 +841,18 @@ class ToneDetector:
     def _urgent(self, x: np.ndarray, n_new: int) -> bool:
         """Whether a decision may be due in the ``n_new`` frames ready: then they are
         analysed at once rather than in a batch, which would add up to 80 ms to busy and
-        congestion decisions. That is when a tone one part short of its evidence reaches
-        its next check, or when the newest samples may end the open part of a cadence
-        while a satisfied tone waits for a rival to be ruled out."""
+        congestion decisions. That is when a tone one part short of its evidence (or a
+        pause after a cut burst, see ``_LONE_PAUSE_S``) reaches its next check, or when
+        the newest samples may end the open part of a cadence while a satisfied tone
+        waits for a rival to be ruled out."""
         if not self.run or self.cur is None or self.emitted or not len(x):
             return False
         m = self.matcher
         if m.first_sat is None:
             newest = ((self.n_frames + n_new - 1) * self.hop + self.frame / 2) / self.sr
-            return newest >= self.check_at and len(m.ev) > 0 and float(m.ev.max()) >= 1.0
+            if newest < self.check_at or not len(m.ev):
+                return False
+            return float(m.ev.max()) >= 1.0 or (m.lone_pause(self.cur) and len(m.lone_times) > 0)
         if self.pend_label is not None or m.plain_live(ahead=0 if self.cur.on else 1):
             # A change being confirmed, or a plain part whose end _tail_end may read.
             return True
