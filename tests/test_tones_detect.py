@@ -413,7 +413,7 @@ def test_end_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     """Suriname busy (425 Hz 500/500) from 32 ms into a burst: its ringback (425 Hz 15 s
     on, 0.5 s off) is ruled out only when the second burst ends, 1.468 s in. The first
     quiet 32-ms frame and the 50-ms pause confirmation came 80 ms later (1.55 s); a
-    plain tone has no nulls, so 8 ms of quiet samples end the burst."""
+    plain tone has no nulls, so a few ms of quiet samples end the burst."""
     spec = PLANS["sr"].busy[0]
     first = _first_event(spec, dbm0=-22.5, phase_s=0.032, lead_s=lead, seed=24, countries=["sr"])
     assert first.kind == "busy"
@@ -487,3 +487,16 @@ def test_cut_burst_shared_by_two_kinds_then_a_long_pause_decides_nothing():
     level = dbm0_to_dbfs(-22.5)
     x = _noisy(render(spec, duration_s=2.2, level_dbfs=level), level, rng, 0.5)
     assert _detect(x, countries=["bf"]) == []
+
+
+@pytest.mark.parametrize("dbm0", [-10.0, -35.0])
+@pytest.mark.parametrize(("lead", "phase"), [(1.2005, 0.0065), (1.2105, 0.0165)])
+def test_burst_end_a_few_ms_before_a_packet_boundary_decides_in_that_packet(lead, phase, dbm0):
+    """Suriname busy (425 Hz 500/500) from ``phase`` into a burst: its ringback (15 s on)
+    is ruled out when the second burst ends, 1.5 s - ``phase`` in, 6 ms before the end of
+    the last 20-ms packet within the limit. Four quiet milliseconds end a plain burst;
+    waiting for eight put the decision one packet, 20 ms, past the limit."""
+    spec = PLANS["sr"].busy[0]
+    first = _first_event(spec, dbm0=dbm0, phase_s=phase, lead_s=lead, seed=31, countries=["sr"])
+    assert first.kind == "busy"
+    assert first.detected_s - lead <= 1.5

@@ -69,9 +69,12 @@ _PURITY_AFTER_S = 0.12
 # round below the threshold.
 _PURITY_AT_S = _PURITY_AFTER_S - 1e-6
 # The end of a plain burst or pause is read from blocks of this length once this much of
-# the newest audio is past it (see ToneDetector._tail_end).
+# the newest audio is past it (see ToneDetector._tail_end): one block of quiet ends a
+# burst (a plain tone never drops 10 dB for 4 ms), while a returning tone must also be
+# told from other sounds by a sinusoid fit, which wants two blocks.
 _TAIL_BLOCK_S = 0.004
-_TAIL_S = 0.008
+_TAIL_OFF_S = 0.004
+_TAIL_ON_S = 0.008
 # A 32-ms frame reads 10 dB down once the tone fills at most 31% of its window energy,
 # i.e. when its centre is 6 ms past the tone's end; it reads the tone (8 dB down at
 # most) once the tone fills 16%, when its centre is 5 ms before the tone's start.
@@ -779,8 +782,9 @@ class ToneDetector:
         Frames see it late: a frame reads quiet 22 ms or more after a tone stops, a
         pause is confirmed over 5 frames against the nulls of beating or AM tones and a
         burst over 3. A tone of one plain frequency has no nulls, so such an end is
-        read from short blocks of the newest samples once ``_TAIL_S`` of them are quiet,
-        or hold that tone again. It is kept only if it decides (:meth:`_try_boundary`).
+        read from short blocks of the newest samples once ``_TAIL_OFF_S`` of them are
+        quiet, or ``_TAIL_ON_S`` of them hold that tone again. It is kept only if it
+        decides (:meth:`_try_boundary`).
         """
         cur = self.cur
         m = self.matcher
@@ -801,7 +805,7 @@ class ToneDetector:
         else:
             new = level >= self.ref_db - 8.0
         run = n if new.all() else n - 1 - int(np.flatnonzero(~new)[-1])
-        if run * _TAIL_BLOCK_S < _TAIL_S - 1e-9:
+        if run * _TAIL_BLOCK_S < (_TAIL_OFF_S if cur.on else _TAIL_ON_S) - 1e-9:
             return None
         if not cur.on and not _plain_tone(x[-run * block :], freqs, self.sr):
             return None
