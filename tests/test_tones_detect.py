@@ -500,3 +500,24 @@ def test_burst_end_a_few_ms_before_a_packet_boundary_decides_in_that_packet(lead
     first = _first_event(spec, dbm0=dbm0, phase_s=phase, lead_s=lead, seed=31, countries=["sr"])
     assert first.kind == "busy"
     assert first.detected_s - lead <= 1.5
+
+
+def test_cut_fax_calling_tone_then_a_long_pause_decides():
+    """Fax CNG (1100 Hz 0.5 s on, 3 s off) heard from 0.234 s into a burst: 0.27 s of
+    tone, then 3 s of pause. No other tone is 1100 Hz; 1 s of the pause decides."""
+    (spec,) = parse_tone("[1100/500,0/3000]", source="x")
+    first = _first_event(spec, dbm0=-22.5, phase_s=0.234, lead_s=1.429, seed=32)
+    assert first.kind == "fax_cng"
+    assert first.detected_s - 1.429 <= 1.5
+
+
+@pytest.mark.parametrize("phase", [1.21, 1.3, 1.37])
+def test_cut_burst_ending_just_before_the_burst_rule_is_decided_in_time(phase):
+    """Burkina Faso's congestion heard from ``phase`` into a 2.4-s burst: 1.03-1.19 s of
+    it are left. The burst rule waited for 1.2 s of burst, which never came, and then
+    the 0.45 s of pause put the decision past 1.5 s; it now takes 1 s of burst."""
+    (spec,) = PLANS["bf"].congestion
+    first = _first_event(spec, dbm0=-10.0, phase_s=phase, lead_s=0.9, seed=33,
+                         countries=["bf"], duration_s=5.0)
+    assert first.kind == "congestion"
+    assert first.detected_s - 0.9 <= 1.5

@@ -91,14 +91,16 @@ _RUN_STATE = ("run", "cur", "ref_db", "seg_levels", "pend_levels", "pend_label",
 _BUSY_ON_CAP_S = 0.35
 _BUSY_OFF_CAP_S = 0.45
 # A busy/congestion burst at least this long (Burkina Faso's 2.4-s congestion) is decided
-# from the burst alone once it has lasted this long: its pause comes after the 1.5-s limit.
-_LONG_BURST_S = 1.2
+# from the burst alone once it has lasted this long: a burst heard for longer than this
+# leaves no time for the _BUSY_OFF_CAP_S of its pause (and a frame's delay) within 1.5 s.
+_LONG_BURST_S = 1.0
 # Its mirror: after a burst cut by the stream start (at least _LONE_BURST_MIN_S of it
-# heard), a pause this long decides alone when every tone still fitting both is of one
-# kind (Burkina Faso's 2.4-s congestion heard from its last 0.3 s: 480+620 Hz is no other
-# tone of the country, and the next burst comes after the 1.5-s limit).
+# heard), a pause this long decides a busy, congestion or fax calling tone alone when
+# every tone still fitting both is of that kind (Burkina Faso's 2.4-s congestion heard
+# from its last 0.3 s: 480+620 Hz is no other tone of the country, and the next burst
+# comes after the 1.5-s limit; so is CNG's 1100 Hz, 3 s apart).
 _LONE_PAUSE_S = 1.0
-_LONE_BURST_MIN_S = 0.1
+_LONE_BURST_MIN_S = 0.08
 _STRONG_ON_S = 0.25
 _STRONG_OFF_S = 0.4
 # Two satisfied kinds whose best fits differ by this much need not wait for each other.
@@ -391,10 +393,11 @@ class _Tables:
                         burst[ti, j] = _LONG_BURST_S
         burst.flags.writeable = False
         self.burst = burst
-        # Per step: how long a pause after a cut first burst must last to decide alone.
+        # Per step: how long a pause after a cut first burst must last to decide alone
+        # (not ringback: its pauses are long, and a lone burst is no ringing).
         lone = np.full((n_t, m_max), np.inf)
         for ti, t in enumerate(templates):
-            if t.kind in ("busy", "congestion"):
+            if t.kind in ("busy", "congestion", "fax_cng"):
                 for j, on in enumerate(t.on):
                     if not on and hi[ti, j] >= _LONE_PAUSE_S:
                         lone[ti, j] = _LONE_PAUSE_S
