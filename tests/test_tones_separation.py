@@ -79,3 +79,23 @@ def test_tighter_tolerance_separates_sooner():
     busy = cycle_parts(PLANS["sh"].busy[0])
     tight = ToneConfig(cadence_tol_pct=2.0, cadence_tol_ms=5.0)
     assert separation_time(cong, busy, config=tight) < 2.0
+
+
+@pytest.mark.parametrize("phase", [0.008, 0.018, 0.028])
+def test_suriname_busy_separates_from_its_ringback_when_its_second_burst_ends(phase):
+    """Busy 425 500/500 against ringback 425 15 s on, 0.5 s off: the cut first burst and
+    the pause fit both; the second burst ending after 0.5 s (the ringback's is at least
+    12.7 s) separates them, 1.5 s - ``phase`` after the first heard sample: within the
+    1.5-s limit, by as little as the phase."""
+    busy = heard_parts(PLANS["sr"].busy[0], phase_s=phase)
+    ring = cycle_parts(PLANS["sr"].ringback[0])
+    assert separation_time(busy, ring, config=CFG) == pytest.approx(1.5 - phase)
+
+
+def test_burkina_faso_congestion_fragment_separates_at_once():
+    """Its 480+620 Hz is no other tone of the plan: even the last 0.2 s of a burst rule
+    out busy and ringback (425 Hz) by frequency, before any cadence is heard."""
+    cong = heard_parts(PLANS["bf"].congestion[0], phase_s=2.2)
+    assert cong[0].ms == pytest.approx(200.0)
+    for rival in (*PLANS["bf"].busy, *PLANS["bf"].ringback):
+        assert separation_time(cong, cycle_parts(rival), config=CFG) == 0.0
