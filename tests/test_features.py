@@ -123,6 +123,34 @@ def _oracle_periodicity(windows: np.ndarray) -> np.ndarray:
                      mean_oct, spread], axis=1).astype(np.float32)
 
 
+def _oracle_steadiness(windows: np.ndarray) -> np.ndarray:
+    """Spectral steadiness written independently: correlations of consecutive frames'
+    mean-removed magnitude spectra over bins 10..109, from 29 frames in the time domain."""
+    n = windows.shape[0]
+    s0, s1 = windows.strides
+    frames = np.lib.stride_tricks.as_strided(
+        windows[:, mel._OFFSET:], shape=(n, 29, mel.N_FFT), strides=(s0, s1 * mel.HOP, s1))
+    mag = np.abs(np.fft.rfft(frames.astype(np.float64) * mel._WINDOW, axis=-1))[..., 10:110]
+    shape = mag - mag.mean(axis=-1, keepdims=True)
+    shape /= np.maximum(np.linalg.norm(shape, axis=-1, keepdims=True), 1e-6)
+    near = (shape[:, 1:] * shape[:, :-1]).sum(axis=-1)
+    far = (shape[:, 2:] * shape[:, :-2]).sum(axis=-1)
+    return np.stack([near.mean(axis=1), np.median(near, axis=1), near.std(axis=1),
+                     (near > 0.8).mean(axis=1), (near > 0.6).mean(axis=1), far.mean(axis=1)],
+                    axis=1)
+
+
+def test_steadiness_tells_a_held_note_from_a_glide():
+    t = np.arange(8000) / 8000
+    held = np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 440 * t)
+    phase = 2 * np.pi * np.cumsum(150 * 2 ** (2 * t)) / 8000  # two octaves up in 1 s
+    glide = np.sin(phase) + 0.5 * np.sin(2 * phase)
+    out = periodicity_batch(np.stack([0.1 * held, 0.1 * glide]).astype(np.float32))
+    # mean next-frame correlation, two frames apart, share of pairs above 0.8
+    assert out[0, 8] > 0.99 and out[0, 13] > 0.99 and out[0, 11] == 1.0
+    assert out[1, 8] < 0.9 and out[1, 13] < 0.6 and out[1, 11] < 0.8
+
+
 def _real_seconds() -> np.ndarray:
     from agent.audio.io import load_audio
 
@@ -145,11 +173,14 @@ def test_features_equal_the_implementation_the_model_was_trained_with(rng):
     want_mel, want_per = _oracle_log_mel(windows), _oracle_periodicity(windows)
     # The model splits on exact thresholds: hold the new code to the oracle's numbers.
     assert np.allclose(extract_batch(windows), want_mel, rtol=1e-5, atol=0)
-    assert np.allclose(periodicity_batch(windows), want_per, rtol=1e-5, atol=0)
+    got = periodicity_batch(windows)
+    assert np.allclose(got[:, :8], want_per, rtol=1e-5, atol=0)
+    # Correlations near zero have no relative precision; the power spectra are float32.
+    assert np.allclose(got[:, 8:], _oracle_steadiness(windows), rtol=0, atol=1e-5)
     mel_too, _ = log_mel_and_periodicity(windows)  # training's one-FFT path
     assert np.array_equal(mel_too, extract_batch(windows))
     one_at_a_time = np.stack([periodicity_batch(w[None])[0] for w in windows])
-    assert np.allclose(one_at_a_time, want_per, rtol=1e-5, atol=0)
+    assert np.array_equal(one_at_a_time, got)
     assert (want_per[:, 1] > 0).any() and (want_per[:, 1] == 0).any()  # voiced and not
 
 

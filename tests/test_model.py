@@ -200,11 +200,15 @@ def test_model_with_unknown_feature_names_is_refused(rng: np.random.Generator,
         StudentModel.load(path)
 
 
+@pytest.mark.parametrize("era", ["per", "acf without stdy"])
 def test_model_with_the_earlier_periodicity_features_must_be_retrained(
-        rng: np.random.Generator, tmp_path: Path) -> None:
+        rng: np.random.Generator, tmp_path: Path, era: str) -> None:
     layout = InputLayout(periodicity=True, context=True)
-    names = [n.replace("acf_", "per_") for n in layout.names()]
-    x = rng.normal(size=(100, layout.n_features))
+    if era == "per":
+        names = [n.replace("acf_", "per_") for n in layout.names()]
+    else:
+        names = [n for n in layout.names() if not n.startswith("stdy_")]
+    x = rng.normal(size=(100, len(names)))
     booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1},
                         lgb.Dataset(x, label=np.arange(100) % 4, feature_name=names),
                         num_boost_round=2)

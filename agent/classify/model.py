@@ -24,7 +24,14 @@ from lightgbm.basic import _LIB
 from agent.classify import compiled
 from agent.errors import UserError
 from agent.features import N_FEATURES
-from agent.features.context import N_CONTEXT, N_PERIODICITY, N_SUMMARY, summary_batch
+from agent.features.context import (
+    N_ACF,
+    N_CONTEXT,
+    N_PERIODICITY,
+    N_STEADINESS,
+    N_SUMMARY,
+    summary_batch,
+)
 from agent.labels import LABELS
 from agent.paths import MODELS_DIR
 
@@ -36,15 +43,18 @@ _log = logging.getLogger(__name__)
 
 def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
                   ) -> list[str]:
-    """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II``, ``ctx_K_BB``.
+    """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II`` and
+    ``stdy_II`` (periodicity), ``ctx_K_BB``.
 
-    The periodicity values were ``per_II`` before they came from the log-mel spectra: a
-    model with those names took other numbers and must be retrained."""
+    The periodicity values were ``per_II`` before they came from the log-mel spectra, and
+    had no ``stdy_II`` (spectral steadiness) before that was added: such a model took other
+    numbers and must be retrained."""
     names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
     if summary:
         names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
     if periodicity:
-        names += [f"acf_{i:02d}" for i in range(N_PERIODICITY)]
+        names += [f"acf_{i:02d}" for i in range(N_ACF)]
+        names += [f"stdy_{i:02d}" for i in range(N_STEADINESS)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
     return names
@@ -71,8 +81,11 @@ class InputLayout:
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
         """Recognise the layout from a model's feature names (UserError if unknown)."""
-        if any(name.startswith("per_") for name in names):
-            raise UserError(f"{source}: its periodicity features (per_*) are those of an earlier "
+        stale = any(name.startswith("per_") for name in names) or (
+            any(name.startswith("acf_") for name in names)
+            and not any(name.startswith("stdy_") for name in names))
+        if stale:
+            raise UserError(f"{source}: its periodicity features are those of an earlier "
                             "version; retrain it (early-media-agent train or distill)")
         for summary in (False, True):
             for periodicity in (False, True):
@@ -85,7 +98,7 @@ class InputLayout:
 
     def assemble(self, features: np.ndarray, context: np.ndarray | None,
                  periodicity: np.ndarray | None = None) -> np.ndarray:
-        """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context and ``(n, 10)`` periodicity
+        """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context and ``(n, 14)`` periodicity
         (:func:`agent.features.context.periodicity_batch` of the same seconds) →
         ``(n, n_features)`` model inputs; blocks the layout does not use may be None."""
         blocks = [features]
