@@ -19,7 +19,15 @@ same plan (or of any plan, for the unrestricted detector) for the whole limit, n
 detector can decide it in time without guessing. Such cases are counted in ``indist``
 and marked in the failure list, not hidden: they are still wrong or late. The list also
 notes failures where, within the limit, only one burst (perhaps cut by the stream start)
-is heard before a pause that outlasts the limit (no cadence to observe).
+is heard before a pause that outlasts the limit (no cadence to observe). Of the other
+failures, ``pkt`` counts those whose separating moment reaches the detector only in a
+packet (``--chunk`` samples) that ends after the limit: no detector fed such packets can
+decide them in time either.
+
+``--sweep CC:KIND --phases FROM TO`` runs one tone from a grid of cadence phases instead
+(Suriname busy within a few ms of its separating moment, say); ``--only-false
+--false-countries CC ...`` measures false detections of a detector restricted to those
+countries, as the agent runs it.
 
 Run: ``nice -n 10 python bench/tones.py`` (about a minute or two on one core).
 """
