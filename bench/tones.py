@@ -357,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     CHUNK = args.chunk
     rng = np.random.default_rng(args.seed)
     plans = load_tone_plans()
+    unknown = [cc for cc in args.false_countries if cc not in plans]
+    if unknown:
+        print(f"error: --false-countries: no country {unknown[0]!r} in the tone plans",
+              file=sys.stderr)
+        return 2
     if args.sweep:
         try:
             return 1 if sweep(args.sweep, args.phases, args.phase_step_ms, args.levels, rng,
