@@ -521,3 +521,19 @@ def test_cut_burst_ending_just_before_the_burst_rule_is_decided_in_time(phase):
                          countries=["bf"], duration_s=5.0)
     assert first.kind == "congestion"
     assert first.detected_s - 0.9 <= 1.5
+
+
+def test_decaying_note_at_a_long_bursts_frequencies_decides_nothing():
+    """A sustained note of music at Burkina Faso's congestion frequencies (480+620 Hz),
+    fading 7 dB over 1.2 s into a new note: a tone generator holds its level, so the
+    burst rule does not take it for the 2.4-s congestion burst."""
+    t = np.arange(int(1.2 * SR)) / SR
+    fade = 10 ** (-7.0 * t / 1.2 / 20)
+    level = dbm0_to_dbfs(-15.0)
+    amp = 10 ** (level / 20) / np.sqrt(2)
+    note = amp * fade * (np.sin(2 * np.pi * 480 * t) + np.sin(2 * np.pi * 620 * t))
+    t2 = np.arange(int(1.0 * SR)) / SR
+    other = amp * np.sin(2 * np.pi * 392 * t2)
+    rng = np.random.default_rng(34)
+    x = _noisy(np.concatenate([note, other]).astype(np.float32), level, rng, 0.5)
+    assert _detect(x, countries=["bf"]) == []

@@ -94,6 +94,11 @@ _BUSY_OFF_CAP_S = 0.45
 # from the burst alone once it has lasted this long: a burst heard for longer than this
 # leaves no time for the _BUSY_OFF_CAP_S of its pause (and a frame's delay) within 1.5 s.
 _LONG_BURST_S = 1.0
+# ... if its level holds: a tone generator plays at one level, while a sustained note of
+# music decays (a 621-Hz note of an MOH track fell 6 dB in 1 s and matched 480+620 Hz).
+# Compared between the first and the last _STEADY_SPAN_S of the burst.
+_STEADY_DB = 3.0
+_STEADY_SPAN_S = 0.2
 # Its mirror: after a burst cut by the stream start (at least _LONE_BURST_MIN_S of it
 # heard), a pause this long decides a busy, congestion or fax calling tone alone when
 # every tone still fitting both is of that kind (Burkina Faso's 2.4-s congestion heard
@@ -306,6 +311,7 @@ class _Seg:
     end: float | None = None
     purity: np.ndarray | None = None  # per frequency set, for on parts
     whole_purity: bool = False  # purity re-measured mid-burst, not only on its first 120 ms
+    steady: bool = False  # its level held over the burst when whole_purity was measured
 
 
 @dataclass
@@ -586,7 +592,7 @@ class _Matcher:
             # cut by the stream start, waiting for its full weight would cost a whole cap.
             bonus = np.maximum(bonus, 1.0 if self.long_pause else 0.5)
         sat = alive & (self.ev + bonus >= self.h_need[self.live])
-        if seg.on and seg.whole_purity:
+        if seg.on and seg.whole_purity and seg.steady:
             # Only when no tone of another kind is left (Cuba's 2-s ringback has the same
             # frequencies as Burkina Faso's congestion): a burst proves no cadence.
             burst = alive & (e >= self.burst_live)
@@ -1159,6 +1165,10 @@ class ToneDetector:
             # only on the first 120 ms.
             self._seg_purity(seg, at)
             seg.whole_purity = True
+            n = int(_STEADY_SPAN_S / HOP_S)
+            levels = self.seg_levels
+            seg.steady = len(levels) >= 2 * n and abs(
+                float(np.median(levels[:n])) - float(np.median(levels[-n:]))) <= _STEADY_DB
             self.check_at = 0.0
         if at < self.check_at:
             return None
