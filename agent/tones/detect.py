@@ -105,7 +105,7 @@ _STEADY_SPAN_S = 0.2
 # from its last 0.3 s: 480+620 Hz is no other tone of the country, and the next burst
 # comes after the 1.5-s limit; so is CNG's 1100 Hz, 3 s apart).
 _LONE_PAUSE_S = 1.0
-_LONE_BURST_MIN_S = 0.08
+_LONE_BURST_MIN_S = 0.08  # what the frames measure of a 100-ms fragment, at the least
 _STRONG_ON_S = 0.25
 _STRONG_OFF_S = 0.4
 # Two satisfied kinds whose best fits differ by this much need not wait for each other.
@@ -605,8 +605,8 @@ class _Matcher:
         return alive, sat
 
     def lone_pause(self, seg: _Seg) -> bool:
-        """Whether ``seg`` is the pause after a burst cut by the stream start, long
-        enough to be one (see ``_LONE_PAUSE_S``)."""
+        """Whether ``seg`` is the pause after a burst cut by the stream start of which
+        at least ``_LONE_BURST_MIN_S`` was heard (see ``_LONE_PAUSE_S``)."""
         return (not seg.on and self.i == 1 and not self.first_whole
                 and self.first_on_s >= _LONE_BURST_MIN_S)
 
