@@ -87,16 +87,24 @@ def targets(table: SecondsTable, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return keep, table.source.astype(np.intp)
 
 
+def _in_time_order(table: SecondsTable) -> Iterator[tuple[int, bool]]:
+    """Row indices file by file, each file's seconds in time order, with whether the row
+    is its file's first."""
+    prev_file = -1
+    for r in np.lexsort((table.t, table.file)):
+        f = int(table.file[r])
+        yield int(r), f != prev_file
+        prev_file = f
+
+
 def after_teacher_ringback(table: SecondsTable, *, within: int) -> np.ndarray:
     """Rows whose file had a teacher-ringback second in the ``within`` seconds before."""
     ring = table.teacher == LABEL_INDEX["ringback"]
     out = np.zeros(len(table), bool)
-    order = np.lexsort((table.t, table.file))
-    prev_file, prev_ring = -1, None
-    for r in order:
-        f = int(table.file[r])
-        if f != prev_file:
-            prev_file, prev_ring = f, None
+    prev_ring = None
+    for r, first in _in_time_order(table):
+        if first:
+            prev_ring = None
         t = int(table.t[r])
         out[r] = prev_ring is not None and t - prev_ring <= within
         if ring[r]:
@@ -110,13 +118,9 @@ def carried_over(table: SecondsTable, probs: np.ndarray, rule: StreamRule | None
     :func:`~agent.classify.rule.carry_over`, in time order, as the live stream applies it."""
     persistence = (rule or StreamRule()).persistence
     out = np.empty_like(probs)
-    order = np.lexsort((table.t, table.file))
-    prev_file, carried = -1, None
-    for r in order:
-        f = int(table.file[r])
-        if f != prev_file:
-            prev_file, carried = f, None
-        carried = carry_over(carried, probs[r].tolist(), persistence)
+    carried = None
+    for r, first in _in_time_order(table):
+        carried = carry_over(None if first else carried, probs[r].tolist(), persistence)
         out[r] = carried
     return out
 
