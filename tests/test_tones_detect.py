@@ -453,6 +453,19 @@ def test_start_of_a_plain_burst_is_read_from_the_newest_samples(lead):
     assert first.detected_s - lead <= 1.5
 
 
+@pytest.mark.parametrize("dbm0", [-10.0, -35.0])
+@pytest.mark.parametrize("lead", [1.209, 1.2085, 1.205])
+def test_burst_start_a_few_ms_before_a_packet_boundary_decides_in_that_packet(lead, dbm0):
+    """Laos busy from 0.514 s into a burst: the next burst starts 1.486 s in, 5-9 ms
+    before the end of the last 20-ms packet within 1.5 s, so the newest 4-ms block that
+    the tone fills must decide; the block where it starts holds noise before it, and a
+    sinusoid fitted over that block too falls short of the purity threshold."""
+    spec = PLANS["la"].busy[0]
+    first = _first_event(spec, dbm0=dbm0, phase_s=0.514, lead_s=lead, seed=32, countries=["la"])
+    assert first.kind == "busy"
+    assert first.detected_s - lead <= 1.5
+
+
 @pytest.mark.parametrize("dbm0", [-35.0, -10.0])
 @pytest.mark.parametrize("phase", [2.06, 2.17, 2.23, 2.29])
 def test_cut_burst_of_a_kinds_own_frequencies_then_a_long_pause_decides(phase, dbm0):
