@@ -74,7 +74,7 @@ _PURITY_AT_S = _PURITY_AFTER_S - 1e-6
 # also fit a sinusoid. That is a weaker check than 8 ms (of Asterisk prompts above -50 dBFS,
 # 5.2% of 4-ms blocks fit 425 Hz, 1.5% of 8-ms ones) but no weaker than what the frames
 # accept a frame later: any tonal frame ends the pause. Two blocks came 20 ms late for Laos
-# busy when its burst returned 4-7 ms before the last packet within 1.5 s.
+# busy when its burst returned 4-6 ms before the last packet within 1.5 s.
 _TAIL_BLOCK_S = 0.004
 _TAIL_OFF_S = 0.004
 _TAIL_ON_S = 0.004
