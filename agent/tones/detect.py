@@ -68,16 +68,14 @@ _PURITY_AFTER_S = 0.12
 # Frame times and part starts lie on the 10-ms grid: a frame exactly 120 ms in must not
 # round below the threshold.
 _PURITY_AT_S = _PURITY_AFTER_S - 1e-6
-# The end of a plain burst or pause is read from blocks of this length once this much of
-# the newest audio is past it (see ToneDetector._tail_end): one block of quiet ends a
-# burst (a plain tone never drops 10 dB for 4 ms); one block of a returning tone must
-# also fit a sinusoid. That is a weaker check than 8 ms (of Asterisk prompts above -50 dBFS,
-# 5.2% of 4-ms blocks fit 425 Hz, 1.5% of 8-ms ones) but no weaker than what the frames
-# accept a frame later: any tonal frame ends the pause. Two blocks came 20 ms late for Laos
-# busy when its burst returned 4-6 ms before the last packet within 1.5 s.
+# The end of a plain burst or pause is read from the newest audio in blocks of this length
+# (see ToneDetector._tail_end): one block of quiet ends a burst (a plain tone never drops
+# 10 dB for 4 ms); one block of a returning tone must also fit a sinusoid. That is a
+# weaker check than 8 ms (of Asterisk prompts above -50 dBFS, 5.2% of 4-ms blocks fit
+# 425 Hz, 1.5% of 8-ms ones) but no weaker than what the frames accept a frame later: any
+# tonal frame ends the pause. Two blocks came 20 ms late for Laos busy when its burst
+# returned 4-6 ms before the last packet within 1.5 s.
 _TAIL_BLOCK_S = 0.004
-_TAIL_OFF_S = 0.004
-_TAIL_ON_S = 0.004
 # A 32-ms frame reads 10 dB down once the tone fills at most 31% of its window energy,
 # i.e. when its centre is 6 ms past the tone's end; it reads the tone (8 dB down at
 # most) once the tone fills 16%, when its centre is 5 ms before the tone's start.
@@ -794,9 +792,9 @@ class ToneDetector:
         Frames see it late: a frame reads quiet 22 ms or more after a tone stops, a
         pause is confirmed over 5 frames against the nulls of beating or AM tones and a
         burst over 3. A tone of one plain frequency has no nulls, so such an end is
-        read from short blocks of the newest samples once ``_TAIL_OFF_S`` of them are
-        quiet, or ``_TAIL_ON_S`` of them hold that tone again. It is kept only if it
-        decides (:meth:`_try_boundary`).
+        read from ``_TAIL_BLOCK_S`` blocks of the newest samples once the newest block is
+        quiet, or holds that tone again. It is kept only if it decides
+        (:meth:`_try_boundary`).
         """
         cur = self.cur
         m = self.matcher
@@ -817,14 +815,13 @@ class ToneDetector:
         else:
             new = level >= self.ref_db - 8.0
         run = n if new.all() else n - 1 - int(np.flatnonzero(~new)[-1])
-        need = int(round((_TAIL_OFF_S if cur.on else _TAIL_ON_S) / _TAIL_BLOCK_S))
-        if run < need:
+        if run == 0:
             return None
         # The oldest block of a returning tone's run may hold its first samples after
         # noise, which a sinusoid fitted over the whole run explains only in part: the
         # newest blocks are fitted alone too.
         if not cur.on and not any(_plain_tone(x[-k * block :], freqs, self.sr)
-                                  for k in range(run, need - 1, -1)):
+                                  for k in range(run, 0, -1)):
             return None
         if self.pend_label == ("off" if cur.on else "on"):
             at = self.pend_start - (FRAME_S / 2 if cur.on else 0.0)
