@@ -27,7 +27,10 @@ decide them in time either.
 ``--sweep CC:KIND --phases FROM TO`` runs one tone from a grid of cadence phases instead
 (Suriname busy within a few ms of its separating moment, say); ``--only-false
 --false-countries CC ...`` measures false detections of a detector restricted to those
-countries, as the agent runs it.
+countries, as the agent runs it. ``--onset-trap N`` plays each busy and congestion burst
+and its pause, then N real speech and N real music onsets where the next burst would
+start, and counts busy or congestion that only the onset decided (a carrier's ringback
+burst followed by an announcement looks like that).
 
 Run: ``nice -n 10 python bench/tones.py`` (about a minute or two on one core).
 """
@@ -331,6 +334,89 @@ def sweep(what: str, phases: list[float], step_ms: float, levels: list[float],
     return bad
 
 
+def onsets(paths: list[str], n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``n`` one-second clips of real audio, each starting 10 ms before an onset: a 10-ms
+    frame above -45 dBFS and 10 dB louder than any of the 100 ms before it."""
+    paths = list(paths)
+    rng.shuffle(paths)
+    clips: list[np.ndarray] = []
+    for p in paths:
+        try:
+            x = load_audio(p)
+        except UserError:
+            continue
+        f = x[: len(x) // 80 * 80].reshape(-1, 80).astype(np.float64)
+        lv = 10 * np.log10(np.mean(f**2, axis=1) + 1e-20)
+        at = [i for i in range(10, len(lv) - 100) if lv[i] > max(lv[i - 10 : i].max() + 10, -45)]
+        for i in at[::7][:3]:
+            clips.append(x[(i - 1) * 80 : (i - 1) * 80 + SR].astype(np.float64))
+            if len(clips) == n:
+                return clips
+    return clips
+
+
+def _events(x: np.ndarray, plans: dict, cc: str | None) -> list:
+    det = ToneDetector(plans, config=ToneConfig(countries=[cc] if cc else []))
+    events = []
+    for i in range(0, len(x), CHUNK):
+        events += det.push(x[i : i + CHUNK])
+    return events
+
+
+def onset_trap(plans: dict, countries: list[str], n_clips: int,
+               rng: np.random.Generator) -> int:
+    """Each busy and congestion burst of each country, its pause, and then real speech or
+    music instead of the next burst, at random levels (noise 20 dB below the tone). Busy
+    or congestion decided at or after that onset, where a control run whose pause goes on
+    instead decides otherwise, was read from the voice or the note. Returns how many."""
+    sets = {"speech": onsets(sorted(p for g in SPEECH_GLOBS for p in glob.glob(g)), n_clips, rng),
+            "music": onsets(sorted(p for g in MUSIC_GLOBS for p in glob.glob(g)), n_clips, rng)}
+    bad, runs, where = 0, 0, {}
+    for case in cases(plans, countries):
+        if case.kind not in ("busy", "congestion"):
+            continue
+        steps = case.spec.steps
+        j = next(i for i, st in enumerate(steps) if st.is_tone)
+        if steps[(j + 1) % len(steps)].is_tone:
+            continue
+        phase = sum(st.ms for st in steps[:j]) / 1000.0
+        on_s, off_s = steps[j].ms / 1000.0, steps[(j + 1) % len(steps)].ms / 1000.0
+        for name, clips in sets.items():
+            for clip in clips:
+                level = dbm0_to_dbfs(float(rng.uniform(-35, -10)))
+                burst = render(case.spec, duration_s=on_s, level_dbfs=level, phase_s=phase)
+                pause = np.zeros(int(off_s * float(rng.uniform(0.98, 1.02)) * SR))
+                gain = 10 ** (dbm0_to_dbfs(float(rng.uniform(-35, -10))) / 20) / np.sqrt(2)
+                voice = clip / (np.sqrt(np.mean(clip**2)) + 1e-12) * gain
+                lead = np.zeros(int(rng.uniform(0.5, 0.7) * SR))
+                x = np.concatenate([lead, burst, pause, voice])
+                x += rng.standard_normal(len(x)) * 10 ** (level / 20) / np.sqrt(2) * 0.1
+                onset = (len(x) - len(voice)) / SR
+                # The control run hears the pause go on instead of the voice.
+                control = x.copy()
+                control[len(x) - len(voice) :] = x[: len(voice)]
+                first = [_events(x, plans, case.cc), _events(control, plans, case.cc)]
+                runs += 1
+                got, alone = (e[0] if e else None for e in first)
+                if got is None or got.detected_s < onset:
+                    continue
+                # Busy or congestion that the pause alone does not give was read from the
+                # voice or the note (a ringback decided after the onset is what the burst
+                # and a pause prolonged by quiet audio may well be).
+                read = got.kind in ("busy", "congestion") and (alone is None
+                                                              or alone.kind != got.kind)
+                bad += read
+                key = (f"{case.cc} {case.kind} -> {got.kind} ({name}, "
+                       f"{'read from the onset' if read else 'as from the pause alone'})")
+                where[key] = where.get(key, 0) + 1
+    print(f"onset trap ({len(sets['speech'])} speech and {len(sets['music'])} music onsets "
+          f"after each busy/congestion burst and pause): {runs} runs; busy or congestion "
+          f"read from the onset in {bad}")
+    for key, n in sorted(where.items(), key=lambda kv: -kv[1]):
+        print(f"  {key}: {n}")
+    return bad
+
+
 def main(argv: list[str] | None = None) -> int:
     global CHUNK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -351,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phases", type=float, nargs=2, default=[0.0, 1.0], metavar=("FROM", "TO"),
                     help="--sweep: cadence phases to start from, seconds")
     ap.add_argument("--phase-step-ms", type=float, default=2.0, help="--sweep: phase step")
+    ap.add_argument("--onset-trap", type=int, default=0, metavar="N",
+                    help="only run each busy/congestion burst + pause followed by N speech "
+                    "and N music onsets, and count tones decided from them")
     ap.add_argument("--chunk", type=int, default=CHUNK,
                     help="samples per push (160 = 20-ms RTP frames; 8000 = 1-s windows)")
     args = ap.parse_args(argv)
@@ -369,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if args.onset_trap:
+        return 1 if onset_trap(plans, args.countries or list(plans), args.onset_trap, rng) else 0
     if not args.only_false:
         run_tones(args, rng, plans)
     speech = sorted(p for g in SPEECH_GLOBS for p in glob.glob(g))

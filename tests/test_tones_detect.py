@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent.audio.io import load_audio
 from agent.config import build
 from agent.errors import ConfigError
 from agent.tones import dbm0_to_dbfs
 from agent.tones.config import ToneConfig
-from agent.tones.detect import ToneDetector, _cycle, is_busy_alike
+from agent.tones.detect import _RETURN_CONFIRM_S, ToneDetector, _cycle, is_busy_alike
 from agent.tones.plan import ToneSpec, ToneStep, load_tone_plans, parse_tone
 from agent.tones.synth import NA_SIT, na_sit_spec, render
 
 SR = 8000
 PLANS = load_tone_plans()
+PROMPTS = Path("/usr/share/asterisk/sounds/en")
 
 
 def _noisy(x: np.ndarray, level_dbfs: float, rng: np.random.Generator, lead_s: float) -> np.ndarray:
@@ -441,29 +444,38 @@ def test_early_burst_end_that_decides_nothing_is_undone():
     assert first.kind == "congestion"
 
 
-@pytest.mark.parametrize("lead", [1.188, 1.208])
-def test_start_of_a_plain_burst_is_read_from_the_newest_samples(lead):
-    """Laos busy (425 Hz 1 s on, 1 s off) from 0.524 s into a burst: the next burst, 1.476 s
-    in, rules out the ringback's 4-s pause. A 32-ms frame holding the start of that
-    burst is complete 20 ms later, past the packet that would still decide within 1.5 s;
-    8 ms of samples fitting a 425-Hz sinusoid are enough."""
-    spec = PLANS["la"].busy[0]
-    first = _first_event(spec, dbm0=-10.0, phase_s=0.524, lead_s=lead, seed=27, countries=["la"])
-    assert first.kind == "busy"
-    assert first.detected_s - lead <= 1.5
-
-
 @pytest.mark.parametrize("dbm0", [-10.0, -35.0])
-@pytest.mark.parametrize("lead", [1.209, 1.2085, 1.205])
-def test_burst_start_a_few_ms_before_a_packet_boundary_decides_in_that_packet(lead, dbm0):
-    """Laos busy from 0.514 s into a burst: the next burst starts 1.486 s in, 5-9 ms
-    before the end of the last 20-ms packet within 1.5 s, so the newest 4-ms block that
-    the tone fills must decide; the block where it starts holds noise before it, and a
-    sinusoid fitted over that block too falls short of the purity threshold."""
+@pytest.mark.parametrize("lead", [1.188, 1.205, 1.2085, 1.209])
+@pytest.mark.parametrize("phase", [0.514, 0.524])
+def test_returning_burst_decides_once_its_first_milliseconds_fit_the_plan(phase, lead, dbm0):
+    """Laos busy (425 Hz 1 s on, 1 s off) from ``phase`` into a burst: the next burst,
+    ``2 - phase`` s in, rules out the ringback's 4-s pause, but only once enough of it is
+    heard to be the plan's tone and not a voice (``_RETURN_CONFIRM_S``): the decision
+    comes in the first 20-ms packet that holds that much, read from the newest samples
+    rather than from the frames."""
     spec = PLANS["la"].busy[0]
-    first = _first_event(spec, dbm0=dbm0, phase_s=0.514, lead_s=lead, seed=32, countries=["la"])
+    first = _first_event(spec, dbm0=dbm0, phase_s=phase, lead_s=lead, seed=27, countries=["la"])
     assert first.kind == "busy"
-    assert first.detected_s - lead <= 1.5
+    back = lead + 2.0 - phase
+    assert back + _RETURN_CONFIRM_S - 0.005 <= first.detected_s
+    assert first.detected_s <= back + _RETURN_CONFIRM_S + 0.005 + 0.02
+
+
+@pytest.mark.parametrize("prompt", ["vm-goodbye", "tt-monkeys", "hello-world", "auth-thankyou",
+                                    "conf-onlyperson", "vm-intro"])
+def test_voice_where_the_next_burst_would_be_is_not_that_burst(prompt):
+    """A Laos ringback burst (425 Hz, 1 s) and 1 s of pause, as its busy tone would have
+    them, then an announcement starts where the busy tone's next burst would: that is no
+    busy tone. Taking the voice's first tonal frame for the returning burst answered
+    busy on two of these prompts."""
+    level = dbm0_to_dbfs(-20.0)
+    burst = render(parse_tone("[425/1000,0/4000]", source="t")[0], duration_s=1.0,
+                   level_dbfs=level)
+    voice = load_audio(PROMPTS / f"{prompt}.wav").astype(np.float64)
+    voice *= 10 ** (level / 20) / np.sqrt(2) / np.sqrt(np.mean(voice**2))
+    x = np.concatenate([np.zeros(SR // 2), burst, np.zeros(SR), voice])
+    x = _noisy(x.astype(np.float32), level, np.random.default_rng(33), 0.0)
+    assert [e.kind for e in _detect(x, countries=["la"])] == []
 
 
 @pytest.mark.parametrize("dbm0", [-35.0, -10.0])
@@ -550,3 +562,15 @@ def test_decaying_note_at_a_long_bursts_frequencies_decides_nothing():
     rng = np.random.default_rng(34)
     x = _noisy(np.concatenate([note, other]).astype(np.float32), level, rng, 0.5)
     assert _detect(x, countries=["bf"]) == []
+
+
+@pytest.mark.parametrize("dbm0", [-10.0, -35.0])
+def test_busy_burst_and_its_pause_decide_before_the_next_burst(dbm0):
+    """North-American busy (480+620 Hz 500/500) from the start of a burst: the burst and
+    0.4 s of its pause are the evidence (no other US tone has a 500-ms burst at these
+    frequencies). A pause shorter than 0.4 s counts half until then, and that moment was
+    not among the checks, so the tone waited for the next burst."""
+    spec = PLANS["us"].busy[0]
+    first = _first_event(spec, dbm0=dbm0, phase_s=0.0, lead_s=0.5, seed=34, countries=["us"])
+    assert first.kind == "busy"
+    assert first.detected_s - 0.5 <= 0.5 + 0.4 + 0.05

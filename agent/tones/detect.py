@@ -15,7 +15,8 @@ Three stages, all on 32-ms frames every 10 ms:
    500/500) and reorder (250/250) are told apart, unlike Asterisk's cadence-less detector.
    A kind is reported once an on part and its pause (or, after a burst cut by the stream
    start, a pause and the next burst) fit, once no rival kind still fits (or after
-   ``patience_s``, the closer fit winning); a
+   ``patience_s``, the closer fit winning); a burst whose return settles the cadence
+   must first fit the plan's frequencies for 24 ms (a voice may start where it would); a
    busy/congestion burst longer than the 1.5-s target decides alone. How soon a plan
    itself lets two kinds be told apart is computed in :mod:`agent.tones.separation`.
 3. *Frequency runs.* SIT (three segments near 950, 1400, 1800 Hz) and fax CED (2100 Hz)
@@ -84,6 +85,13 @@ _FRAME_TONE_BEFORE_S = 0.005
 # Share of a few milliseconds of samples that a sinusoid at the expected frequency must
 # explain for them to be that tone (the frames' purity threshold).
 _TAIL_PURITY = 0.75
+# A burst returning after a pause settles a cadence (the pause's length rules out a rival)
+# only once its first _RETURN_CONFIRM_S fit the plan's frequencies, as sinusoids
+# explaining _TAIL_PURITY of the samples (fitted over at most _RETURN_FIT_MAX_S, where a
+# tone off its plan by freq_tol_pct still fits). Without it, a voice or a note starting
+# 1 s after a Laos ringback burst (425 Hz, 1 s on) read as its busy (1 s on, 1 s off).
+_RETURN_CONFIRM_S = 0.024
+_RETURN_FIT_MAX_S = 0.032
 # The detector's state of the current run: what ToneDetector._try_boundary restores.
 _RUN_STATE = ("run", "cur", "ref_db", "seg_levels", "pend_levels", "pend_label", "pend_start",
               "pend_count", "other_count", "emitted", "check_at", "wait_quiet", "matcher")
@@ -625,7 +633,10 @@ class _Matcher:
                                 self.burst_times + (seg.start + 1e-6) if seg.on else [],
                                 self.lone_times + (seg.start + 1e-6)
                                 if self.lone_pause(seg) else [],
-                                [self.run_start + self.min_span], purity_at])
+                                [self.run_start + self.min_span], purity_at,
+                                # where the open part's weight becomes full (_weight)
+                                [seg.start + (_STRONG_ON_S if seg.on else _STRONG_OFF_S)
+                                 + 1e-6]])
         later = times[times > now]
         return float(later.min()) if len(later) else np.inf
 
@@ -637,19 +648,29 @@ class _Matcher:
         return timing * freq
 
 
-def _plain_tone(x: np.ndarray, freqs: tuple[float, ...], sr: int) -> bool:
-    """Whether a sinusoid at one of ``freqs`` explains ``_TAIL_PURITY`` of ``x``'s energy
-    (a least-squares fit of its cosine and sine; a few ms cannot tell 400 from 425 Hz,
-    which is not asked: only that the samples are a tone like the expected one)."""
+def _fit_share(x: np.ndarray, comps: tuple[float, ...], sr: int, tol_pct: float = 0.0) -> float:
+    """Share of ``x``'s energy explained by sinusoids at ``comps`` (a least-squares fit of
+    each one's cosine and sine), best over the components all shifted by ``-tol_pct``, 0 or
+    ``+tol_pct`` percent: a carrier's tone may be off its plan by that much, which over a
+    few tens of ms would cost the fit at the exact frequency a good part of its share."""
     t = np.arange(len(x)) / sr
     total = float(np.dot(x, x)) + 1e-30
-    for f in freqs:
-        basis = np.stack([np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], axis=1)
+    best = 0.0
+    shifts = (1.0,) if tol_pct <= 0 else (1.0, 1.0 - tol_pct / 100, 1.0 + tol_pct / 100)
+    for r in shifts:
+        arg = 2 * np.pi * t[:, None] * (np.asarray(comps) * r)[None, :]
+        basis = np.concatenate([np.cos(arg), np.sin(arg)], axis=1)
         coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
         fit = basis @ coef
-        if float(np.dot(fit, fit)) >= _TAIL_PURITY * total:
-            return True
-    return False
+        best = max(best, float(np.dot(fit, fit)) / total)
+    return best
+
+
+def _plain_tone(x: np.ndarray, freqs: tuple[float, ...], sr: int) -> bool:
+    """Whether a sinusoid at one of ``freqs`` explains ``_TAIL_PURITY`` of ``x``'s energy
+    (a few ms cannot tell 400 from 425 Hz, which is not asked: only that the samples are
+    a tone like the expected one)."""
+    return any(_fit_share(x, (f,), sr) >= _TAIL_PURITY for f in freqs)
 
 
 @functools.lru_cache(maxsize=64)
@@ -1191,11 +1212,50 @@ class ToneDetector:
             return None
         if m.first_sat is None:
             m.first_sat = at
+        returning = self._returning(seg, sat, now)
+        if returning is not None:
+            sat &= returning
+            if not sat.any():
+                self.check_at = min(self.check_at, at + 1e-6)  # the next frame may fit
+                return None
         if not self._settled(alive, sat) and at - m.first_sat < self.config.patience_s:
             # A rival kind is still possible: give it a little time to be ruled out.
             self.check_at = min(self.check_at, m.first_sat + self.config.patience_s)
             return None
         return self._emit(sat, now)
+
+    def _returning(self, seg: _Seg, sat: np.ndarray, now: float) -> np.ndarray | None:
+        """For an on part after a pause whose frequencies the long FFT has not measured
+        yet: which of the ``sat`` hypotheses its first samples fit (see
+        ``_RETURN_CONFIRM_S``); ``None`` for any other part."""
+        m = self.matcher
+        if not seg.on or seg.purity is not None or m.i == 0:
+            return None
+        fids = m.fid_live
+        fits = np.zeros(len(fids), dtype=bool)
+        # The tone starts within 5 ms of the part's start (the frames' convention, see
+        # _FRAME_TONE_BEFORE_S): find where in the samples, so that neither the pause
+        # before it nor the frame grid shortens what is fitted.
+        early = seg.start - _FRAME_TONE_BEFORE_S
+        x = self._samples(early, now, int((now - early) * self.sr) + 1).astype(np.float64)
+        w = int(_TAIL_BLOCK_S * self.sr)
+        if len(x) <= w:
+            return fits
+        energy = np.cumsum(np.concatenate([[0.0], x * x]))
+        level = 10.0 * np.log10(2.0 * (energy[w:] - energy[:-w]) / w + 1e-20)
+        # A 4-ms window whose last quarter holds the tone reads 6 dB below it; the tone
+        # is taken to start 1 ms before that quarter (a ms of pause costs the fit little).
+        up = np.flatnonzero(level >= self.ref_db - 6.0)
+        if not len(up):
+            return fits
+        first = int(up[0]) + w // 2
+        x = x[first : first + int(_RETURN_FIT_MAX_S * self.sr)]
+        if len(x) < int(_RETURN_CONFIRM_S * self.sr):
+            return fits
+        for fid in set(fids[sat & (fids >= 0)].tolist()):
+            share = _fit_share(x, m.fsets[fid], self.sr, self.config.freq_tol_pct)
+            fits |= (fids == fid) & (share >= _TAIL_PURITY)
+        return fits
 
     def _settled(self, alive: np.ndarray, sat: np.ndarray) -> bool:
         """True when one kind is left; or when every rival kind is satisfied too and
