@@ -9,9 +9,14 @@ LABELS: tuple[str, ...] = ("announcement", "ringback", "music", "silence")
 LABEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SecondResult:
-    """The classifier's verdict on one second of early media starting at ``t`` seconds."""
+    """The classifier's verdict on one second of early media starting at ``t`` seconds.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, which
+    made building one cost 1.0 µs instead of 0.4 µs, a thirtieth of a classified second.
+    Nothing changes one after it is made.
+    """
 
     t: int
     label: str

@@ -53,7 +53,6 @@ from agent.features.context import (
     context_from_history,
     log_mel_and_periodicity,
     periodicity_from_power,
-    periodicity_spectra,
 )
 from agent.features.mel import (
     FRAMES_PER_SECOND_WINDOW,
@@ -115,15 +114,14 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     frames = frames_of(window)
     buffers = SpectraBuffers.for_seconds(1)
     mel = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
-    spectra = periodicity_spectra(1)
     per_out = np.empty((1, N_PERIODICITY), np.float32)
     for _ in range(repeats):
         for w in pick:
             window[0] = w
             t0 = clock()
-            power = log_mel_into(frames, mel, buffers)
+            log_mel_into(frames, mel, buffers)
             t1 = clock()
-            per = (periodicity_from_power(power, per_out, spectra) if model.layout.periodicity
+            per = (periodicity_from_power(buffers, per_out) if model.layout.periodicity
                    else None)
             t2 = clock()
             feats = mel.reshape(1, -1)

@@ -29,12 +29,11 @@ from agent.features.context import (
     N_PERIODICITY,
     N_SUMMARY,
     context_from_history,
-    periodicity_from_power,
-    periodicity_spectra,
+    periodicity_fn,
     push_context,
     summary_batch,
 )
-from agent.features.mel import SpectraBuffers, frames_of, log_mel_into
+from agent.features.mel import SpectraBuffers, frames_of, log_mel_from_power, spectra_fn
 from agent.labels import LABELS, Decision, SecondResult
 
 
@@ -69,7 +68,6 @@ class StreamingClassifier:
         self._buf = self._window[0]
         self._mel_frames = frames_of(self._window)
         self._spectra = SpectraBuffers.for_seconds(1)
-        self._per_spectra = periodicity_spectra(1)
         layout = self.model.layout
         self._row = np.zeros(self.model.n_features, np.float32)
         self._mel = self._row[:N_FEATURES].reshape(1, FRAMES_PER_SECOND_WINDOW, N_MELS)
@@ -85,6 +83,9 @@ class StreamingClassifier:
         if layout.context:
             self._context[:] = context_from_history([])
         self._predict = self.model.row_predictor(self._row)
+        # The feature steps bound to this stream's buffers (see spectra_fn).
+        self._spectra_of_window = spectra_fn(self._mel_frames, self._spectra)
+        self._periodicity_of_spectra = periodicity_fn(self._spectra, self._periodicity)
 
     @property
     def decision(self) -> Decision | None:
@@ -125,18 +126,19 @@ class StreamingClassifier:
 
     def _classify(self) -> SecondResult:
         """Classify the second now complete in the window buffer."""
-        power = log_mel_into(self._mel_frames, self._mel, self._spectra)
+        log_mel_from_power(self._spectra_of_window(), self._mel)
         if self._summary.size:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:
-            periodicity_from_power(power, self._periodicity, self._per_spectra)
+            self._periodicity_of_spectra()
         probs = carry_over(self._carried, self._predict().tolist(), self.rule.persistence)
         self._carried = probs
         if self._context.size:
             push_context(self._context, self._row[:N_FEATURES])
         k = probs.index(max(probs))
         t = len(self.seconds)
-        result = SecondResult(t=t, label=LABELS[k], p=dict(zip(LABELS, probs, strict=True)))
+        # The model always gives one probability per label: no length check on this path.
+        result = SecondResult(t, LABELS[k], dict(zip(LABELS, probs, strict=False)))
         self.seconds.append(result)
         self._state.push(t, result.label, probs[k])
         return result

@@ -17,6 +17,8 @@ model cannot form from single cells: per-band mean, spread and frame-to-frame ch
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import numba
 import numpy as np
@@ -26,11 +28,13 @@ from agent.features.mel import (
     _FLOOR_DB,
     _WINDOW,
     BATCH_CHUNK,
+    EVEN_FRAMES,
     FRAMES_PER_SECOND_WINDOW,
     N_FEATURES,
     N_FFT,
     N_MELS,
     SpectraBuffers,
+    _pocketfft,
     autocorrelation_of_power,
     frames_of,
     log_mel_into,
@@ -150,7 +154,6 @@ def summary_batch(features: np.ndarray) -> np.ndarray:
 # DCT, the power being real and even), is the circular autocorrelation of the
 # Hann-windowed frame; dividing by the window's own autocorrelation undoes the taper.
 # Lags 20–128 samples = 400–62.5 Hz.
-_P_FRAMES = (FRAMES_PER_SECOND_WINDOW + 1) // 2
 _P_LAGS = np.arange(20, N_FFT // 2 + 1)
 _WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW.astype(np.float64))) ** 2, N_FFT)
 _P_UNBIAS = (_WINDOW_AC[0] / _WINDOW_AC[_P_LAGS]).astype(np.float32)
@@ -172,28 +175,33 @@ N_STEADINESS = 6
 N_PERIODICITY = N_ACF + N_STEADINESS
 
 
-def periodicity_spectra(n: int) -> np.ndarray:
-    """Work space of :func:`periodicity_from_power` for ``n`` seconds."""
-    return np.empty((n, _P_FRAMES, N_FFT // 2 + 1), np.float32)
+def periodicity_fn(buffers: SpectraBuffers, out: np.ndarray) -> Callable[[], np.ndarray]:
+    """:func:`periodicity_from_power` of these buffers into ``out`` as a zero-argument
+    call, bound once (the live stream's way, as :func:`agent.features.mel.spectra_fn`)."""
+    even, ac, power = buffers.even, buffers.ac, buffers.power
+    transform = partial(autocorrelation_of_power, even, ac)
+    if _pocketfft is not None:
+        transform = partial(_pocketfft.dct, even, 1, (even.ndim - 1,), 2, ac, 1, False)
+
+    def run() -> np.ndarray:
+        transform()
+        _periodicity_into(ac, power, out)
+        return out
+
+    return run
 
 
-def periodicity_from_power(power: np.ndarray, out: np.ndarray, spectra: np.ndarray
-                           ) -> np.ndarray:
-    """:func:`periodicity_batch` of seconds given their log-mel power spectra.
+def periodicity_from_power(buffers: SpectraBuffers, out: np.ndarray) -> np.ndarray:
+    """:func:`periodicity_batch` of seconds given their log-mel spectra.
 
     Parameters
     ----------
-    power : numpy.ndarray
-        ``(n, 29, 129)`` float32 from :func:`agent.features.mel.spectra_into`.
+    buffers : SpectraBuffers
+        Filled by :func:`agent.features.mel.spectra_into` (``power`` and ``even``).
     out : numpy.ndarray
         ``(n, 14)`` float32, written.
-    spectra : numpy.ndarray
-        ``(n, 15, 129)`` float32 work space (the live stream keeps it between seconds).
     """
-    _even_frames_into(power, spectra)
-    _periodicity_stats(autocorrelation_of_power(spectra), out)
-    _steadiness_stats(power, out)
-    return out
+    return periodicity_fn(buffers, out)()
 
 
 def periodicity_batch(windows: np.ndarray) -> np.ndarray:
@@ -231,24 +239,13 @@ def log_mel_and_periodicity(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     mel = np.empty((n, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
     per = np.empty((n, N_PERIODICITY), np.float32)
     frames = frames_of(windows)
-    chunk = min(n, BATCH_CHUNK)
-    buffers = SpectraBuffers.for_seconds(chunk)
-    spectra = periodicity_spectra(chunk)
+    buffers = SpectraBuffers.for_seconds(min(n, BATCH_CHUNK))
     for a in range(0, n, BATCH_CHUNK):
         b = min(a + BATCH_CHUNK, n)
-        power = log_mel_into(frames[a:b], mel[a:b], buffers.head(b - a))
-        periodicity_from_power(power, per[a:b], spectra[: b - a])
+        head = buffers.head(b - a)
+        log_mel_into(frames[a:b], mel[a:b], head)
+        periodicity_from_power(head, per[a:b])
     return mel.reshape(n, N_FEATURES), per
-
-
-@numba.njit(cache=True)
-def _even_frames_into(power: np.ndarray, spectra: np.ndarray) -> None:
-    """Frames 0, 2, ..., 28 of ``power`` with the DC bin removed."""
-    for r in range(power.shape[0]):
-        for j in range(spectra.shape[1]):
-            spectra[r, j, 0] = 0.0
-            for k in range(1, power.shape[2]):
-                spectra[r, j, k] = power[r, 2 * j, k]
 
 
 @numba.njit(cache=True)
@@ -295,12 +292,13 @@ def _sum32(a: np.ndarray) -> np.float32:
 
 @numba.njit(cache=True)
 def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
-    """The eight statistics of :func:`periodicity_batch` from ``(n, 15, 129)`` float32
-    autocorrelations (lags 0..128), one compiled loop instead of some thirty numpy calls per second.
+    """The eight statistics of :func:`periodicity_batch` from ``(n, 16, 129)`` float32
+    autocorrelations (lags 0..128; the 16th row is padding), one compiled loop instead of
+    some thirty numpy calls per second.
 
     Comparisons against constants are in float32, as numpy does with a Python scalar
     against a float32 array; ratios of counts are float64, as numpy's are."""
-    n_frames = ac.shape[1]
+    n_frames = EVEN_FRAMES
     first = _P_LAGS[0]
     half_semitone = np.float32(1 / 24)
     three_semitones = np.float32(0.25)
@@ -350,6 +348,15 @@ def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
         out[r, 5] = n_switch
         out[r, 6] = mean_oct
         out[r, 7] = spread
+
+
+@numba.njit(cache=True)
+def _periodicity_into(ac: np.ndarray, power: np.ndarray, out: np.ndarray) -> None:
+    """Both parts of :func:`periodicity_batch` in one compiled call: the eight voicing
+    statistics from the even frames' autocorrelations ``ac`` and the six steadiness
+    values from all frames' ``power``."""
+    _periodicity_stats(ac, out)
+    _steadiness_stats(power, out)
 
 
 @numba.njit(cache=True, fastmath=True)
