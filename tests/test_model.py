@@ -73,6 +73,32 @@ def test_compiled_trees_follow_lightgbm_on_missing_values_and_zeros(
         np.testing.assert_allclose(trees.predict_batch(probe), got, rtol=0, atol=0)
 
 
+def test_compiled_trees_read_nan_as_zero_where_training_saw_none(
+        rng: np.random.Generator, tmp_path: Path) -> None:
+    # Trained without NaN, every node has no missing branch: LightGBM reads NaN as 0.0,
+    # which the C folds into each comparison with its (positive or negative) threshold.
+    x = rng.normal(0, 1, (400, 8)).astype(np.float32)
+    y = np.arange(400) % 4
+    x[np.arange(400), y] += 1.5
+    booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1,
+                         "min_data_in_leaf": 5}, lgb.Dataset(x, label=y), num_boost_round=10)
+    text = booster.model_to_string()
+    types = {(int(v) >> 2) & 3 for line in text.splitlines()
+             if line.startswith("decision_type=") for v in line.split("=")[1].split()}
+    assert types == {0}
+    thresholds = [float(v) for line in text.splitlines() if line.startswith("threshold=")
+                  for v in line.split("=")[1].split()]
+    assert min(thresholds) < 0 < max(thresholds)  # both foldings are exercised
+    probe = x[:80].copy()
+    probe[rng.random(probe.shape) < 0.4] = np.nan
+    trees = compiled.CompiledTrees(compiled.compile_trees(text, cache=tmp_path),
+                                   n_features=8, n_classes=4)
+    got = np.stack([trees.predict_into(row).copy() for row in probe])
+    np.testing.assert_allclose(got, booster.predict(probe), rtol=1e-6, atol=1e-12)
+    zeroed = np.nan_to_num(probe, nan=0.0)
+    np.testing.assert_allclose(got, booster.predict(zeroed), rtol=1e-6, atol=1e-12)
+
+
 def test_compiled_splits_between_two_adjacent_floats_like_lightgbm(tmp_path: Path) -> None:
     # LightGBM's threshold is a double between two neighbouring float32 values; the C
     # compares in float32, so it must pick the right neighbour on each side.

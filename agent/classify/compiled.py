@@ -132,18 +132,21 @@ def _condition(tree: _Tree, node: int) -> str:
     missing = (dt >> 2) & 3
     if missing == _MISSING_NAN:
         return f"(isnan(x[{f}]) ? {default} : x[{f}] <= {thr})"
-    value = f"xz[{f}]"  # NaN reads as 0.0 when the node has no NaN branch
+    # Without a NaN branch, NaN reads as 0.0. Against a constant that is one comparison:
+    # for a threshold >= 0 NaN must go left, as !(NaN > t) does; below 0 it must go right,
+    # as (NaN <= t) does. No NaN-free copy of the row is needed.
     if missing == _MISSING_ZERO:
-        return f"(is0({value}) ? {default} : {value} <= {thr})"
-    return f"({value} <= {thr})"
+        return f"((isnan(x[{f}]) || is0(x[{f}])) ? {default} : x[{f}] <= {thr})"
+    if thr != "NAN" and np.float32(tree.threshold[node]) >= 0:
+        return f"(!(x[{f}] > {thr}))"
+    return f"(x[{f}] <= {thr})"
 
 
 def _tree_c(tree: _Tree, index: int) -> str:
-    """One tree as ``static double t<index>(x, xz)``: ``x`` the row, ``xz`` the row with
-    NaN read as 0 (for nodes without a NaN branch)."""
-    head = f"static double t{index}(const float *x, const float *xz) {{"
+    """One tree as ``static double t<index>(x)``, ``x`` the row."""
+    head = f"static double t{index}(const float *x) {{"
     if not tree.split_feature:
-        return f"{head} (void)x; (void)xz; return {_c_double(tree.leaf_value[0])}; }}\n"
+        return f"{head} (void)x; return {_c_double(tree.leaf_value[0])}; }}\n"
     lines = [head]
 
     def emit(child: int, depth: int) -> None:
@@ -181,13 +184,11 @@ def generate_c(model_text: str) -> tuple[str, int, int]:
         f"#define is0(v) ((v) >= -{_K_ZERO} && (v) <= {_K_ZERO})\n",
     ]
     parts += [_tree_c(tree, i) for i, tree in enumerate(trees)]
-    sums = "\n".join(f"  s[{i % n_class}] += t{i}(x, xz);" for i in range(len(trees)))
+    sums = "\n".join(f"  s[{i % n_class}] += t{i}(x);" for i in range(len(trees)))
     parts.append(
         f"void {_ENTRY}(const float *row, double *out) {{\n"
         f"  const float *x = row;\n"
-        f"  float xz[{n_features}];\n"
         f"  double s[{n_class}] = {{0}};\n"
-        f"  for (int i = 0; i < {n_features}; ++i) xz[i] = isnan(x[i]) ? 0.0f : x[i];\n"
         f"{sums}\n"
         f"  double m = s[0], sum = 0.0;\n"
         f"  for (int k = 1; k < {n_class}; ++k) m = s[k] > m ? s[k] : m;\n"
