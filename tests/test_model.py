@@ -226,14 +226,16 @@ def test_model_with_unknown_feature_names_is_refused(rng: np.random.Generator,
         StudentModel.load(path)
 
 
-@pytest.mark.parametrize("era", ["per", "acf without stdy"])
+@pytest.mark.parametrize("era", ["per", "acf without steadiness", "stdy of 29 frames"])
 def test_model_with_the_earlier_periodicity_features_must_be_retrained(
         rng: np.random.Generator, tmp_path: Path, era: str) -> None:
     layout = InputLayout(periodicity=True, context=True)
     if era == "per":
         names = [n.replace("acf_", "per_") for n in layout.names()]
+    elif era.startswith("stdy"):
+        names = [n.replace("stev_", "stdy_") for n in layout.names()]
     else:
-        names = [n for n in layout.names() if not n.startswith("stdy_")]
+        names = [n for n in layout.names() if not n.startswith("stev_")]
     x = rng.normal(size=(100, len(names)))
     booster = lgb.train({"objective": "multiclass", "num_class": 4, "verbosity": -1},
                         lgb.Dataset(x, label=np.arange(100) % 4, feature_name=names),

@@ -44,17 +44,18 @@ _log = logging.getLogger(__name__)
 def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
                   ) -> list[str]:
     """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II`` and
-    ``stdy_II`` (periodicity), ``ctx_K_BB``.
+    ``stev_II`` (periodicity), ``ctx_K_BB``.
 
-    The periodicity values were ``per_II`` before they came from the log-mel spectra, and
-    had no ``stdy_II`` (spectral steadiness) before that was added: such a model took other
-    numbers and must be retrained."""
+    The periodicity values were ``per_II`` before they came from the log-mel spectra, had
+    no spectral steadiness before that was added, and had it from all 29 frames
+    (``stdy_II``) before it came from the 15 even ones: such a model took other numbers
+    and must be retrained."""
     names = [f"mel_{f:02d}_{b:02d}" for f in range(N_FEATURES // 24) for b in range(24)]
     if summary:
         names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
     if periodicity:
         names += [f"acf_{i:02d}" for i in range(N_ACF)]
-        names += [f"stdy_{i:02d}" for i in range(N_STEADINESS)]
+        names += [f"stev_{i:02d}" for i in range(N_STEADINESS)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
     return names
@@ -81,9 +82,9 @@ class InputLayout:
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
         """Recognise the layout from a model's feature names (UserError if unknown)."""
-        stale = any(name.startswith("per_") for name in names) or (
+        stale = any(name.startswith(("per_", "stdy_")) for name in names) or (
             any(name.startswith("acf_") for name in names)
-            and not any(name.startswith("stdy_") for name in names))
+            and not any(name.startswith("stev_") for name in names))
         if stale:
             raise UserError(f"{source}: its periodicity features are those of an earlier "
                             "version; retrain it (early-media-agent train or distill)")
