@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import partial
 
 import numba
 import numpy as np
@@ -34,8 +33,7 @@ from agent.features.mel import (
     N_FFT,
     N_MELS,
     SpectraBuffers,
-    _pocketfft,
-    autocorrelation_of_power,
+    autocorrelation_call,
     frames_of,
     log_mel_into,
 )
@@ -180,9 +178,7 @@ def periodicity_fn(buffers: SpectraBuffers, out: np.ndarray) -> Callable[[], np.
     """:func:`periodicity_from_power` of these buffers into ``out`` as a zero-argument
     call, bound once (the live stream's way, as :func:`agent.features.mel.spectra_fn`)."""
     even, ac = buffers.even, buffers.ac
-    transform = partial(autocorrelation_of_power, even, ac)
-    if _pocketfft is not None:
-        transform = partial(_pocketfft.dct, even, 1, (even.ndim - 1,), 2, ac, 1, False)
+    transform = autocorrelation_call(even, ac)
 
     def run() -> np.ndarray:
         transform()

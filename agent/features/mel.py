@@ -111,9 +111,7 @@ def spectra_fn(frames: np.ndarray, buffers: SpectraBuffers) -> Callable[[], np.n
     """
     spec, power, even = buffers.spec, buffers.power, buffers.even
     interleaved = spec.view(np.float32)
-    fft = partial(rfft_into, frames, spec)
-    if _pocketfft is not None:
-        fft = partial(_pocketfft.r2c, frames, (frames.ndim - 1,), True, 0, spec, 1)
+    fft = rfft_call(frames, spec)
 
     def run() -> np.ndarray:
         fft()
@@ -188,26 +186,34 @@ def _hann_power_into(spec: np.ndarray, out: np.ndarray, even: np.ndarray) -> Non
                     e[k] = o[k]
 
 
-def rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+def rfft_call(x: np.ndarray, out: np.ndarray) -> Callable[[], np.ndarray]:
     """``scipy.fft.rfft(x, axis=-1)`` of float32 ``x`` (strided views too) into complex64
-    ``out``."""
+    ``out``, as a zero-argument call bound to these arrays."""
     if _pocketfft is None:
-        out[...] = scipy.fft.rfft(x, axis=-1)
-        return out
-    return _pocketfft.r2c(x, (x.ndim - 1,), True, 0, out, 1)
+        def run() -> np.ndarray:
+            out[...] = scipy.fft.rfft(x, axis=-1)
+            return out
+
+        return run
+    return partial(_pocketfft.r2c, x, (x.ndim - 1,), True, 0, out, 1)
 
 
-def autocorrelation_of_power(power: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def autocorrelation_call(power: np.ndarray, out: np.ndarray | None = None
+                         ) -> Callable[[], np.ndarray]:
     """Circular autocorrelation, lags 0..128, of frames given their ``(..., 129)`` float32
-    power spectra: a type-I DCT (the power is real and even), scaled by 1/256 as
-    ``scipy.fft.irfft(power, 256)[..., :129]`` would give it; into ``out`` if given."""
+    power spectra, as a zero-argument call bound to these arrays: a type-I DCT (the power
+    is real and even), scaled by 1/256 as ``scipy.fft.irfft(power, 256)[..., :129]`` would
+    give it; into ``out`` if given, else into a new array each call."""
     if _pocketfft is None:
-        ac = scipy.fft.dct(power, type=1, axis=-1) / np.float32(2 * (power.shape[-1] - 1))
-        if out is None:
-            return ac
-        out[...] = ac
-        return out
-    return _pocketfft.dct(power, 1, (power.ndim - 1,), 2, out, 1, False)
+        def run() -> np.ndarray:
+            ac = scipy.fft.dct(power, type=1, axis=-1) / np.float32(2 * (power.shape[-1] - 1))
+            if out is None:
+                return ac
+            out[...] = ac
+            return out
+
+        return run
+    return partial(_pocketfft.dct, power, 1, (power.ndim - 1,), 2, out, 1, False)
 
 
 def extract_batch(windows: np.ndarray) -> np.ndarray:
