@@ -673,6 +673,13 @@ def _plain_tone(x: np.ndarray, freqs: tuple[float, ...], sr: int) -> bool:
     return any(_fit_share(x, (f,), sr) >= _TAIL_PURITY for f in freqs)
 
 
+def _level_db(mean_square: float | np.ndarray) -> float | np.ndarray:
+    """Level in dBFS of samples with this mean square (float or array): a full-scale sine
+    reads 0 dB, as the tone plans' levels do. (Doubling is exact, so where the division
+    by the length happens does not change the number.)"""
+    return 10.0 * np.log10(2.0 * mean_square + 1e-20)
+
+
 @functools.lru_cache(maxsize=64)
 def _hann(n: int) -> np.ndarray:
     """A periodic Hann window (cached: segment lengths repeat)."""
@@ -830,7 +837,7 @@ class ToneDetector:
         if n == 0:
             return None
         x = x[len(x) - n * block :]
-        level = 10.0 * np.log10(2.0 * np.mean(x.reshape(n, block) ** 2, axis=1) + 1e-20)
+        level = _level_db(np.mean(x.reshape(n, block) ** 2, axis=1))
         if cur.on:
             new = level <= self.ref_db - self.config.off_drop_db
         else:
@@ -895,7 +902,7 @@ class ToneDetector:
         if self.pend_label is not None or m.plain_live(ahead=0 if self.cur.on else 1):
             # A change being confirmed, or a plain part whose end _tail_end may read.
             return True
-        level = 10.0 * np.log10(2.0 * float(np.dot(x, x)) / len(x) + 1e-20)
+        level = _level_db(float(np.dot(x, x)) / len(x))
         if self.cur.on:
             return level <= self.ref_db - self.config.off_drop_db
         return level >= self.ref_db - 8.0
@@ -938,7 +945,7 @@ class ToneDetector:
         n = len(frames)
         self.n_frames += n
         wf = frames * self.window
-        level = 10.0 * np.log10(2.0 * np.einsum("ij,ij->i", wf, wf) / self.wnorm + 1e-20)
+        level = _level_db(np.einsum("ij,ij->i", wf, wf) / self.wnorm)
         loud = level >= self.config.min_level_dbfs
         idle = not (self.run or self.wait_quiet or self.onset) and self.band_run is None
         if idle and not loud.any():
@@ -1242,7 +1249,7 @@ class ToneDetector:
         if len(x) <= w:
             return fits
         energy = np.cumsum(np.concatenate([[0.0], x * x]))
-        level = 10.0 * np.log10(2.0 * (energy[w:] - energy[:-w]) / w + 1e-20)
+        level = _level_db((energy[w:] - energy[:-w]) / w)
         # A 4-ms window whose last quarter holds the tone reads 6 dB below it; the tone
         # is taken to start 1 ms before that quarter (a ms of pause costs the fit little).
         up = np.flatnonzero(level >= self.ref_db - 6.0)
