@@ -154,6 +154,15 @@ def extra_cases() -> list[Case]:
     return out
 
 
+def feed(det: ToneDetector, x: np.ndarray) -> list:
+    """Push ``x`` through ``det`` in ``CHUNK``-sample packets, as RTP delivers it; the
+    events in order."""
+    events = []
+    for i in range(0, len(x), CHUNK):
+        events += det.push(x[i : i + CHUNK])
+    return events
+
+
 def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: list[str],
              plans: dict, phase: float | None = None) -> tuple[Result, float, float]:
     """Render ``case`` at ``dbm0`` from a random point of its cadence (or from ``phase``,
@@ -170,9 +179,7 @@ def run_case(case: Case, dbm0: float, rng: np.random.Generator, *, countries: li
     x = x + (rng.standard_normal(len(x)) * rms * 0.1).astype(np.float32)
     det = ToneDetector(plans, config=ToneConfig(countries=countries))
     t0 = time.process_time()
-    events = []
-    for i in range(0, len(x), CHUNK):
-        events += det.push(x[i : i + CHUNK])
+    events = feed(det, x)
     elapsed = time.process_time() - t0
     onset = lead + (first_onset(case.spec, phase) if repeat else 0.0)
     first = events[0] if events else None
@@ -230,12 +237,11 @@ def false_rate(paths: list[str], plans: dict, max_seconds: float,
             continue
         det = ToneDetector(plans, config=ToneConfig(countries=countries))
         t0 = time.process_time()
-        hits = set()
-        for i in range(0, len(x), CHUNK):
-            for e in det.push(x[i : i + CHUNK]):
-                hits.add(int(e.detected_s))
-                kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        events = feed(det, x)
         spent += time.process_time() - t0
+        hits = {int(e.detected_s) for e in events}
+        for e in events:
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
         audio += len(x) / SR
         n = int(np.ceil(len(x) / SR))
         seconds += n
@@ -355,14 +361,6 @@ def onsets(paths: list[str], n: int, rng: np.random.Generator) -> list[np.ndarra
     return clips
 
 
-def _events(x: np.ndarray, plans: dict, cc: str | None) -> list:
-    det = ToneDetector(plans, config=ToneConfig(countries=[cc] if cc else []))
-    events = []
-    for i in range(0, len(x), CHUNK):
-        events += det.push(x[i : i + CHUNK])
-    return events
-
-
 def onset_trap(plans: dict, countries: list[str], n_clips: int,
                rng: np.random.Generator) -> int:
     """Each busy and congestion burst of each country, its pause, and then real speech or
@@ -395,7 +393,8 @@ def onset_trap(plans: dict, countries: list[str], n_clips: int,
                 # The control run hears the pause go on instead of the voice.
                 control = x.copy()
                 control[len(x) - len(voice) :] = x[: len(voice)]
-                first = [_events(x, plans, case.cc), _events(control, plans, case.cc)]
+                first = [feed(ToneDetector(plans, config=ToneConfig(countries=[case.cc])), y)
+                         for y in (x, control)]
                 runs += 1
                 got, alone = (e[0] if e else None for e in first)
                 if got is None or got.detected_s < onset:
@@ -475,8 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     silence = np.zeros(60 * SR, np.float32)
     det = ToneDetector(plans)
     t0 = time.process_time()
-    for i in range(0, len(silence), CHUNK):
-        det.push(silence[i : i + CHUNK])
+    feed(det, silence)
     print(f"silence: {1e6 * (time.process_time() - t0) / 60:.0f} us per second of audio")
     return 0
 
