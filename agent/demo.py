@@ -118,9 +118,33 @@ def _row(scenario: Scenario, result: Any) -> tuple[list[str], bool]:
             result.record.get("state", "-"), "ok" if ok else "UNEXPECTED"], ok
 
 
-def run(args: argparse.Namespace) -> int:
+def _call(agent: Any, scenario: Scenario, i: int, *, workdir: Path,
+          spoken: dict[str, np.ndarray]) -> tuple[list[str], bool]:
+    """Place one scenario's call and return its table row and whether it went as expected."""
     from agent.sip.early_media import early_media, write_ulaw
-    from agent.sip.harness import AgentProcess, place_call
+    from agent.sip.harness import place_call
+
+    audio_path = None
+    if scenario.audio is not None:
+        samples = spoken.get(scenario.audio)
+        if samples is None:
+            samples = early_media(scenario.audio, 8.0, seed=i)
+        audio_path = write_ulaw(workdir / f"call{i}.ul", samples)
+    result = place_call(agent, workdir=workdir / f"call{i}", carrier=scenario.carrier,
+                        audio=audio_path, early_ms=8000, final_code=scenario.carrier_code)
+    return _row(scenario, result)
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    header = ["carrier behaviour", "carrier sent", "dialer got", "agent inferred", "state",
+              "check"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.sip.harness import AgentProcess
 
     if shutil.which("sipp") is None:
         raise UserError("sipp is not installed; run scripts/bootstrap.sh first")
@@ -137,29 +161,23 @@ def run(args: argparse.Namespace) -> int:
                          extra_sip={"carrier_timeout_s": 30.0},
                          extra={"fingerprint": {"enabled": True, "library": str(library_path)}})
     agent.start()
-    rows, failures = [], 0
+    rows: list[list[str]] = []
+    failures = 0
     try:
         for i, scenario in enumerate(SCENARIOS):
-            audio_path = None
-            if scenario.audio is not None:
-                samples = spoken.get(scenario.audio)
-                if samples is None:
-                    samples = early_media(scenario.audio, 8.0, seed=i)
-                audio_path = write_ulaw(workdir / f"call{i}.ul", samples)
             print(f"demo: call {i + 1}/{len(SCENARIOS)}: {scenario.title}", file=sys.stderr)
-            result = place_call(agent, workdir=workdir / f"call{i}", carrier=scenario.carrier,
-                                audio=audio_path, early_ms=8000,
-                                final_code=scenario.carrier_code)
-            row, ok = _row(scenario, result)
+            try:
+                row, ok = _call(agent, scenario, i, workdir=workdir, spoken=spoken)
+            except (UserError, OSError, RuntimeError, TimeoutError) as exc:
+                # One call that cannot run must not hide the others' results.
+                print(f"demo: call {i + 1} failed: {exc}", file=sys.stderr)
+                row, ok = [scenario.title, str(scenario.carrier_code), "-", "-", "-",
+                           f"ERROR: {exc}"[:60]], False
             rows.append(row)
             failures += not ok
     finally:
         agent.stop()
-    header = ["carrier behaviour", "carrier sent", "dialer got", "agent inferred", "state",
-              "check"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        _print_table(rows)
     from agent.fingerprint import open_library
 
     library = open_library(library_path)

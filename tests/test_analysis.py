@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +10,14 @@ import pytest
 from agent.analysis import AnalysisComponents, CallAnalyzer
 from agent.audio.g711 import ulaw_decode, ulaw_encode
 from agent.audio.io import load_audio
+from agent.debian import ASTERISK_EN
 from agent.fingerprint import open_library
 from agent.labels import Inferred, SecondResult, ToneEvent
 from agent.settings import AgentConfig
 from agent.tones.plan import load_tone_plans
 from agent.tones.synth import render
 
-PROMPTS = Path("/usr/share/asterisk/sounds/en")
+PROMPTS = ASTERISK_EN
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,6 @@ def test_a_failing_detector_is_switched_off_and_the_call_still_classified(
     assert analyzer.conclude().sip_code == 408
 
 
-@pytest.mark.skipif(not PROMPTS.is_dir(), reason="asterisk-core-sounds-en-wav not installed")
 def test_library_announcement_is_identified_from_announcement_seconds(components, tmp_path):
     prompts = ["ss-noservice", "vm-isunavail", "all-circuits-busy-now", "cannot-complete-as-dialed"]
     audio = np.concatenate([load_audio(PROMPTS / f"{p}.wav") for p in prompts])

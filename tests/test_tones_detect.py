@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agent.audio.io import load_audio
 from agent.config import build
+from agent.debian import ASTERISK_EN
 from agent.errors import ConfigError
 from agent.tones import dbm0_to_dbfs
 from agent.tones.config import ToneConfig
@@ -19,7 +19,7 @@ from agent.tones.synth import NA_SIT, na_sit_spec, render
 
 SR = 8000
 PLANS = load_tone_plans()
-PROMPTS = Path("/usr/share/asterisk/sounds/en")
+PROMPTS = ASTERISK_EN
 
 
 def _noisy(x: np.ndarray, level_dbfs: float, rng: np.random.Generator, lead_s: float) -> np.ndarray:

@@ -16,9 +16,10 @@ import numpy as np
 from agent.audio import SAMPLE_RATE
 from agent.audio.g711 import alaw_encode, ulaw_decode, ulaw_encode
 from agent.audio.io import load_audio, write_raw
+from agent.debian import ASTERISK_EN, WESNOTH_MUSIC
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
-MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+SOUNDS = ASTERISK_EN
+MUSIC = WESNOTH_MUSIC
 
 
 def _plans() -> dict[str, Any]:
