@@ -24,6 +24,7 @@ APT_PACKAGES=(
   wesnoth-music
   planetblupi-music-midi fluidsynth fluid-soundfont-gm  # MIDI music rendered for the corpus
   openttd-openmsx asc-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid  # more corpus music
+  performous            # its practice track: the corpus's music with singing
 )
 
 SUDO=""

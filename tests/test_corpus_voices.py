@@ -192,3 +192,31 @@ def test_a_human_voice_absent_from_the_machine_names_its_package(tmp_path: Path)
                        sources=SourceDirs(asterisk_sounds=str(tmp_path)))
     with pytest.raises(UserError, match=r"apt-get install asterisk-prompt-xx\)"):
         build_corpus(tmp_path / "out", cfg, labels=["announcement"], progress=False)
+
+
+_VOCAL = next(m for m in CorpusConfig().more_music if m.vocals)
+
+
+@needs_audio_tools
+@pytest.mark.corpus
+def test_songs_with_singing_are_their_own_flagged_music_source(tmp_path: Path) -> None:
+    # One file of each base package (the smallest), so that cutting them stays quick.
+    dirs = {}
+    for name, src, pattern in (("moh", SourceDirs().asterisk_moh, "*.wav"),
+                               ("wesnoth", SourceDirs().wesnoth_music, "*.ogg")):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        smallest = min(Path(src).glob(pattern), key=lambda p: p.stat().st_size)
+        (dirs[name] / smallest.name).symlink_to(smallest)
+    cfg = CorpusConfig(seconds_per_class=8.0, more_music=[_VOCAL], more_music_seconds=8.0,
+                       sources=SourceDirs(asterisk_moh=str(dirs["moh"]), midi_music="",
+                                          wesnoth_music=str(dirs["wesnoth"])))
+    result = build_corpus(tmp_path / "c", cfg, labels=["music"], progress=False)
+    items = load_manifest(tmp_path / "c")
+    sung = [it for it in items if it.vocals]
+    assert sung and all(it.voice == _VOCAL.package == it.sources[0].package for it in sung)
+    assert all(it.engine == "music" for it in items)
+    assert {it.voice for it in items if not it.vocals} <= {"asterisk-moh-opsound-wav",
+                                                          "wesnoth-music"}
+    assert result["vocal_music_sources"] == [_VOCAL.package]
+    assert result["per_voice_seconds"]["music"][_VOCAL.package] >= 8.0
