@@ -95,7 +95,6 @@ class _Speaker:
 
     voice: str
     engine: str
-    package: str
     next: Iterator[tuple[np.ndarray, SourceRef, dict[str, Any]]]
     done_s: float = 0.0
     mix: dict[str, Any] = field(default_factory=dict)
@@ -140,7 +139,7 @@ def _speakers(cfg: CorpusConfig, rng: np.random.Generator) -> list[_Speaker]:
     pools = prompt_files(cfg)
     for voice in cfg.human_voices:
         if voice.voice in pools:
-            speakers.append(_Speaker(voice.voice, "human", voice.package,
+            speakers.append(_Speaker(voice.voice, "human",
                                      _prompts(pools[voice.voice], voice.package, rng)))
     texts = load_texts()
     for name in cfg.tts_voices:
@@ -150,7 +149,7 @@ def _speakers(cfg: CorpusConfig, rng: np.random.Generator) -> list[_Speaker]:
         festival_voice(name)
         if spec.language not in texts:
             raise UserError(f"{TEXTS}: no {spec.language} sentences for Festival voice {name}")
-        speakers.append(_Speaker(spec.voice, "festival", spec.package,
+        speakers.append(_Speaker(spec.voice, "festival",
                                  _sentences(cfg, name, texts[spec.language], rng),
                                  mix={"language": spec.language}))
     return speakers
