@@ -94,6 +94,8 @@ STORE = web.AppKey("store", CallStoreBackend)
 CONFIG = web.AppKey("config", ApiConfig)
 NOTIFIER = web.AppKey("notifier", CallNotifier)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+#: A callable listing what is wrong with the agent ([] when healthy), or None.
+HEALTH = web.AppKey("health", object)
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -247,6 +249,12 @@ async def asr_stats(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 ``{"ok": true}``, or 503 with ``problems`` (children down, crash loops)."""
+    health = request.app[HEALTH]
+    problems = health() if health is not None else []
+    if problems:
+        return web.json_response({"ok": False, "version": __version__, "problems": problems},
+                                 status=503)
     return web.json_response({"ok": True, "version": __version__})
 
 
@@ -303,6 +311,7 @@ def create_app(
     config: ApiConfig | None = None,
     registry: CollectorRegistry | None = None,
     notifier: CallNotifier | None = None,
+    health: Callable[[], list[str]] | None = None,
 ) -> web.Application:
     """Build the API application over ``store``.
 
@@ -327,6 +336,7 @@ def create_app(
     app[STORE] = store
     app[CONFIG] = config if config is not None else ApiConfig()
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
+    app[HEALTH] = health
     app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
     app.router.add_get("/v1/calls/{id:.+}", get_call)  # a Call-ID may hold "/"
     app.router.add_get("/v1/calls", list_calls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
@@ -27,7 +28,14 @@ class SipConfig:
     carrier : str
         The carrier gateway as ``host:port``; outbound INVITEs go to ``sip:<user>@carrier``.
     allowed_sources : list of str
-        Source IP addresses allowed to send INVITEs; others get 403.
+        Source addresses or CIDR networks allowed to send INVITEs; others get 403
+        (checked at the edge: the worker alone, or Kamailio in front of several).
+    invite_rate_per_source : float
+        New INVITEs a second one source may send (bursts of twice that); more get 503 with
+        Retry-After and one log line. 0 turns the limit off.
+    failover_code : int
+        What a dialer gets when the worker holding its call dies before the carrier's
+        final response (else the carrier's own code is sent).
     workers : int
         Number of pjsua2 worker processes (each holds 2 bridged calls).
     calls_per_worker : int
@@ -66,6 +74,8 @@ class SipConfig:
     rtp_ports_per_worker: int = 40
     carrier: str = "127.0.0.1:5080"
     allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    invite_rate_per_source: float = 50.0
+    failover_code: int = 503
     workers: int = 1
     calls_per_worker: int = 2
     analysis_processes: int = 1
@@ -80,7 +90,21 @@ class SipConfig:
     kamailio: str = "kamailio"
     restart_backoff_s: float = 0.5
 
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``allowed_sources`` as networks (a bare address is a /32 or /128)."""
+        return [ipaddress.ip_network(s, strict=False) for s in self.allowed_sources]
+
     def validate(self) -> None:
+        for source in self.allowed_sources:
+            try:
+                ipaddress.ip_network(str(source), strict=False)
+            except ValueError:
+                raise ConfigError(f"allowed_sources: {source!r} is not an address or "
+                                  "CIDR network (e.g. 10.0.0.0/8)") from None
+        if self.invite_rate_per_source < 0:
+            raise ConfigError("invite_rate_per_source: must be >= 0 (0 turns it off)")
+        if not 400 <= self.failover_code <= 699:
+            raise ConfigError("failover_code: must be a SIP failure code (400..699)")
         for name in ("listen_port", "worker_base_port", "rtp_port_base"):
             if not 1 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name}: must be a UDP port (1..65535)")

@@ -39,6 +39,11 @@ def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
         "runtime_dir": str(runtime_dir),
         "mpath": mpath,
         "invite_timeout_ms": str(int((cfg.carrier_timeout_s + 5.0) * 1000)),
+        "host": cfg.listen_host,
+        "allowed": ",".join(str(net) for net in cfg.allowed_networks()),
+        # pike counts per 2-s unit; a rate of 0 (off) is a density no source reaches.
+        "pike_density": str(max(1, round(2 * cfg.invite_rate_per_source))
+                            if cfg.invite_rate_per_source > 0 else 1_000_000),
     }
     # Kamailio's own syntax is full of $ and {}, hence plain {{name}} markers.
     text = TEMPLATE.read_text()
@@ -86,6 +91,10 @@ class Kamailio:
                               f"check {cfg_path}")
         log.info("kamailio_started", pid=self.proc.pid, listen=self.cfg.listen_port,
                  workers=self.cfg.workers)
+
+    def running(self) -> bool:
+        """Whether the Kamailio process is still up."""
+        return self.proc is not None and self.proc.returncode is None
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

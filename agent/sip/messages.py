@@ -23,6 +23,29 @@ class WorkerReady:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """A worker could not start (its SIP port taken, say); ``error`` names what and why."""
+
+    worker: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegHead:
+    """The head (no body) of a call's INVITE on one leg, and the peer's ``ip:port``.
+
+    ``leg`` is ``dialer`` (the INVITE received; ``peer`` sent it) or ``carrier`` (the
+    INVITE sent; ``peer`` got it). The supervisor keeps them to answer the dialer and
+    CANCEL the carrier if the worker dies (:mod:`agent.sip.failover`).
+    """
+
+    call_id: str
+    leg: str
+    head: str
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallStarted:
     """The dialer's INVITE was accepted and the carrier leg is being placed."""
 
@@ -150,8 +173,9 @@ class Shutdown:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        WorkerReady, CallStarted, CallRejected, CarrierProgress, EarlyMedia, CarrierFinal,
-        CallEnded, Verdict, Track, Finalize, AnalysisEvent, FinalInference, Shutdown,
+        WorkerReady, WorkerFailed, LegHead, CallStarted, CallRejected, CarrierProgress,
+        EarlyMedia, CarrierFinal, CallEnded, Verdict, Track, Finalize, AnalysisEvent,
+        FinalInference, Shutdown,
     )
 }
 
