@@ -166,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         components = AnalysisComponents.load(cfg)
     except Exception as exc:  # noqa: BLE001 - the agent must still relay calls
-        log.error("analysis_unavailable", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        log.error("analysis_unavailable", error=error)
         components = None
     if components is not None:
         warm_up(components)
     analyst = Analyst(components, sock, max_audio_s=cfg.sip.max_early_media_s)
+    analyst.send(m.AnalystStatus(available=components is not None,
+                                 error=None if components is not None else error))
     signal.signal(signal.SIGTERM, lambda *_: setattr(analyst, "running", False))
     analyst.run()
     return 0

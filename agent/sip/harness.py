@@ -75,6 +75,7 @@ class TraceMessage:
 
     sent: bool
     text: str
+    t: float = 0.0  # when SIPp logged it (epoch seconds; 0 if the trace gave no time)
 
     @property
     def first_line(self) -> str:
@@ -104,8 +105,19 @@ def parse_trace(text: str) -> list[TraceMessage]:
         direction = lines[1]
         body = "\n".join(lines[3:]).strip("\n")
         if body:
-            out.append(TraceMessage(sent="sent" in direction, text=body))
+            out.append(TraceMessage(sent="sent" in direction, text=body,
+                                    t=_trace_time(lines[0])))
     return out
+
+
+def _trace_time(stamp: str) -> float:
+    """SIPp's ``2026-12-05 11:31:08.454699`` (local time) as epoch seconds, 0 if absent."""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(stamp.strip()[:26], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def invite_final(messages: list[TraceMessage]) -> TraceMessage | None:

@@ -31,6 +31,15 @@ class WorkerFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalystStatus:
+    """An analysis process started; ``available`` False means it relays calls unanalysed
+    (its model could not load: ``error`` says why)."""
+
+    available: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LegHead:
     """The head (no body) of a call's INVITE on one leg, and the peer's ``ip:port``.
 
@@ -173,9 +182,9 @@ class Shutdown:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        WorkerReady, WorkerFailed, LegHead, CallStarted, CallRejected, CarrierProgress,
-        EarlyMedia, CarrierFinal, CallEnded, Verdict, Track, Finalize, AnalysisEvent,
-        FinalInference, Shutdown,
+        WorkerReady, WorkerFailed, AnalystStatus, LegHead, CallStarted, CallRejected,
+        CarrierProgress, EarlyMedia, CarrierFinal, CallEnded, Verdict, Track, Finalize,
+        AnalysisEvent, FinalInference, Shutdown,
     )
 }
 

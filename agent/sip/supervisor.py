@@ -275,6 +275,9 @@ class Supervisor:
         child.start_error = msg.error
         log.error("worker_start_failed", worker=child.index, error=msg.error)
 
+    def _on_AnalystStatus(self, child: Child, msg: m.AnalystStatus) -> None:  # noqa: N802
+        child.start_error = None if msg.available else f"analysis unavailable: {msg.error}"
+
     def _on_LegHead(self, child: Child, msg: m.LegHead) -> None:  # noqa: N802
         call = self.calls.get(msg.call_id)
         if call is not None and msg.leg in ("dialer", "carrier"):
