@@ -16,8 +16,9 @@ and the live agent share, and scored:
   decided announcement after it started; an announcement decided earlier (speech heard
   in the music) is counted apart, not as a delay;
 * controls: as many calls again (``--controls``) built alike but without the
-  announcement, whose class must stay what played: a rule that calls everything an
-  announcement scores 1.0 above and fails here.
+  announcement, and half as many of ringback then music (a caller tune), whose class must
+  stay what played: a rule that calls everything an announcement scores 1.0 above and
+  fails here.
 
 The speech is a parameter: the Asterisk prompts the corpus uses by default, any audio
 files, or a :data:`SpeechSource` function, so that voices the model never heard can be fed.
@@ -38,36 +39,48 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agent.audio import SAMPLE_RATE
-from agent.audio.io import load_audio
-from agent.corpus.channel import rms_dbfs, telephone_channel
-from agent.corpus.config import CorpusConfig
-from agent.errors import UserError
+# `python bench/composites.py` puts bench/ first on the path, so `import agent` would find
+# whichever checkout pip installed in editable mode: measure the one this file is in. Its
+# own directory too, for speech_sources when this module is loaded from elsewhere.
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-#: Speech of about ``seconds`` seconds drawn with ``rng``: 8-kHz float32 samples (any
-#: length; the composite cuts or keeps it) and the names of what was joined.
-SpeechSource = Callable[[np.random.Generator, float], tuple[np.ndarray, list[str]]]
+from speech_sources import (  # noqa: E402  (re-exported: callers import them from here)
+    SpeechSource,
+    festival_speech,
+    file_speech,
+    prompt_speech,
+)
+
+from agent.audio import SAMPLE_RATE  # noqa: E402
+from agent.audio.io import load_audio  # noqa: E402
+from agent.corpus.channel import rms_dbfs, telephone_channel  # noqa: E402
+from agent.corpus.config import CorpusConfig  # noqa: E402
+from agent.errors import UserError  # noqa: E402
 
 KINDS: tuple[str, ...] = ("ringback", "music")
+#: What follows: the announcement of a composite, or for a control music or nothing.
+AFTER: tuple[str, ...] = ("announcement", "music", "nothing")
 
 
 @dataclass
 class Composite:
-    """One call's early media: ``before`` audio, then an announcement from ``onset_s``."""
+    """One call's early media: ``before`` audio, then from ``onset_s`` what comes
+    ``after`` it (an announcement; music or nothing for a control)."""
 
     id: str
     before: str  # ringback | music
     before_source: str
-    speech: list[str]
+    after: str  # announcement | music | nothing
+    after_sources: list[str]
     onset_s: float
-    speech_s: float
+    after_s: float
     samples: np.ndarray
     channel: dict[str, Any] = field(default_factory=dict)
 
@@ -76,16 +89,25 @@ class Composite:
         return self.samples.size / SAMPLE_RATE
 
     @property
-    def expected(self) -> str:
-        """The class the call must end as: announcement, or what played for a control."""
-        return "announcement" if self.speech_s > 0 else self.before
+    def group(self) -> str:
+        """How results are grouped: what came before; controls apart."""
+        return {"announcement": self.before, "nothing": f"control: {self.before} only",
+                "music": f"control: {self.before} then music"}[self.after]
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The classes the call may end as: announcement, or for a control what played."""
+        if self.after == "announcement":
+            return ("announcement",)
+        return tuple(dict.fromkeys((self.before, "music" if self.after == "music" else
+                                    self.before)))
 
     def describe(self) -> dict[str, Any]:
         """What the composite is made of, JSON-ready (the samples left out)."""
         return {"id": self.id, "before": self.before, "before_source": self.before_source,
-                "onset_s": round(self.onset_s, 3), "speech_s": round(self.speech_s, 3),
-                "duration_s": round(self.duration_s, 3), "speech": self.speech,
-                "channel": self.channel}
+                "after": self.after, "after_sources": self.after_sources,
+                "onset_s": round(self.onset_s, 3), "after_s": round(self.after_s, 3),
+                "duration_s": round(self.duration_s, 3), "channel": self.channel}
 
 
 @dataclass(frozen=True)
@@ -93,15 +115,19 @@ class CompositeResult:
     """How one composite was classified."""
 
     id: str
-    before: str
-    expected: str
+    group: str
+    accepted: tuple[str, ...]
     onset_s: float
     final: str | None
     decisions: list[dict[str, Any]]
 
     @property
+    def control(self) -> bool:
+        return self.accepted != ("announcement",)
+
+    @property
     def correct(self) -> bool:
-        return self.final == self.expected
+        return self.final in self.accepted
 
     @property
     def first_announcement_s(self) -> float | None:
@@ -116,138 +142,6 @@ class CompositeResult:
         """Seconds from the announcement's start to its first decision (negative: before)."""
         at = self.first_announcement_s
         return None if at is None else at - self.onset_s
-
-
-# --- speech sources ---------------------------------------------------------------------
-
-
-def _joined(rng: np.random.Generator, seconds: float, pick: Callable[[], tuple[np.ndarray, str]]
-            ) -> tuple[np.ndarray, list[str]]:
-    """Pieces from ``pick`` joined by short pauses of faint noise, as a carrier's recorded
-    announcement joins its phrases (the corpus joins prompts the same way)."""
-    cfg = CorpusConfig()
-    pause_db = float(rng.uniform(*cfg.pause_noise_dbfs))
-    parts: list[np.ndarray] = []
-    names: list[str] = []
-    n = 0
-    while n < seconds * SAMPLE_RATE:
-        audio, name = pick()
-        if audio.size == 0:
-            continue
-        pause = rng.standard_normal(int(rng.uniform(*cfg.pause_s) * SAMPLE_RATE))
-        parts += [audio, (pause * 10.0 ** (pause_db / 20.0)).astype(np.float32)]
-        names.append(name)
-        n += audio.size + parts[-1].size
-    return np.concatenate(parts), names
-
-
-def file_speech(paths: Sequence[str | Path]) -> SpeechSource:
-    """Speech joined from random files of ``paths`` (any format :func:`load_audio` reads).
-
-    Files are decoded once, on first use.
-    """
-    files = [Path(p) for p in paths]
-    if not files:
-        raise UserError("speech: no files given")
-    missing = [p for p in files if not p.is_file()]
-    if missing:
-        raise UserError(f"speech: no such file: {missing[0]}")
-    cache: dict[Path, np.ndarray] = {}
-
-    def source(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, list[str]]:
-        def pick() -> tuple[np.ndarray, str]:
-            path = files[int(rng.integers(len(files)))]
-            if path not in cache:
-                cache[path] = load_audio(path)
-            return cache[path], str(path)
-        return _joined(rng, seconds, pick)
-
-    return source
-
-
-def prompt_speech(voices: Sequence[Path] | None = None) -> SpeechSource:
-    """Asterisk prompts of one voice per composite (English, Spanish, French by default),
-    without the prompts the corpus leaves out (silence, beeps, chimes)."""
-    from agent.corpus.sources import is_excluded
-    from agent.debian import ASTERISK_EN, ASTERISK_ES, ASTERISK_FR
-
-    exclude = CorpusConfig().prompt_exclude
-    pools = []
-    for voice in voices or (ASTERISK_EN, ASTERISK_ES, ASTERISK_FR):
-        files = [p for p in sorted(Path(voice).rglob("*.wav"))
-                 if not is_excluded(p.relative_to(voice).as_posix(), exclude)]
-        if not files:
-            raise UserError(f"{voice}: no prompts (is its asterisk-core-sounds package "
-                            "installed?)")
-        pools.append(file_speech(files))
-
-    def source(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, list[str]]:
-        return pools[int(rng.integers(len(pools)))](rng, seconds)
-
-    return source
-
-
-#: Festival voices that speak (as Debian packages them today); each reads every text.
-FESTIVAL_VOICES: tuple[str, ...] = (
-    "ked_diphone", "lp_diphone", "pc_diphone", "hy_fi_mv_diphone", "suo_fi_lj_diphone",
-    "czech_dita", "czech_krb", "czech_machac", "czech_ph", "msu_ru_nsh_clunits",
-    "upc_ca_ona_hts",
-)
-#: What carriers say when a call fails (read in English by every voice).
-CARRIER_TEXTS: tuple[str, ...] = (
-    "The subscriber you are calling is not answering. Please try again later.",
-    "The number you have dialled does not exist. Please check the number and dial again.",
-    "The mobile phone you are calling is switched off or out of coverage area.",
-    "All lines are busy at the moment. Please call back later.",
-    "Your call cannot be completed as dialled. Please consult your directory.",
-    "The person you are trying to reach is not available. Please leave a message "
-    "after the tone.",
-    "This number has been changed. The new number is not available.",
-    "Sorry, the service is temporarily unavailable in your area.",
-)
-
-
-def festival_speech(voices: Sequence[str] = FESTIVAL_VOICES,
-                    texts: Sequence[str] = CARRIER_TEXTS) -> SpeechSource:
-    """Carrier texts read by Festival's ``text2wave`` in voices the corpus never used.
-
-    Every (voice, text) pair is rendered once, on first use (about a minute for the
-    defaults). A voice that fails to load (its package missing) is left out; none at all
-    is a one-line :class:`UserError`.
-    """
-    import subprocess
-    import tempfile
-
-    rendered: list[Path] = []
-    workdir = tempfile.TemporaryDirectory(prefix="composites-festival-")
-
-    def render_all() -> None:
-        for voice in voices:
-            for i, text in enumerate(texts):
-                out = Path(workdir.name) / f"{voice}-{i}.wav"
-                try:
-                    proc = subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-o",
-                                           str(out)], input=text.encode(), check=False,
-                                          capture_output=True, timeout=120)
-                except FileNotFoundError:
-                    raise UserError("speech: festival is not installed (apt-get install "
-                                    "festival and its festvox voices)") from None
-                if proc.returncode != 0 or not out.is_file() or out.stat().st_size < 1000:
-                    break  # the voice does not load: its other texts would fail alike
-                rendered.append(out)
-        if not rendered:
-            raise UserError(f"speech: no Festival voice of {', '.join(voices)} speaks")
-
-    inner: list[SpeechSource] = []
-
-    def source(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, list[str]]:
-        if not inner:
-            render_all()
-            inner.append(file_speech(rendered))
-        audio, names = inner[0](rng, seconds)
-        return audio, [Path(n).stem for n in names]
-
-    return source
 
 
 # --- what plays before the announcement -------------------------------------------------
@@ -318,8 +212,9 @@ def build_composites(
     seed: int = 0,
     speech: SpeechSource | None = None,
     kinds: Sequence[str] = KINDS,
+    after: str = "announcement",
     before_s: tuple[float, float] = (3.0, 20.0),
-    speech_s: tuple[float, float] = (2.0, 10.0),
+    after_s: tuple[float, float] = (2.0, 10.0),
     tail_s: tuple[float, float] = (0.0, 1.0),
 ) -> list[Composite]:
     """``n`` composites, ``kinds`` taking turns, the same for the same arguments.
@@ -334,9 +229,13 @@ def build_composites(
         Where the announcement comes from; default :func:`prompt_speech`.
     kinds : sequence of str
         What plays before the announcement: ``ringback``, ``music``.
-    before_s, speech_s, tail_s : (float, float)
+    after : str
+        ``announcement``; for controls ``music`` (a caller tune after the ringback) or
+        ``nothing`` (``before`` alone).
+    before_s, after_s, tail_s : (float, float)
         Uniform ranges, in seconds, of what plays before the announcement, of the
-        announcement, and of the line noise between its end and the final response.
+        announcement (or control music), and of the line noise between its end and the
+        final response.
 
     Returns
     -------
@@ -347,7 +246,9 @@ def build_composites(
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
         raise UserError(f"kinds: expected some of {', '.join(KINDS)}, got {list(kinds)}")
-    for name, (lo, hi) in (("before_s", before_s), ("speech_s", speech_s), ("tail_s", tail_s)):
+    if after not in AFTER:
+        raise UserError(f"after: expected one of {', '.join(AFTER)}, got {after!r}")
+    for name, (lo, hi) in (("before_s", before_s), ("after_s", after_s), ("tail_s", tail_s)):
         if not 0.0 <= lo <= hi:
             raise UserError(f"{name}: expected 0 <= min <= max, got [{lo}, {hi}]")
     from agent.tones.plan import load_tone_plans
@@ -355,7 +256,7 @@ def build_composites(
     rng = np.random.default_rng(seed)
     speech = speech or prompt_speech()
     plans = load_tone_plans()
-    music = _Music() if "music" in kinds else None
+    music = _Music() if "music" in kinds or after == "music" else None
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
@@ -366,19 +267,25 @@ def build_composites(
             assert music is not None
             pre, source = music.excerpt(rng, pre_s)
             pre = _at_level(pre, -20.0)
-        # Announcements reach the line within a few dB of what played before them.
-        want_s = float(rng.uniform(*speech_s))
-        said, names = np.zeros(0, np.float32), []
-        if want_s > 0:
-            said, names = speech(rng, want_s)
-            said = _at_level(said[: int(round(want_s * SAMPLE_RATE))],
+        # What follows reaches the line within a few dB of what played before it.
+        want_s = float(rng.uniform(*after_s))
+        then, names = np.zeros(0, np.float32), []
+        if after == "announcement":
+            then, names = speech(rng, want_s)
+        elif after == "music":
+            assert music is not None
+            then, name = music.excerpt(rng, want_s)
+            names = [name]
+        if then.size:
+            then = _at_level(then[: int(round(want_s * SAMPLE_RATE))],
                              float(rng.uniform(-26, -14)))
         tail = rng.standard_normal(int(rng.uniform(*tail_s) * SAMPLE_RATE)).astype(np.float32)
-        x = np.concatenate([pre, said, tail * np.float32(1e-4)])
+        x = np.concatenate([pre, then, tail * np.float32(1e-4)])
         x, channel = telephone_channel(x, rng=rng)
-        name = kind if said.size else f"{kind}-only"
-        out.append(Composite(f"{name}-{i:04d}", kind, source, names, pre.size / SAMPLE_RATE,
-                             said.size / SAMPLE_RATE, x, channel))
+        name = {"announcement": kind, "nothing": f"{kind}-only",
+                "music": f"{kind}-then-music"}[after]
+        out.append(Composite(f"{name}-{i:04d}", kind, source, after, names,
+                             pre.size / SAMPLE_RATE, then.size / SAMPLE_RATE, x, channel))
     return out
 
 
@@ -392,10 +299,67 @@ def run_composite(components: Any, composite: Composite) -> CompositeResult:
 
     record = classify_samples(CallAnalyzer(components, call_id=composite.id), composite.samples)
     final = record["decision"]
-    decisions = [final] if final is not None else []
-    return CompositeResult(composite.id, composite.before, composite.expected,
+    decisions = record["decisions"]
+    return CompositeResult(composite.id, composite.group, composite.accepted,
                            composite.onset_s, final["label"] if final is not None else None,
                            decisions)
+
+
+def _model_probs(carried: list[list[float]], persistence: float) -> list[list[float]]:
+    """The model's own probabilities, recovered from the carried ones by undoing
+    :func:`~agent.classify.rule.carry_over` (exact while none underflows to 0)."""
+    out: list[list[float]] = []
+    switch = (1.0 - persistence) / 3
+    for t, probs in enumerate(carried):
+        if t == 0:
+            out.append(probs)
+            continue
+        raw = [p / (switch + (persistence - switch) * q)
+               for p, q in zip(probs, carried[t - 1], strict=True)]
+        total = sum(raw)
+        out.append([v / total for v in raw])
+    return out
+
+
+def trace(components: Any, composite: Composite) -> list[str]:
+    """Per second of one composite: the model's probabilities, the carried ones, the
+    rule's effective label and run, the decisions made, and the seconds handed to the
+    fingerprint lookup (with a library) — where a wrong call went wrong."""
+    from agent.analysis import CallAnalyzer
+    from agent.classify.rule import RuleState
+    from agent.labels import LABELS
+
+    analyzer = CallAnalyzer(components, call_id=composite.id)
+    for start in range(0, composite.samples.size, SAMPLE_RATE):
+        analyzer.push(composite.samples[start:start + SAMPLE_RATE])
+    analyzer.conclude()
+    carried = [[s.p[label] for label in LABELS] for s in analyzer.seconds]
+    model = _model_probs(carried, components.rule.persistence)
+    # The rule is pure bookkeeping: replayed on the same inputs it gives the same runs.
+    replay = RuleState(components.rule)
+    lines = [f"{composite.id}: {composite.before} ({composite.before_source}) then "
+             f"{composite.after} at {composite.onset_s:.2f} s for {composite.after_s:.2f} s, "
+             f"call {composite.duration_s:.2f} s, {composite.channel}",
+             "   t        model A/R/M/S        carried A/R/M/S   label  effective run  decided"]
+    run, last = 0, None
+    for second, raw, probs in zip(analyzer.seconds, model, carried, strict=True):
+        t = second.t
+        replay.push(t, second.label, max(probs), raw[0])
+        effective = replay.effective[-1]
+        run = run + 1 if effective is not None and effective == last else 1
+        last = effective
+        made = [f"{d.label}@{d.at_s:g}" for d in analyzer.decisions if d.at_s == t + 1]
+        where = "*" if composite.onset_s < t + 1 <= composite.onset_s + composite.after_s else " "
+        lookup = " lookup" if t in analyzer.lookup_seconds else ""
+        lines.append(f"{t:4d}{where} " + " ".join(f"{v:.3f}" for v in raw) + "  "
+                     + " ".join(f"{v:.3f}" for v in probs)
+                     + f"  {second.label[:5]:5s}  {str(effective)[:9]:9s} {run:3d}  "
+                     + " ".join(made) + lookup)
+    at_end = [f"{d.label}@{d.at_s:g}" for d in analyzer.decisions
+              if d.at_s > len(analyzer.seconds)]
+    lines.append(f"end of stream: {' '.join(at_end) or 'no new decision'}; history "
+                 + " > ".join(f"{d.label}@{d.at_s:g}" for d in analyzer.decisions))
+    return lines
 
 
 def summarize(results: Sequence[CompositeResult]) -> dict[str, Any]:
@@ -406,7 +370,7 @@ def summarize(results: Sequence[CompositeResult]) -> dict[str, Any]:
                   and r.delay_s >= 0.0]
         # In a control every announcement decision is wrong: there is no announcement.
         early = sum(1 for r in rs if r.first_announcement_s is not None and (
-            r.expected != "announcement" or r.first_announcement_s < r.onset_s))
+            r.control or r.first_announcement_s < r.onset_s))
         finals: dict[str, int] = {}
         for r in rs:
             finals[str(r.final)] = finals.get(str(r.final), 0) + 1
@@ -419,13 +383,10 @@ def summarize(results: Sequence[CompositeResult]) -> dict[str, Any]:
             "finals": dict(sorted(finals.items())),
         }
 
-    calls = [r for r in results if r.expected == "announcement"]
-    controls = [r for r in results if r.expected != "announcement"]
+    calls = [r for r in results if not r.control]
     out = {"all": block(calls)} if calls else {}
-    for kind in sorted({r.before for r in calls}):
-        out[kind] = block([r for r in calls if r.before == kind])
-    for kind in sorted({r.before for r in controls}):
-        out[f"control: {kind} only"] = block([r for r in controls if r.before == kind])
+    for group in sorted({r.group for r in results}, key=lambda g: (g.startswith("control"), g)):
+        out[group] = block([r for r in results if r.group == group])
     return out
 
 
@@ -482,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=None, help="agent config (default config/agent.yaml)")
     ap.add_argument("--no-library", action="store_true",
                     help="skip the announcement fingerprint lookup")
+    ap.add_argument("--trace", nargs="+", metavar="ID", default=[],
+                    help="print the per-second trace of these composites (ids as listed "
+                         "under 'wrong')")
     ap.add_argument("--details", type=Path,
                     help="write one JSON line per composite (what it is, how it was classified)")
     args = ap.parse_args(argv)
@@ -490,10 +454,13 @@ def main(argv: list[str] | None = None) -> int:
                   else file_speech(args.speech) if args.speech else None)
         t0 = time.perf_counter()
         composites = build_composites(args.n, seed=args.seed, speech=speech, kinds=args.kinds)
-        # Controls draw from their own seed, so adding them leaves the composites alike.
+        # Controls draw from their own seeds, so adding them leaves the composites alike.
         n_controls = args.n if args.controls is None else args.controls
         composites += build_composites(n_controls, seed=args.seed + 1_000_003, kinds=args.kinds,
-                                       speech_s=(0.0, 0.0))
+                                       after="nothing")
+        if "ringback" in args.kinds:
+            composites += build_composites(n_controls // 2, seed=args.seed + 2_000_003,
+                                           kinds=["ringback"], after="music")
         built = time.perf_counter() - t0
         components = load_components(args.config, library=not args.no_library)
         t0 = time.perf_counter()
@@ -503,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"composites: error: {exc}", file=sys.stderr)
         return 2
     audio_s = sum(c.duration_s for c in composites)
-    print(f"# composites — {args.n} calls and {n_controls} controls, seed {args.seed}, speech "
+    print(f"# composites — {args.n} calls and {len(composites) - args.n} controls, seed "
+          f"{args.seed}, speech "
           f"{_speech_name(args.speech)}, "
           f"{audio_s:.0f} s of audio (built in {built:.0f} s, classified in {ran:.0f} s)")
     print()
@@ -512,8 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     if wrong:
         print()
         print("wrong: " + ", ".join(f"{r.id} ({r.final}, onset {r.onset_s:.1f} s)"
-                                    if r.expected == "announcement" else f"{r.id} ({r.final})"
+                                    if not r.control else f"{r.id} ({r.final})"
                                     for r in wrong))
+    by_id = {c.id: c for c in composites}
+    for name in args.trace:
+        print()
+        print("\n".join(trace(components, by_id[name])) if name in by_id
+              else f"trace: no composite {name!r}")
     if args.details:
         with args.details.open("w") as f:
             for c, r in zip(composites, results, strict=True):
