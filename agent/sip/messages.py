@@ -153,7 +153,8 @@ class Finalize:
 class AnalysisEvent:
     """Analysis → supervisor: one event of a call (a classified second, a tone, a match).
 
-    ``kind`` is ``second``, ``tone``, ``match`` or ``inferred``; ``data`` its JSON form;
+    ``kind`` is ``second``, ``tone``, ``match``, ``decision`` (the class decision
+    changed) or ``inferred``; ``data`` its JSON form;
     ``audio_s`` how much audio had been analysed; ``lag_s`` the wall-clock time since that
     audio had arrived in full.
     """

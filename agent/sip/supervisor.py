@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from agent.errors import ConfigError
-from agent.labels import Inferred, SecondResult
+from agent.labels import Decision, Inferred, SecondResult
 from agent.sip import failover
 from agent.sip import messages as m
 
@@ -366,6 +366,11 @@ class Supervisor:
             if second.t == 0 and call.media_t is not None:
                 log.info("first_second_classified", call_id=msg.call_id, label=second.label,
                          since_media_s=round(time.time() - call.media_t, 4), lag_s=msg.lag_s)
+        elif msg.kind == "decision":
+            decision = Decision(label=str(msg.data["label"]), at_s=float(msg.data["at_s"]))
+            self.store.add_decision(msg.call_id, decision)
+            log.info("class_decided", call_id=msg.call_id, label=decision.label,
+                     at_s=decision.at_s)
         elif msg.kind == "inferred":
             self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
         else:
