@@ -41,7 +41,7 @@ def main() -> int:
           f"work dir {root}")
     results = []
     try:
-        calls = 2 * args.workers
+        calls = agent.capacity
         kills = [faults.kill_worker_mid_call(agent, workdir=root / f"kill{i}", audio=ring,
                                              calls=calls) for i in range(args.kills)]
         total = faults.FaultResult(kills[0].name)

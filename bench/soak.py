@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,59 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.sip.early_media import early_media, usable_model, write_ulaw
 from agent.sip.harness import (
     AgentProcess,
-    free_port,
-    free_port_block,
+    classify_final,
     invite_final,
     parse_trace,
+    steady_calls,
 )
 from bench.load import snapshot
-
-
-def classify_final(status: int | None, carrier_code: str | None) -> str:
-    """The bucket of one call from the dialer's final response (see the module doc)."""
-    if status is None:
-        return "lost"
-    if status == 486 and carrier_code == "480":
-        return "rewritten"
-    if carrier_code == "480":
-        # Relayed and decided, but not as busy: an analysis result, not a lost call.
-        return f"rewritten to {status}"
-    if status == 480 and carrier_code is None:
-        return "relayed undecided"
-    return f"made up ({status})"
-
-
-def run_traffic(agent: AgentProcess, *, workdir: Path, audio: Path, calls: int, minutes: float,
-                early_s: float) -> Path:
-    """Keep ``calls`` calls up for ``minutes``; returns the dialer's message trace."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "early.ul").write_bytes(audio.read_bytes())
-    # Each call lasts early_s plus set-up; ask for a little more than that rate allows, so
-    # SIPp's concurrency limit (-l) is what holds the load.
-    rate = calls / (early_s + 0.3) * 1.1
-    total = int(rate * minutes * 60)
-    sipp_dir = Path(__file__).resolve().parents[1] / "sipp"
-    carrier = subprocess.Popen(
-        ["sipp", "-sf", str(sipp_dir / "carrier_early_final.xml"), "-i", "127.0.0.1",
-         "-nostdin", "-p", str(agent.carrier_port), "-mp", str(free_port_block(4, start=45000)),
-         "-d", str(int(early_s * 1000)), "-set", "final_code", "480",
-         "-set", "final_cause", "20", "-trace_err"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    trace = workdir / "dialer.msg"
-    cmd = ["sipp", "-sf", str(sipp_dir / "dialer_call.xml"),
-           "-i", "127.0.0.1", "-nostdin", "-m", str(total), "-l", str(calls),
-           "-r", f"{rate:.3f}", "-p", str(free_port()),
-           "-mp", str(free_port_block(4, start=52000)), "-s", "5551234",
-           "-timeout", f"{int(minutes * 60 + 120)}s", "-trace_msg", "-message_file", str(trace),
-           "-trace_err", f"127.0.0.1:{agent.sip_port}"]
-    try:
-        subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=minutes * 60 + 180)
-    finally:
-        carrier.terminate()
-        carrier.wait(timeout=10)
-    return trace
 
 
 def main() -> int:
@@ -126,7 +78,7 @@ def main() -> int:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        trace = run_traffic(agent, workdir=root / "calls", audio=audio, calls=args.calls,
+        trace = steady_calls(agent, workdir=root / "calls", audio=audio, calls=args.calls,
                             minutes=args.minutes, early_s=args.early_s)
         time.sleep(3)
     finally:

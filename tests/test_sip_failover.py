@@ -114,7 +114,7 @@ def test_behind_kamailio_only_kamailio_starts_calls_and_names_the_source():
 
 
 def test_rate_limit_lets_a_burst_through_then_refuses_until_tokens_return():
-    adm = _admission(invite_rate_per_source=5.0)
+    adm = _admission(invite_rate_per_source=5.0, workers=1)
     verdicts = [adm.rate_limited("10.0.0.1", now=100.0) for _ in range(12)]
     assert verdicts[:10] == [False] * 10 and verdicts[10:] == [True, True]
     assert not adm.rate_limited("10.0.0.2", now=100.0)  # other sources are unaffected

@@ -39,7 +39,8 @@ class SipConfig:
     workers : int
         Number of pjsua2 worker processes (each holds 2 bridged calls).
     calls_per_worker : int
-        Bridged calls per worker (pjsua2 allows 4 call legs per process, i.e. 2).
+        Bridged calls per worker behind Kamailio (pjsua2 allows 4 call legs per process,
+        i.e. 2); a lone worker takes 1 (see :meth:`calls_in_worker`).
     analysis_processes : int
         Processes running classification, tones, fingerprints and decisions.
     codecs : list of str
@@ -76,7 +77,7 @@ class SipConfig:
     allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     invite_rate_per_source: float = 50.0
     failover_code: int = 503
-    workers: int = 1
+    workers: int = 2
     calls_per_worker: int = 2
     analysis_processes: int = 1
     codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA"])
@@ -135,6 +136,17 @@ class SipConfig:
             raise ConfigError("decision_timeout_ms: must be >= 0")
         if self.carrier_timeout_s <= 0 or self.max_early_media_s <= 0:
             raise ConfigError("carrier_timeout_s and max_early_media_s must be > 0")
+
+    def calls_in_worker(self) -> int:
+        """Calls one worker takes. A lone worker (no Kamailio in front) takes one and keeps
+        a call slot free: pjsua answers an INVITE that finds no free slot with a stateless
+        486 Busy Here of its own, and a false busy is the worst answer a dialer can get; with
+        the spare slot the worker itself answers 503 + Retry-After."""
+        return self.calls_per_worker if self.workers > 1 else 1
+
+    def pjsua_slots(self) -> int:
+        """pjsua's ``maxCalls`` for a worker (two legs a call, plus the spare slot)."""
+        return min(4, 2 * self.calls_in_worker() + (0 if self.workers > 1 else 1))
 
     def worker_port(self, index: int) -> int:
         """The SIP port worker ``index`` binds."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.sip.failover import RESEND_AT_S
 from agent.sip.harness import (
     SIPP_DIR,
     AgentProcess,
@@ -170,6 +171,9 @@ def kill_worker_mid_call(agent: AgentProcess, *, workdir: Path, audio: Path, cal
     run = run_calls(agent, workdir=workdir, audio=audio, calls=calls,
                     carrier="carrier_until_cancel.xml", dialer="dialer_cancel.xml",
                     dialer_pause_ms=5000, timeout_s=30, during=kill)
+    # The supervisor resends its CANCELs for a while; let them land before the next run
+    # starts a carrier on the same port (it would take one for a call of its own).
+    time.sleep(RESEND_AT_S[-1] + 0.5)
     if not killed:
         result.lost = calls
         return result
@@ -373,7 +377,7 @@ def invite_burst(agent: AgentProcess, *, workdir: Path, audio: Path,
     """``factor`` × the agent's capacity of INVITEs at once: each dialer gets a final
     response (the ones over capacity a refusal), and no process dies."""
     result = FaultResult("burst of INVITEs beyond capacity")
-    capacity = agent.workers * int(agent.config()["sip"].get("calls_per_worker", 2))
+    capacity = agent.capacity
     calls = factor * capacity
     deaths_before = len(_events(agent, "child_died"))
     run = run_calls(agent, workdir=workdir, audio=audio, calls=calls, early_ms=2000,

@@ -241,6 +241,19 @@ class Supervisor:
         log.warning("call_failed_over", call_id=call.call_id, worker=call.worker,
                     dialer_code=code, carrier_cancelled=call.carrier_code is None)
 
+    def _on_edge_event(self, event: dict[str, Any]) -> None:
+        """Kamailio refused an INVITE at the edge: record it as a lone worker would."""
+        call_id = event.get("call_id")
+        code = {"sip_forbidden": 403, "sip_rate_limited": 503,
+                "sip_all_workers_busy": 503}.get(str(event.get("event")))
+        if not call_id or code is None:
+            return
+        if self.store.create(call_id, carrier=self.sip.carrier):
+            self.store.add_evidence(call_id, {"detector": "sip", "rejected": code,
+                                              "reason": str(event["event"]),
+                                              "source": event.get("source")})
+            self.store.set_state(call_id, "failed")
+
     def health(self) -> list[str]:
         """What is wrong right now ([] when healthy): children down or crash-looping."""
         problems = []
@@ -294,8 +307,9 @@ class Supervisor:
                  worker=child.index)
 
     def _on_CallRejected(self, child: Child, msg: m.CallRejected) -> None:  # noqa: N802
-        if msg.reason == "Agent Full":
-            # Kamailio moves the INVITE on to another worker; the call is not over.
+        if msg.reason == "Agent Full" and self.sip.workers > 1:
+            # Kamailio moves the INVITE on to another worker, or answers 503 itself and
+            # reports it (_on_edge_event): the call is not over here.
             log.info("worker_full", call_id=msg.call_id, worker=child.index)
             return
         if self.store.create(msg.call_id, carrier=self.sip.carrier):
@@ -474,7 +488,7 @@ class Supervisor:
         if self.sip.workers > 1:
             from agent.sip.kamailio import Kamailio
 
-            self.kamailio = Kamailio(self.sip)
+            self.kamailio = Kamailio(self.sip, on_event=self._on_edge_event)
             await self.kamailio.start()
         log.info("agent_ready", workers=len(self.workers), analysts=len(self.analysts),
                  sip=f"{self.sip.listen_host}:{self.sip.listen_port}")

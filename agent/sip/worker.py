@@ -97,6 +97,7 @@ class Worker:
         #: Every leg pjsua holds, by call slot: the only strong references to them.
         self.legs: dict[int, Leg] = {}
         self.graveyard: list[Leg] = []
+        self.refusals: list[tuple[Leg, int, str, dict[str, str]]] = []
         self.stopping = False
         self.seq = 0
         self.ep = Endpoint(self)
@@ -108,10 +109,10 @@ class Worker:
 
     # --- plumbing -------------------------------------------------------------------
 
-    def guard(self, fn: Any, *args: Any) -> None:
+    def guard(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         """Run a pjsua2 callback body; pjsua2 swallows exceptions, so log them here."""
         try:
-            fn(*args)
+            fn(*args, **kwargs)
         except Exception:
             log.exception("callback_failed", worker=self.index, callback=fn.__name__)
 
@@ -126,7 +127,7 @@ class Worker:
         cfg = self.cfg
         self.ep.libCreate()
         ec = pj.EpConfig()
-        ec.uaConfig.maxCalls = 2 * cfg.calls_per_worker
+        ec.uaConfig.maxCalls = cfg.pjsua_slots()
         ec.uaConfig.threadCnt = 0
         ec.uaConfig.mainThreadOnly = False
         ec.uaConfig.userAgent = "early-media-agent"
@@ -208,7 +209,11 @@ class Worker:
         refusal = self._refusal(leg, raw_call_id, call_id, prm.rdata.srcAddress, source)
         if refusal is not None:
             code, reason, extra = refusal
-            self._hangup(leg, code, reason=reason, headers=extra)
+            # Answered after pjsua has finished with the INVITE, not inside this callback:
+            # rejecting here, while pjsua was still setting up the call's media
+            # asynchronously (slots reused in a burst), made it free the cloned request
+            # twice (assertion in pjsip_rx_data_free_cloned, SIGABRT).
+            self.refusals.append((leg, code, reason, extra))
             self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=source))
             log.debug("call_rejected", call_id=call_id, code=code, source=source)
             return
@@ -244,7 +249,7 @@ class Worker:
         # are over but still tearing down; counting only open calls let a burst reach
         # makeCall with no slot left (PJ_ETOOMANY).
         busy = sum(1 for held in self.legs.values() if held is not leg and held.active())
-        if self.stopping or busy + 2 > 2 * self.cfg.calls_per_worker:
+        if self.stopping or busy + 2 > 2 * self.cfg.calls_in_worker():
             # "Agent Full" tells Kamailio to try another worker (see config/kamailio).
             return 503, "Agent Full", {"Retry-After": "1"}
         return None
@@ -534,6 +539,9 @@ class Worker:
         next_gc = time.monotonic() + GC_EVERY_S
         while True:
             self.ep.libHandleEvents(POLL_MS)
+            while self.refusals:
+                leg, code, reason, extra = self.refusals.pop(0)
+                self.guard(self._hangup, leg, code, reason=reason, headers=extra)
             try:
                 data = self.sock.recv(65536)
                 if not data:
