@@ -327,12 +327,18 @@ def create_app(
     notifier : CallNotifier or None
         Shared with the supervisor, which calls ``notifier.notify(call_id)`` after writing
         a decision; a new one is made if None. It is ``app[NOTIFIER]`` either way.
+    health : callable or None
+        Lists what is wrong with the agent ([] when healthy) for ``/healthz``.
 
     Returns
     -------
     aiohttp.web.Application
     """
-    app = web.Application(middlewares=[_errors])
+    from agent.api.guard import bearer_middleware
+
+    cfg = config or ApiConfig()
+    middlewares = [_errors] + ([bearer_middleware(cfg.token)] if cfg.token else [])
+    app = web.Application(middlewares=middlewares)
     app[STORE] = store
     app[CONFIG] = config if config is not None else ApiConfig()
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
@@ -355,7 +361,9 @@ async def start(app: web.Application, config: ApiConfig) -> web.AppRunner:
     Returns the runner; ``await runner.cleanup()`` stops it. With port 0 the bound port
     is ``runner.addresses[0][1]``.
     """
-    runner = web.AppRunner(app, access_log=None)
+    from agent.api.guard import GuardedSite
+
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.keepalive_s)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    await GuardedSite(runner, config).start()
     return runner

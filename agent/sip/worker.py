@@ -324,8 +324,8 @@ class Worker:
         # Calls the dialer side already ended are ``done`` and never get here.
         if pair.state == CallState.CONNECTED:
             pair.state = advance(pair.state, Event.BYE)
-            self._hangup(pair.dialer, 200)
             self._finish(pair, "connected", dialer_code=200)
+            self._hangup(pair.dialer, 200)
             return
         code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
         pair.carrier_code = code
@@ -351,12 +351,12 @@ class Worker:
         pair.held_until = None
         pair.state = advance(pair.state, Event.FINAL)
         pair.dialer_code = code
+        self._finish(pair, "failed", dialer_code=code)
         self._hangup(pair.dialer, code, reason=reason, headers=headers)
         if pair.carrier is not None:
             # A carrier that never sent a provisional cannot be CANCELled yet; pjsip does
             # it when one arrives or times the INVITE out. The dialer is already answered.
             self._hangup(pair.carrier, 487)
-        self._finish(pair, "failed", dialer_code=code)
 
     def _dialer_gone(self, pair: Pair) -> None:
         if is_open(pair.state):
@@ -366,10 +366,12 @@ class Worker:
             pair.state = advance(pair.state, Event.BYE)
             pair.dialer_code = 200
         self._stop_tap(pair)
-        if pair.carrier is not None:
-            self._hangup(pair.carrier, 487)
+        # Finish first: hanging up the carrier can run its DISCONNECTED callback at once,
+        # which must find the call over (else the BYE's end was stored as a carrier 487).
         self._finish(pair, _OUTCOME.get(pair.state, "failed"),
                      dialer_code=pair.dialer_code or 487)
+        if pair.carrier is not None:
+            self._hangup(pair.carrier, 487)
 
     def on_leg_media(self, leg: Leg) -> None:
         pair = leg.pair
@@ -574,10 +576,10 @@ class Worker:
             self._fail_dialer(pair, 503)
         elif pair.state == CallState.CONNECTED:
             pair.state = advance(pair.state, Event.BYE)
+            self._finish(pair, "connected", dialer_code=200)
             self._hangup(pair.dialer, 200)
             if pair.carrier is not None:
                 self._hangup(pair.carrier, 200)
-            self._finish(pair, "connected", dialer_code=200)
 
     def close(self) -> None:
         for pair in list(self.pairs.values()):
