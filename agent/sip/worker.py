@@ -30,7 +30,15 @@ from agent.sip.admission import Admission, valid_call_id
 from agent.sip.config import SipConfig
 from agent.sip.failover import head_of
 from agent.sip.headers import clean, has_sdp, header, header_values, request_user
-from agent.sip.legs import Agent, Endpoint, EventMessages, Leg
+from agent.sip.legs import (
+    Agent,
+    Endpoint,
+    EventMessages,
+    Leg,
+    account_config,
+    hangup,
+    start_endpoint,
+)
 from agent.sip.reason import format_reason
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
@@ -124,45 +132,11 @@ class Worker:
             self.stopping = True
 
     def start(self) -> None:
-        cfg = self.cfg
-        self.ep.libCreate()
-        ec = pj.EpConfig()
-        ec.uaConfig.maxCalls = cfg.pjsua_slots()
-        ec.uaConfig.threadCnt = 0
-        ec.uaConfig.mainThreadOnly = False
-        ec.uaConfig.userAgent = "early-media-agent"
-        ec.logConfig.level = 1
-        ec.logConfig.consoleLevel = 1
-        ec.medConfig.clockRate = 8000
-        ec.medConfig.sndClockRate = 8000
-        ec.medConfig.channelCount = 1
-        ec.medConfig.noVad = True
-        ec.medConfig.ecTailLen = 0
-        # Keep the null sound device (pjmedia's clock) open between calls: reopening it
-        # for each call delayed the first classified second by ~40 ms.
-        ec.medConfig.sndAutoCloseTime = -1
-        self.ep.libInit(ec)
-        self.ep.audDevManager().setNullDev()
-        tc = pj.TransportConfig()
-        tc.port = cfg.worker_port(self.index)
-        tc.boundAddress = cfg.listen_host
-        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
-        self.ep.libStart()
-        wanted = {c.upper(): len(cfg.codecs) - i for i, c in enumerate(cfg.codecs)}
-        for info in self.ep.codecEnum2():
-            name = info.codecId.split("/")[0].upper()
-            prio = 100 + wanted[name] if name in wanted and "/8000" in info.codecId else 0
-            self.ep.codecSetPriority(info.codecId, prio)
-        ac = pj.AccountConfig()
-        ac.idUri = f"sip:agent@{cfg.listen_host}:{tc.port}"
-        rtp = ac.mediaConfig.transportConfig
-        rtp.port = cfg.rtp_port_base + self.index * cfg.rtp_ports_per_worker
-        rtp.portRange = cfg.rtp_ports_per_worker
-        rtp.boundAddress = cfg.listen_host
+        port = start_endpoint(self.ep, self.cfg, self.index)
         self.acc = Agent(self)
-        self.acc.create(ac, True)
-        self.send(m.WorkerReady(worker=self.index, port=tc.port))
-        log.info("worker_ready", worker=self.index, port=tc.port)
+        self.acc.create(account_config(self.cfg, self.index, port), True)
+        self.send(m.WorkerReady(worker=self.index, port=port))
+        log.info("worker_ready", worker=self.index, port=port)
 
     def _adopt(self, leg: Leg) -> None:
         """Hold ``leg`` by its call slot."""
@@ -460,24 +434,10 @@ class Worker:
         except pj.Error as exc:
             log.warning("answer_failed", call_id=pair.call_id, code=code, error=exc.info())
 
-    def _hangup(self, leg: Leg, code: int, *, reason: str = "",
+    @staticmethod
+    def _hangup(leg: Leg, code: int, *, reason: str = "",
                 headers: dict[str, str] | None = None) -> None:
-        if leg.gone:
-            return
-        op = pj.CallOpParam(True)
-        op.statusCode = code
-        if reason:
-            op.reason = reason
-        for name, value in (headers or {}).items():
-            hdr = pj.SipHeader()
-            hdr.hName = name
-            hdr.hValue = value
-            op.txOption.headers.append(hdr)
-        try:
-            leg.hangup(op)
-        except pj.Error as exc:
-            # A race with the other side's CANCEL/BYE: the call is ending anyway.
-            log.debug("hangup_failed", code=code, error=exc.info())
+        hangup(leg, code, reason=reason, headers=headers)
 
     def _finish(self, pair: Pair, state: str, *, dialer_code: int) -> None:
         if pair.done:
