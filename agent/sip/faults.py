@@ -42,6 +42,15 @@ class FaultResult:
     notes: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
 
+    def count_finals(self, run: CallRun) -> None:
+        """One try per call of ``run``: survived if its dialer got a final response."""
+        for call_id in run.dialer:
+            self.tried += 1
+            if run.final(call_id) is not None:
+                self.survived += 1
+            else:
+                self.lost += 1
+
     def line(self) -> str:
         extra = "; ".join(self.notes)
         return (f"{self.name}: tried {self.tried}, survived {self.survived}, lost {self.lost}"
@@ -224,12 +233,7 @@ def kill_analysis_mid_call(agent: AgentProcess, *, workdir: Path, audio: Path,
 
     run = run_calls(agent, workdir=workdir, audio=audio, calls=calls, early_ms=4000,
                     during=kill)
-    for call_id in run.dialer:
-        result.tried += 1
-        if run.final(call_id) is not None:
-            result.survived += 1
-        else:
-            result.lost += 1
+    result.count_finals(run)
     back = wait_for(lambda: set(child_pids(agent, "analyst").values()).isdisjoint(
         before.values()) and len(child_pids(agent, "analyst")) == len(before), 15)
     result.values = {"analysis_restarted": back}
@@ -431,12 +435,7 @@ def rtp_garbage(agent: AgentProcess, *, workdir: Path, audio: Path, calls: int =
 
     run = run_calls(agent, workdir=workdir, audio=audio, calls=calls, early_ms=4000,
                     during=spray)
-    for call_id in run.dialer:
-        result.tried += 1
-        if run.final(call_id) is not None:
-            result.survived += 1
-        else:
-            result.lost += 1
+    result.count_finals(run)
     deaths = len(_events(agent, "child_died")) - deaths_before
     result.lost += deaths
     result.values = {"packets": sent, "deaths": deaths}

@@ -217,6 +217,13 @@ class AgentProcess:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return json.loads(resp.read())
 
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``/healthz``: the HTTP status and the JSON body (503 carries ``problems``)."""
+        try:
+            return 200, self.api("/healthz")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def call_record(self, call_id: str, *, settle_s: float = 5.0) -> dict[str, Any]:
         """The API's view of a call once it has left the early states."""
         deadline = time.monotonic() + settle_s

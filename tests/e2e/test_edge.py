@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -10,8 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import yaml
 
@@ -80,27 +77,19 @@ def test_twenty_invites_with_one_call_id_start_one_call(rewriting_agent):
         assert finals.count(482) >= 19, finals
 
 
-def _health(agent: AgentProcess) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{agent.api_port}/healthz", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def test_health_says_503_while_a_worker_crash_loops_and_ok_after(e2e_root, model_path,
                                                                  workers):
     agent = AgentProcess(workdir=e2e_root / f"crashloop-{workers}", model=model_path,
                          workers=workers)
     agent.start()
     try:
-        assert _health(agent)[0] == 200
+        assert agent.health()[0] == 200
         for _ in range(3):
             pid = faults.child_pids(agent, "worker")[0]
             os.kill(pid, signal.SIGKILL)
             assert faults.wait_for(lambda p=pid: faults.child_pids(agent, "worker")[0] != p
-                                   and _health(agent)[1].get("problems") is not None, 20)
-        status, body = _health(agent)
+                                   and agent.health()[1].get("problems") is not None, 20)
+        status, body = agent.health()
         assert status == 503 and any("worker 0: died 3 times" in p for p in body["problems"])
     finally:
         assert agent.stop() == 0

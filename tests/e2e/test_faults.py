@@ -4,11 +4,8 @@ never timings (bench/faults.py and bench/soak.py measure those)."""
 
 from __future__ import annotations
 
-import json
 import random
 import socket
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -43,14 +40,6 @@ def _deaths(agent: AgentProcess) -> list[dict]:
     return [e for e in agent.log_events() if e.get("event") == "child_died"]
 
 
-def _health(agent: AgentProcess) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{agent.api_port}/healthz", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def test_killed_worker_calls_get_a_503_and_their_carrier_a_cancel(fault_agent, audio, ring,
                                                                   tmp_path, workers):
     result = faults.kill_worker_mid_call(fault_agent, workdir=tmp_path, audio=ring,
@@ -63,7 +52,7 @@ def test_killed_worker_calls_get_a_503_and_their_carrier_a_cancel(fault_agent, a
     record = fault_agent.call_record(failed_over[-1]["call_id"])
     assert record["state"] == "failed"
     assert any(e.get("agent_failure") for e in record["evidence"])
-    assert faults.wait_for(lambda: _health(fault_agent)[0] == 200, 20)
+    assert faults.wait_for(lambda: fault_agent.health()[0] == 200, 20)
 
 
 def test_killed_analysis_leaves_every_call_answered(fault_agent, audio, tmp_path, workers):
@@ -109,7 +98,7 @@ def test_non_utf8_call_id_is_refused_with_400_and_recorded(fault_agent):
     escaped = "\\xff\\xfe-ema@host"
     record = fault_agent.call_record(escaped)
     assert record.get("state") == "failed"
-    assert _health(fault_agent)[0] == 200
+    assert fault_agent.health()[0] == 200
 
 
 def test_malformed_messages_kill_nothing_and_calls_go_on(fault_agent, audio, tmp_path):

@@ -173,3 +173,28 @@ def test_dialer_hanging_up_right_after_the_answer_is_stored_as_answered(rewritin
     assert record["state"] in ("connected", "ended")
     assert record["carrier_final_code"] == 200
     assert record.get("inferred") is None
+
+
+def _received_without_banner(result) -> None:
+    """Behind Kamailio as on a lone worker: no proxy banner, no Server header."""
+    received = [m for m in result.dialer if not m.sent]
+    assert not any("kamailio" in m.text.lower() for m in received)
+    assert not any(m.header("server") for m in received)
+
+
+def test_a_relayed_503_reaches_the_dialer_as_a_503_with_its_reason(relaying_agent, audio,
+                                                                    tmp_path):
+    """No 503→500 remap by the edge, and the carrier's Reason is added."""
+    result = _call(relaying_agent, tmp_path, audio, "ringback", final_code=503)
+    _received_without_banner(result)
+    assert result.code == 503
+    assert result.final.header("reason") == 'Q.850;cause=20;text="carrier"'
+
+
+def test_a_rewritten_503_carries_the_carrier_code_and_no_banner(rewriting_agent, audio,
+                                                                 tmp_path):
+    result = _call(rewriting_agent, tmp_path, audio, "busy", final_code=503)
+    _received_without_banner(result)
+    assert result.code == 486
+    assert result.final.header("x-carrier-final-code") == "503"
+    assert "cause=17" in (result.final.header("reason") or "")
