@@ -8,6 +8,7 @@ Every call the dialer placed is put in one bucket:
 
 * **rewritten**: the dialer got 486 with ``X-Carrier-Final-Code: 480`` (relayed, decided);
   **rewritten to N**: another inferred code (a tone read as another country's);
+* **agreed**: the carrier's 480 with ``X-Carrier-Final-Code: 480`` (decided, same code);
 * **relayed undecided**: the carrier's 480 came through untouched (no inference in time);
 * **made up**: a final response the carrier never sent (408 timeout, 500, 503 ...);
 * **lost**: no final response at all.
@@ -106,7 +107,7 @@ def main() -> int:
         args.json.write_text(json.dumps({"calls": len(by_call), "buckets": dict(buckets),
                                          "deaths": len(deaths), "rss_growth": rss_growth,
                                          "exit": rc}, indent=1))
-    lost = sum(n for k, n in buckets.items() if not k.startswith("rewritten"))
+    lost = sum(n for k, n in buckets.items() if not k.startswith("rewritten") and k != "agreed")
     return 1 if deaths or lost else 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sip.reason import Reason, format_reason, parse_reasons, q850_cause
+from agent.sip.reason import Reason, format_reason, parse_reasons, q850_cause, verdict_headers
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,16 @@ def test_format_reason_escapes_and_round_trips(cause, text, expected):
     [parsed] = parse_reasons(formatted)
     assert parsed.cause == cause
     assert parsed.text == (text.replace("\r\n", "") if text else None)
+
+
+def test_a_verdict_carries_the_carrier_code_and_the_agents_reason() -> None:
+    headers = verdict_headers(code_header="X-Carrier-Final-Code", carrier_code=480, q850=18,
+                              text="no answer", carrier_reason="Q.850;cause=20")
+    assert headers == {"X-Carrier-Final-Code": "480", "Reason": 'Q.850;cause=18;text="no answer"'}
+
+
+def test_a_verdict_without_a_cause_keeps_the_carriers_reason_or_none() -> None:
+    kw = {"code_header": "X-Orig", "carrier_code": 486, "q850": None, "text": "busy"}
+    assert verdict_headers(**kw, carrier_reason="SIP;cause=486") == {
+        "X-Orig": "486", "Reason": "SIP;cause=486"}
+    assert verdict_headers(**kw, carrier_reason=None) == {"X-Orig": "486"}

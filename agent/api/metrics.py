@@ -7,7 +7,7 @@ Every name carries the ``ema_`` prefix (early-media agent):
     is ``answered`` over all outcomes.
 ``ema_inferred_total{sip_code, source}``
     Failure codes the agent inferred, by code and by what decided it (classifier, tone,
-    fingerprint).
+    fingerprint); counted when the call is over, so an answered call is never in it.
 ``ema_classified_seconds_total{label}``
     Seconds of early media classified, by class.
 ``ema_decision_lag_seconds``

@@ -330,10 +330,14 @@ def place_call(agent: AgentProcess, **kw: Any) -> CallResult:
 def classify_final(status: int | None, carrier_code: str | None) -> str:
     """The bucket of one soak call (see :func:`steady_calls`) from the dialer's final
     response: ``rewritten`` (486 with the carrier's 480 in X-Carrier-Final-Code),
-    ``rewritten to N`` (another inferred code), ``relayed undecided`` (the 480 itself),
-    ``made up (N)`` (a code the carrier never sent) or ``lost`` (no final response)."""
+    ``rewritten to N`` (another inferred code), ``agreed`` (the 480 with
+    ``X-Carrier-Final-Code: 480``: decided, same code), ``relayed undecided`` (the 480
+    itself), ``made up (N)`` (a code the carrier never sent) or ``lost`` (no final
+    response)."""
     if status is None:
         return "lost"
+    if status == 480 and carrier_code == "480":
+        return "agreed"
     if status == 486 and carrier_code == "480":
         return "rewritten"
     if carrier_code == "480":

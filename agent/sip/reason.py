@@ -112,3 +112,20 @@ def format_reason(*, protocol: str = "Q.850", cause: int | None, text: str | Non
         clean = clean.replace("\\", "\\\\").replace('"', '\\"')
         parts.append(f'text="{clean}"')
     return ";".join(parts)
+
+
+def verdict_headers(*, code_header: str, carrier_code: int, q850: int | None,
+                    text: str | None, carrier_reason: str | None) -> dict[str, str]:
+    """The headers of a final response the agent decided (rewriting on).
+
+    Whether the inferred code replaced the carrier's or agreed with it, the response says
+    the carrier's code in ``code_header`` and the agent's Q.850 Reason (the carrier's own
+    Reason when the inference has no cause): a relayed response without them is one the
+    agent did not decide.
+    """
+    headers = {code_header: str(carrier_code)}
+    if q850 is not None:
+        headers["Reason"] = format_reason(cause=q850, text=text or None)
+    elif carrier_reason:
+        headers["Reason"] = carrier_reason
+    return headers

@@ -92,6 +92,7 @@ class LiveCall:
     carrier_code: int | None = None
     inferred: dict[str, Any] | None = None
     decision_lag_s: float | None = None
+    inferred_audio_s: float = 0.0  # early media heard when the first code was inferred
     answered: bool = False
     finalizing: bool = False  # a Finalize is out; keep the call until its answer
     ended: bool = False
@@ -324,10 +325,13 @@ class Supervisor:
             return
         if msg.code == 200:
             # Answered: a normal call from now on; classification stops and no failure
-            # is inferred for it.
+            # is inferred for it (a code inferred from the early media is dropped).
             call.answered = True
-            self.store.set_carrier_final(msg.call_id, 200)
-            self.store.set_state(msg.call_id, "connected")
+            dropped = self.store.set_answered(msg.call_id, 200)
+            item: dict[str, Any] = {"detector": "carrier", "answered": 200}
+            if dropped is not None:
+                item["inferred_before_answer"] = dropped.sip_code
+            self.store.add_evidence(msg.call_id, item)
             self._release(call)
             self._notify(msg.call_id)
             return
@@ -401,24 +405,20 @@ class Supervisor:
         if call.held:
             self._answer_held(call)
         if call.ended:
-            del self.calls[msg.call_id]
+            self._forget(call)
 
     # --- decisions ------------------------------------------------------------------
 
     def _decided(self, call_id: str, data: dict[str, Any], *, lag_s: float | None,
                  audio_s: float) -> None:
         call = self.calls[call_id]
-        first = call.inferred is None
-        call.inferred = data
         inferred = inferred_from_json(data)
-        self.store.set_inferred(call_id, inferred)
-        if first:
+        if call.answered or not self.store.set_inferred(call_id, inferred):
+            return  # answered: no failure to infer
+        if call.inferred is None:
             call.decision_lag_s = lag_s
-            try:
-                self.metrics.code_inferred(sip_code=inferred.sip_code, source=inferred.source,
-                                           lag_s=audio_s)
-            except ValueError:
-                pass  # an unknown source must not break the call
+            call.inferred_audio_s = audio_s
+        call.inferred = data
         log.info("code_inferred", call_id=call_id, sip_code=inferred.sip_code,
                  source=inferred.source, audio_s=audio_s, lag_s=lag_s)
         self._notify(call_id)
@@ -452,13 +452,29 @@ class Supervisor:
         if call.analyst is not None:
             self._release(call)
         if not call.finalizing:
-            del self.calls[call_id]
+            self._forget(call)
         try:
             self.store.set_state(call_id, state)
         except KeyError:
             pass
         self.metrics.call_ended(carrier=self.sip.carrier, outcome=outcome)
         self._notify(call_id)
+
+    def _forget(self, call: LiveCall) -> None:
+        """The call is over here: count its inferred code, unless it was answered.
+
+        Counted at the end, not when first inferred, so an answered call (whose early
+        media had a verdict) never enters ``ema_inferred_total``.
+        """
+        self.calls.pop(call.call_id, None)
+        if call.inferred is None or call.answered:
+            return
+        inferred = inferred_from_json(call.inferred)
+        try:
+            self.metrics.code_inferred(sip_code=inferred.sip_code, source=inferred.source,
+                                       lag_s=call.inferred_audio_s)
+        except ValueError:
+            pass  # an unknown source must not break the call
 
     def _notify(self, call_id: str) -> None:
         if self.notifier is not None:

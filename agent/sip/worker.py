@@ -39,7 +39,7 @@ from agent.sip.legs import (
     hangup,
     start_endpoint,
 )
-from agent.sip.reason import format_reason
+from agent.sip.reason import verdict_headers
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
 
@@ -459,12 +459,15 @@ class Worker:
             pair = self.pairs.get(msg.call_id)
             if pair is None or pair.held_until is None:
                 return  # too late: already relayed (fail-open)
-            if msg.code is None or msg.code == pair.carrier_code:
+            if msg.code is None:
                 self._relay_final(pair)
                 return
-            headers = {self.cfg.carrier_code_header: str(pair.carrier_code)}
-            if msg.q850_cause is not None:
-                headers["Reason"] = format_reason(cause=msg.q850_cause, text=msg.reason or None)
+            headers = verdict_headers(code_header=self.cfg.carrier_code_header,
+                                      carrier_code=pair.carrier_code, q850=msg.q850_cause,
+                                      text=msg.reason, carrier_reason=pair.carrier_reason)
+            if msg.code == pair.carrier_code:  # agreed: the carrier's code, marked decided
+                self._fail_dialer(pair, msg.code, reason=pair.carrier_phrase, headers=headers)
+                return
             pair.rewritten = True
             log.info("final_rewritten", call_id=pair.call_id, carrier_code=pair.carrier_code,
                      code=msg.code)

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_call ON decisions (call_id);
 """,
+    # When the first code was inferred; decided_at is when the current one was.
+    2: """
+ALTER TABLE calls ADD COLUMN first_decided_at REAL;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -81,6 +85,10 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ts(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
 
 
 def _epoch(when: datetime | None) -> float:
@@ -108,6 +116,12 @@ class CallRecord:
     started_at: datetime
     decided_at: datetime | None
     decisions: list[Decision] = field(default_factory=list)
+    first_decided_at: datetime | None = None
+
+    @property
+    def answered(self) -> bool:
+        """True if the carrier answered (2xx): no failure is inferred for such a call."""
+        return self.carrier_final_code is not None and 200 <= self.carrier_final_code < 300
 
     @property
     def settled(self) -> bool:
@@ -120,6 +134,8 @@ class CallRecord:
         ``evidence`` at the top level is every detector event recorded for the call, in
         order; ``inferred.evidence`` is what the decision engine cited for its verdict.
         ``decisions`` is the class decision history, ``decision`` the last of it.
+        ``first_decided_at`` is when a code was first inferred, ``decided_at`` when the
+        current ``inferred`` was (a later verdict with the same code does not move it).
         """
         return {
             "call_id": self.call_id,
@@ -134,7 +150,8 @@ class CallRecord:
             "seconds": [s.as_json() for s in self.seconds],
             "evidence": list(self.evidence),
             "started_at": _iso(self.started_at.timestamp()),
-            "decided_at": _iso(self.decided_at.timestamp()) if self.decided_at else None,
+            "first_decided_at": _iso(_ts(self.first_decided_at)),
+            "decided_at": _iso(_ts(self.decided_at)),
         }
 
 
@@ -185,7 +202,9 @@ class CallStoreBackend(Protocol):
 
     def set_inferred(
         self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
-    ) -> None: ...
+    ) -> bool: ...
+
+    def set_answered(self, call_id: str, code: int = 200) -> Inferred | None: ...
 
     def set_state(self, call_id: str, state: str) -> None: ...
 
@@ -257,10 +276,17 @@ class CallStore:
                 f"program's ({SCHEMA_VERSION}); upgrade early-media-agent")
         self._db.executescript(_SCHEMA)
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            # One transaction per step, the version with it; the statements are
-            # idempotent, so two processes opening an old file at once both succeed.
-            self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[target]}"
-                                   f" PRAGMA user_version = {target}; COMMIT;")
+            # One transaction per step, the version with it. Two processes may open an old
+            # file at once: the second one's ALTER TABLE fails on the column the first one
+            # added, and the version it then reads says the step is done.
+            try:
+                self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[target]}"
+                                       f" PRAGMA user_version = {target}; COMMIT;")
+            except sqlite3.OperationalError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if self._db.execute("PRAGMA user_version").fetchone()[0] < target:
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -345,14 +371,59 @@ class CallStore:
 
     def set_inferred(
         self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
-    ) -> None:
-        """Record the inferred code; a call still ``early`` becomes ``decided``."""
-        self._update(
-            call_id,
-            "UPDATE calls SET inferred = ?, inferred_code = ?, decided_at = ?,"
-            " state = CASE state WHEN 'early' THEN 'decided' ELSE state END WHERE call_id = ?",
-            (json.dumps(inferred.as_json()), inferred.sip_code, _epoch(decided_at)),
-        )
+    ) -> bool:
+        """Record the inferred code; a call still ``early`` becomes ``decided``.
+
+        ``decided_at`` (default now) becomes the call's ``decided_at`` only if the verdict
+        (code, reason, cause, source) differs from the stored one: confirming the same code
+        at the carrier's final response does not move it. ``first_decided_at`` is set once.
+
+        Returns
+        -------
+        bool
+            False, and nothing stored, if the carrier answered the call (2xx): an answered
+            call has no inferred failure.
+        """
+        when = _epoch(decided_at)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT inferred, carrier_final_code, decided_at FROM calls WHERE call_id = ?",
+                (call_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"call {call_id!r} is not in the store")
+            if row["carrier_final_code"] is not None and 200 <= row["carrier_final_code"] < 300:
+                return False
+            same = (row["inferred"] is not None and row["decided_at"] is not None
+                    and _verdict(json.loads(row["inferred"])) == _verdict(inferred.as_json()))
+            db.execute(
+                "UPDATE calls SET inferred = ?, inferred_code = ?, decided_at = ?,"
+                " first_decided_at = COALESCE(first_decided_at, ?),"
+                " state = CASE state WHEN 'early' THEN 'decided' ELSE state END"
+                " WHERE call_id = ?",
+                (json.dumps(inferred.as_json()), inferred.sip_code,
+                 row["decided_at"] if same else when, when, call_id),
+            )
+            return True
+
+    def set_answered(self, call_id: str, code: int = 200) -> Inferred | None:
+        """The carrier answered with ``code`` (2xx): the call is ``connected``.
+
+        A 200 OK ends the failure inference: ``inferred`` and its times are cleared (the
+        seconds, evidence and decision history stay), so the call counts as answered and
+        in no inferred-code statistic. Returns the inference that was dropped, if any.
+        """
+        if not 200 <= code < 300:
+            raise ValueError(f"code: expected a 2xx answer, got {code!r}")
+        with self._tx() as db:
+            row = db.execute("SELECT inferred FROM calls WHERE call_id = ?",
+                             (call_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"call {call_id!r} is not in the store")
+            db.execute(
+                "UPDATE calls SET carrier_final_code = ?, state = 'connected', inferred = NULL,"
+                " inferred_code = NULL, decided_at = NULL, first_decided_at = NULL"
+                " WHERE call_id = ?", (code, call_id))
+        return None if row["inferred"] is None else _inferred(json.loads(row["inferred"]))
 
     def set_state(self, call_id: str, state: str) -> None:
         """Move the call to ``state``, one of :data:`STATES`."""
@@ -393,7 +464,8 @@ class CallStore:
         """ASR per carrier or per route over calls started at or after ``since``.
 
         A call counts as answered if the carrier sent a 2xx or the call reached
-        ``connected``. Rows are ordered by attempts, most first.
+        ``connected``; an answered call is in no inferred-code count. Rows are ordered by
+        attempts, most first.
         """
         if by not in GROUP_BY:
             raise ValueError(f"by: expected one of {', '.join(GROUP_BY)}, got {by!r}")
@@ -408,6 +480,8 @@ class CallStore:
             codes = self._db.execute(
                 f"SELECT {by} AS k, inferred_code AS code, COUNT(*) AS n FROM calls"
                 " WHERE started_at >= ? AND inferred_code IS NOT NULL"
+                # Answered calls have none; rows stored before that rule are left out too.
+                " AND (carrier_final_code IS NULL OR carrier_final_code NOT BETWEEN 200 AND 299)"
                 f" GROUP BY {by}, inferred_code",
                 (t0,),
             ).fetchall()
@@ -446,17 +520,7 @@ class CallStore:
                 "SELECT label, at_s FROM decisions WHERE call_id = ? ORDER BY seq", (call_id,)
             )
         ]
-        inferred = None
-        if row["inferred"] is not None:
-            d = json.loads(row["inferred"])
-            inferred = Inferred(
-                sip_code=d["sip_code"],
-                reason=d["reason"],
-                q850_cause=d["q850_cause"],
-                source=d["source"],
-                evidence=d["evidence"],
-            )
-        decided = row["decided_at"]
+        inferred = None if row["inferred"] is None else _inferred(json.loads(row["inferred"]))
         return CallRecord(
             call_id=call_id,
             correlation_id=row["correlation_id"],
@@ -468,6 +532,21 @@ class CallStore:
             seconds=seconds,
             evidence=evidence,
             started_at=datetime.fromtimestamp(row["started_at"], UTC),
-            decided_at=datetime.fromtimestamp(decided, UTC) if decided is not None else None,
+            decided_at=_datetime(row["decided_at"]),
             decisions=decisions,
+            first_decided_at=_datetime(row["first_decided_at"]),
         )
+
+
+def _datetime(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _inferred(d: dict[str, Any]) -> Inferred:
+    return Inferred(sip_code=d["sip_code"], reason=d["reason"], q850_cause=d["q850_cause"],
+                    source=d["source"], evidence=d["evidence"])
+
+
+def _verdict(d: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two inferences the same decision (their cited evidence may grow)."""
+    return d["sip_code"], d["reason"], d["q850_cause"], d["source"]
