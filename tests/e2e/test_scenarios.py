@@ -118,7 +118,8 @@ def test_pcma_carrier_and_pcma_ptime40_dialer_are_bridged_and_analysed(rewriting
 def test_rewrite_keeps_carrier_code_when_inference_agrees(rewriting_agent, audio, tmp_path):
     result = _call(rewriting_agent, tmp_path, audio, "ringback", final_code=480)
     assert result.code == 480
-    assert result.final.header("x-carrier-final-code") is None
+    # Marked as decided (agreed), unlike an undecided relay (tests/e2e/test_answered.py).
+    assert result.final.header("x-carrier-final-code") == "480"
     assert _inferred_code(result) == 480
 
 
