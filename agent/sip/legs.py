@@ -193,3 +193,28 @@ def hangup(leg: Leg, code: int, *, reason: str = "",
     except pj.Error as exc:
         # A race with the other side's CANCEL/BYE: the call is ending anyway.
         log.debug("hangup_failed", code=code, error=exc.info())
+
+
+def active_media(leg: Leg) -> int | None:
+    """The index of the leg's active audio media, or None."""
+    if leg.gone:
+        return None
+    ci = leg.getInfo()  # held: ``media`` points into it (SWIG does not keep it alive)
+    active = None
+    for idx, mi in enumerate(ci.media):
+        if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            active = idx
+    return active
+
+
+def bridge(pair: Pair) -> None:
+    """Connect the audio of a call's two legs both ways, once both have media."""
+    if pair.bridged or pair.carrier is None:
+        return
+    idx_a, idx_b = active_media(pair.carrier), active_media(pair.dialer)
+    if idx_a is None or idx_b is None:
+        return
+    a, b = pair.carrier.getAudioMedia(idx_a), pair.dialer.getAudioMedia(idx_b)
+    a.startTransmit(b)
+    b.startTransmit(a)
+    pair.bridged = True

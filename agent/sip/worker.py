@@ -36,6 +36,8 @@ from agent.sip.legs import (
     EventMessages,
     Leg,
     account_config,
+    active_media,
+    bridge,
     hangup,
     start_endpoint,
 )
@@ -351,14 +353,14 @@ class Worker:
         pair = leg.pair
         if pair is None or pair.done:
             return
-        active = self._active_media(leg)
+        active = active_media(leg)
         if active is None:
             return
         if leg.role == "carrier" and is_open(pair.state) and pair.media_started is None:
             pair.state = advance(pair.state, Event.EARLY_MEDIA)
             self._start_tap(pair, leg, active)
             self._answer_dialer(pair, 183, force=True)
-        self._bridge(pair)
+        bridge(pair)
 
     # --- media ----------------------------------------------------------------------
 
@@ -394,32 +396,6 @@ class Worker:
         if pair.tap is not None:
             pair.tap.destroy()
             pair.tap = None
-
-    def _bridge(self, pair: Pair) -> None:
-        if pair.bridged or pair.carrier is None:
-            return
-        a = self._audio(pair.carrier)
-        b = self._audio(pair.dialer)
-        if a is None or b is None:
-            return
-        a.startTransmit(b)
-        b.startTransmit(a)
-        pair.bridged = True
-
-    @staticmethod
-    def _active_media(leg: Leg) -> int | None:
-        if leg.gone:
-            return None
-        ci = leg.getInfo()
-        active = None
-        for idx, mi in enumerate(ci.media):
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                active = idx
-        return active
-
-    def _audio(self, leg: Leg) -> pj.AudioMedia | None:
-        idx = self._active_media(leg)
-        return None if idx is None else leg.getAudioMedia(idx)
 
     # --- SIP actions ----------------------------------------------------------------
 
