@@ -19,6 +19,7 @@ from agent.fingerprint.config import FingerprintConfig
 from agent.logs import LoggingConfig
 from agent.paths import CONFIG_DIR, data_dir
 from agent.sip.config import SipConfig
+from agent.sip.fas import FasConfig
 from agent.tones.config import ToneConfig
 
 DEFAULT_CONFIG = CONFIG_DIR / "agent.yaml"
@@ -48,6 +49,7 @@ class AgentConfig:
     tones: TonesSection = field(default_factory=TonesSection)
     fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
+    fas: FasConfig = field(default_factory=FasConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

@@ -108,7 +108,8 @@ def test_a_version_1_store_gains_first_decided_at(tmp_path: Path) -> None:
         store.create("v1@gw", started_at=T0)
         store.set_inferred("v1@gw", RINGBACK, decided_at=at(3))
     db = sqlite3.connect(path)  # back to the version-1 layout
-    db.executescript("ALTER TABLE calls DROP COLUMN first_decided_at; PRAGMA user_version = 1;")
+    db.executescript("ALTER TABLE calls DROP COLUMN first_decided_at;"
+                     " ALTER TABLE calls DROP COLUMN fas; PRAGMA user_version = 1;")
     db.close()
     with CallStore(path) as store:
         rec = store.get("v1@gw")
@@ -149,3 +150,14 @@ def test_two_processes_migrating_the_same_file_both_open_it(tmp_path: Path) -> N
     store.create("c1")
     assert store.set_inferred("c1", RINGBACK)
     store.close()
+
+
+def test_the_fas_check_round_trips(store) -> None:
+    store.create("c1")
+    assert store.get("c1").as_json()["fas"] is None  # not checked
+    check = {"suspected": True, "evidence": [{"detector": "classifier", "label": "ringback",
+                                              "at_s": 6.0, "after_answer_s": 1.0}]}
+    store.set_fas("c1", check)
+    assert store.get("c1").fas == check
+    with pytest.raises(KeyError):
+        store.set_fas("ghost", check)

@@ -40,7 +40,7 @@ def test_a_created_call_is_early_with_nothing_inferred(store: CallStore) -> None
         "call_id": "c1@dialer", "correlation_id": "job-1", "carrier": "acme", "route": "in-mob",
         "state": "early", "carrier_final_code": None, "inferred": None, "decision": None,
         "decisions": [], "seconds": [], "evidence": [], "started_at": "2026-11-21T09:00:00.000Z",
-        "first_decided_at": None, "decided_at": None,
+        "first_decided_at": None, "decided_at": None, "fas": None,
     }
 
 

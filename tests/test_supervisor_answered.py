@@ -1,5 +1,6 @@
-"""The supervisor on answered calls and on decision times (issue 14, items 8, 9), fed the
-messages a worker and an analysis process send, writing to a real call store and metrics."""
+"""The supervisor on answered calls, decision times and false answers (issue 14, items 8
+and 9), fed the messages a worker and an analysis process send, writing to a real call
+store and metrics."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from agent.api.dashboard import render_dashboard
 from agent.api.metrics import AgentMetrics
 from agent.labels import Decision, Inferred, SecondResult
 from agent.settings import AgentConfig
 from agent.sip import messages as m
+from agent.sip.fas import FasConfig
 from agent.sip.supervisor import Supervisor
 from agent.store.calls import CallStore
 
@@ -121,3 +124,48 @@ def test_the_final_inference_confirming_the_code_keeps_decided_at(sup) -> None:
     # The agreeing verdict still goes to the worker, so the dialer learns it was decided.
     [verdict] = [msg for msg in worker.writer.sent if isinstance(msg, m.Verdict)]
     assert (verdict.code, verdict.q850_cause) == (480, 18)
+
+
+@pytest.fixture
+def fas_sup(sup):
+    sup.cfg = replace(sup.cfg, fas=FasConfig(seconds=4.0))
+    return sup
+
+
+def test_the_worker_is_told_how_long_to_tap_after_the_answer(fas_sup) -> None:
+    argv = fas_sup._child("worker", 0).argv
+    assert argv[argv.index("--fas-seconds") + 1] == "4.0"
+
+
+def test_a_lying_answer_is_recorded_counted_and_shown(fas_sup) -> None:
+    sup = fas_sup
+    early_call(sup)  # early media began at t=1.0
+    worker, analyst = sup.workers[0], sup.analysts[0]
+    sup.on_message(worker, m.CarrierProgress(call_id="c1", code=200, t=5.0))
+    assert not any(isinstance(msg, m.Finalize) for msg in analyst.writer.sent), \
+        "the analysis must go on after the answer"
+    assert sup.store.get("c1").fas == {"suspected": False, "evidence": []}
+    for t in (4, 5, 6):  # the answer fell 4 s into the audio
+        ringback = SecondResult(t, "ringback", {"ringback": 0.9}).as_json()
+        sup.on_message(analyst, m.AnalysisEvent(call_id="c1", kind="second", data=ringback,
+                                                audio_s=t + 1.0, lag_s=0.0))
+    rec = sup.store.get("c1")
+    assert rec.fas["suspected"] and rec.fas["evidence"][0]["at_s"] == 4.0
+    assert rec.inferred is None and rec.answered
+    assert sup.metrics.registry.get_sample_value(
+        "ema_fas_suspected_total", {"carrier": sup.sip.carrier}) == 1
+    sup.on_message(worker, m.CallEnded(call_id="c1", state="connected", dialer_code=200,
+                                       carrier_code=200, rewritten=False, t=9.0))
+    assert any(isinstance(msg, m.Finalize) for msg in analyst.writer.sent)
+    html = render_dashboard(carriers=[], routes=[], calls=[sup.store.get("c1")],
+                            since=rec.started_at)
+    assert "<th>false answer</th>" in html and "<td>suspected</td>" in html
+
+
+def test_without_fas_the_analysis_stops_at_the_answer(sup) -> None:
+    early_call(sup)
+    worker, analyst = sup.workers[0], sup.analysts[0]
+    sup.on_message(worker, m.CarrierProgress(call_id="c1", code=200, t=5.0))
+    assert any(isinstance(msg, m.Finalize) for msg in analyst.writer.sent)
+    assert sup.store.get("c1").fas is None
+    assert "--fas-seconds" not in sup._child("worker", 0).argv

@@ -79,6 +79,13 @@ def _codes_table(rows: Iterable[AsrRow]) -> str:
     )
 
 
+def _fas(fas: dict | None) -> str | None:
+    """The false-answer column: suspected, no, or empty when the check did not run."""
+    if fas is None:
+        return None
+    return "suspected" if fas.get("suspected") else "no"
+
+
 def _calls_table(calls: list[CallRecord]) -> str:
     if not calls:
         return "<h2>Recent calls</h2><p class=muted>No calls in this window.</p>"
@@ -92,12 +99,14 @@ def _calls_table(calls: list[CallRecord]) -> str:
             f"<td class=n>{_text(c.carrier_final_code)}</td>"
             f"<td class=n>{_text(inf.sip_code if inf else None)}</td>"
             f"<td>{_text(inf.source if inf else None)}</td>"
-            f"<td>{_text(inf.reason if inf else None)}</td></tr>"
+            f"<td>{_text(inf.reason if inf else None)}</td>"
+            f"<td>{_text(_fas(c.fas))}</td></tr>"
         )
     return (
         "<h2>Recent calls</h2><table><tr><th>started (UTC)</th><th>Call-ID</th>"
         "<th>correlation</th><th>carrier</th><th>route</th><th>state</th><th>carrier code</th>"
-        "<th>inferred</th><th>source</th><th>reason</th></tr>" + "".join(body) + "</table>"
+        "<th>inferred</th><th>source</th><th>reason</th><th>false answer</th></tr>"
+        + "".join(body) + "</table>"
     )
 
 

@@ -18,6 +18,9 @@ Every name carries the ``ema_`` prefix (early-media agent):
     Calls whose early media could not be analysed (decoder, model or library errors).
 ``ema_carrier_final_total{code}``
     Final response codes the carrier really sent.
+``ema_fas_suspected_total{carrier}``
+    Answered calls whose audio after the 200 OK still sounded unanswered (ringback, an
+    announcement, a library match): false answer supervision (``fas.seconds`` > 0).
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class AgentMetrics:
         self.carrier_final = Counter(
             "ema_carrier_final", "Final response codes the carrier sent.", ["code"], registry=reg
         )
+        self.fas = Counter(
+            "ema_fas_suspected", "Answered calls suspected of false answer supervision.",
+            ["carrier"], registry=reg,
+        )
 
     def call_started(self) -> None:
         """A call entered the agent."""
@@ -109,3 +116,7 @@ class AgentMetrics:
     def carrier_final_code(self, code: int) -> None:
         """The carrier sent final response ``code``."""
         self.carrier_final.labels(code=str(code)).inc()
+
+    def fas_suspected(self, *, carrier: str | None) -> None:
+        """An answered call's audio after the answer said it was not answered."""
+        self.fas.labels(carrier=carrier or "unknown").inc()

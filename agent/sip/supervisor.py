@@ -29,6 +29,7 @@ from agent.errors import ConfigError
 from agent.labels import Decision, Inferred, SecondResult
 from agent.sip import failover
 from agent.sip import messages as m
+from agent.sip.fas import FasCheck
 
 log = structlog.get_logger("agent.sip.supervisor")
 
@@ -97,6 +98,7 @@ class LiveCall:
     finalizing: bool = False  # a Finalize is out; keep the call until its answer
     ended: bool = False
     carrier_reason: str | None = None
+    fas: FasCheck | None = None  # the false-answer check after a 200 OK (agent.sip.fas)
     # The INVITE heads and peers of both legs (agent.sip.failover), kept in case the
     # worker dies with the call.
     heads: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -128,6 +130,8 @@ class Supervisor:
             argv += ["--index", str(index)]
             if self.cfg.logging.format == "json":
                 argv.append("--json-logs")
+            if self.cfg.fas.seconds > 0:
+                argv += ["--fas-seconds", str(self.cfg.fas.seconds)]
         return Child(kind=kind, index=index, argv=argv)
 
     # --- children -------------------------------------------------------------------
@@ -332,7 +336,12 @@ class Supervisor:
             if dropped is not None:
                 item["inferred_before_answer"] = dropped.sip_code
             self.store.add_evidence(msg.call_id, item)
-            self._release(call)
+            if self.cfg.fas.seconds > 0 and call.analyst is not None and call.media_t:
+                # The worker taps fas.seconds more; analysis goes on until the call ends.
+                call.fas = FasCheck(answer_s=max(0.0, msg.t - call.media_t))
+                self.store.set_fas(msg.call_id, call.fas.as_json())
+            else:
+                self._release(call)
             self._notify(msg.call_id)
             return
         self.store.add_evidence(msg.call_id, {"detector": "carrier", "provisional": msg.code})
@@ -393,6 +402,13 @@ class Supervisor:
             self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
         else:
             self.store.add_evidence(msg.call_id, msg.data)
+        fas = self.calls[msg.call_id].fas
+        if fas is not None and fas.on_event(msg.kind, msg.data):
+            self.store.set_fas(msg.call_id, fas.as_json())
+            if len(fas.evidence) == 1:
+                self.metrics.fas_suspected(carrier=self.sip.carrier)
+                log.warning("false_answer_suspected", call_id=msg.call_id,
+                            evidence=fas.evidence[0])
         self._notify(msg.call_id)
 
     def _on_FinalInference(self, child: Child, msg: m.FinalInference) -> None:  # noqa: N802

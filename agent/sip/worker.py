@@ -88,6 +88,7 @@ class Pair:
     rewritten: bool = False
     deadline: float = 0.0
     done: bool = False
+    fas_until: float | None = None  # the tap goes on after the answer until then
     reported: set[str] = field(default_factory=set)  # legs whose INVITE head was reported
 
 
@@ -98,8 +99,10 @@ class Worker:
     agent's log has one line per call event (the supervisor's).
     """
 
-    def __init__(self, cfg: SipConfig, index: int, sock: socket.socket) -> None:
+    def __init__(self, cfg: SipConfig, index: int, sock: socket.socket, *,
+                 fas_s: float = 0.0) -> None:
         self.cfg = cfg
+        self.fas_s = fas_s  # agent.sip.fas: seconds of carrier audio tapped after 200 OK
         self.index = index
         self.sock = sock
         self.decoder = m.Decoder()
@@ -289,7 +292,10 @@ class Worker:
         elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
             self.send(m.CarrierProgress(call_id=pair.call_id, code=200, t=time.time()))
             pair.state = advance(pair.state, Event.ANSWERED)
-            self._stop_tap(pair)
+            if self.fas_s > 0 and pair.tap is not None:
+                pair.fas_until = time.monotonic() + self.fas_s
+            else:
+                self._stop_tap(pair)
             self._answer_dialer(pair, 200)
             pair.carrier_code = 200
             log.info("call_connected", call_id=pair.call_id)
@@ -463,8 +469,10 @@ class Worker:
                   and now >= pair.deadline and pair.held_until is None):
                 log.info("carrier_timeout", call_id=pair.call_id)
                 self._fail_dialer(pair, self.cfg.timeout_code)
-            if (pair.media_started is not None and pair.tap is not None
-                    and time.time() - pair.media_started > self.cfg.max_early_media_s):
+            if pair.tap is not None and (
+                    (pair.fas_until is not None and now >= pair.fas_until)
+                    or (pair.media_started is not None
+                        and time.time() - pair.media_started > self.cfg.max_early_media_s)):
                 self._stop_tap(pair)
 
     def _drop(self, pair: Pair) -> None:
@@ -546,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--json-logs", action="store_true")
+    parser.add_argument("--fas-seconds", type=float, default=0.0)
     args = parser.parse_args(argv)
     setup_logging(LoggingConfig(format="json" if args.json_logs else "console"))
     # Automatic collection would run on whatever thread allocates, pjmedia's clock thread
@@ -553,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     cfg = load_sip_config(args.config)
     sock = socket.socket(fileno=args.fd)
-    worker = Worker(cfg, args.index, sock)
+    worker = Worker(cfg, args.index, sock, fas_s=args.fas_seconds)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -77,6 +77,10 @@ CREATE INDEX IF NOT EXISTS decisions_call ON decisions (call_id);
     2: """
 ALTER TABLE calls ADD COLUMN first_decided_at REAL;
 """,
+    # The false-answer-supervision check of an answered call (agent.sip.fas), as JSON.
+    3: """
+ALTER TABLE calls ADD COLUMN fas TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -117,6 +121,7 @@ class CallRecord:
     decided_at: datetime | None
     decisions: list[Decision] = field(default_factory=list)
     first_decided_at: datetime | None = None
+    fas: dict[str, Any] | None = None
 
     @property
     def answered(self) -> bool:
@@ -152,6 +157,7 @@ class CallRecord:
             "started_at": _iso(self.started_at.timestamp()),
             "first_decided_at": _iso(_ts(self.first_decided_at)),
             "decided_at": _iso(_ts(self.decided_at)),
+            "fas": self.fas,
         }
 
 
@@ -205,6 +211,8 @@ class CallStoreBackend(Protocol):
     ) -> bool: ...
 
     def set_answered(self, call_id: str, code: int = 200) -> Inferred | None: ...
+
+    def set_fas(self, call_id: str, fas: dict[str, Any]) -> None: ...
 
     def set_state(self, call_id: str, state: str) -> None: ...
 
@@ -425,6 +433,10 @@ class CallStore:
                 " WHERE call_id = ?", (code, call_id))
         return None if row["inferred"] is None else _inferred(json.loads(row["inferred"]))
 
+    def set_fas(self, call_id: str, fas: dict[str, Any]) -> None:
+        """Record the false-answer-supervision check, ``{"suspected", "evidence"}``."""
+        self._update(call_id, "UPDATE calls SET fas = ? WHERE call_id = ?", (json.dumps(fas),))
+
     def set_state(self, call_id: str, state: str) -> None:
         """Move the call to ``state``, one of :data:`STATES`."""
         if state not in STATES:
@@ -535,6 +547,7 @@ class CallStore:
             decided_at=_datetime(row["decided_at"]),
             decisions=decisions,
             first_decided_at=_datetime(row["first_decided_at"]),
+            fas=None if row["fas"] is None else json.loads(row["fas"]),
         )
 
 
