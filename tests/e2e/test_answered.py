@@ -4,9 +4,13 @@ was made, not the carrier's final response; an agreeing verdict is marked on the
 
 from __future__ import annotations
 
+import time
 import urllib.parse
+import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from agent.sip.harness import AgentProcess, CallResult, parse_trace, place_call
 from agent.sip.reason import parse_reasons
@@ -62,3 +66,45 @@ def test_an_agreeing_inference_is_marked_and_decided_before_the_carrier_final(
                          if msg.sent and msg.status == 480)
     assert carrier_final.t > 0, "the carrier's trace has no times"
     assert last < carrier_final.t
+
+
+@pytest.fixture(scope="session")
+def fas_agent(e2e_root: Path, model_path: Path, workers: int):
+    """An agent that checks answered calls for false answer supervision for 4 s."""
+    agent = AgentProcess(workdir=e2e_root / f"fas-{workers}", model=model_path, rewrite=True,
+                         workers=workers, extra={"fas": {"seconds": 4}})
+    agent.start()
+    yield agent
+    assert agent.stop() == 0
+
+
+def _fas_settled(agent: AgentProcess, record: dict) -> dict:
+    """The record once its FAS check found something or the analysis had 10 s to."""
+    deadline = time.monotonic() + 10.0
+    while not (record.get("fas") or {}).get("suspected") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        record = agent.api(f"/v1/calls/{urllib.parse.quote(record['call_id'], safe='')}")
+    return record
+
+
+def test_ringback_after_the_answer_is_a_suspected_false_answer(fas_agent, audio, tmp_path):
+    result = _call(fas_agent, tmp_path, audio["ringback"], carrier="carrier_false_answer.xml",
+                   early_ms=3000)
+    assert result.code == 200
+    record = _fas_settled(fas_agent, result.record)
+    assert record["inferred"] is None and record["carrier_final_code"] == 200
+    assert record["fas"]["suspected"] is True
+    assert all(e["after_answer_s"] >= 0 for e in record["fas"]["evidence"])
+    assert "ringback" in {e.get("label") or e.get("kind") for e in record["fas"]["evidence"]}
+    with urllib.request.urlopen(f"http://127.0.0.1:{fas_agent.api_port}/metrics") as resp:
+        assert "ema_fas_suspected_total{" in resp.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{fas_agent.api_port}/dashboard") as resp:
+        assert "<td>suspected</td>" in resp.read().decode()
+
+
+def test_silence_after_the_answer_is_a_real_answer(fas_agent, audio, tmp_path):
+    result = _call(fas_agent, tmp_path, audio["ringback"], carrier="carrier_answer.xml",
+                   early_ms=3000)
+    assert result.code == 200
+    assert result.record["fas"] == {"suspected": False, "evidence": []}
+    assert result.record["inferred"] is None
