@@ -3,18 +3,37 @@
 Run from the checkout (nice it: the machine is shared)::
 
     nice -n 10 python bench/classifier.py [--corpus DIR] [--model models/student.txt]
+    nice -n 10 python bench/classifier.py --lovo-only \
+        --strategies source,teacher,combined+teacher-unseen \
+        --features logmel+periodicity+context,logmel+context  # other recipes, same folds
+    nice -n 10 python bench/classifier.py --lovo-only --speech-by engine  # human ↔ festival
     nice -n 10 python bench/classifier.py --speed-only     # the timings alone, ~1 min
 
-On the held-out files of the model's split (``models/split.json``, written by ``train``):
+First and foremost, leave one voice out (:mod:`agent.distill.folds`): for each speech
+voice family, each music source family, each group of ringback countries and each kind of
+line silence, a student trained as ``train`` ships it on every other file predicts that
+fold's files; pooled, every second is predicted by a model that never heard its voice or
+source. Reported against the source class: per-second macro-F1 (target ≥ 0.97), call
+accuracy (the streaming decision per file, target ≥ 0.98), per-class precision/recall
+with announcement recall (target ≥ 0.97), the teacher's per-class recall on the same
+seconds beside the student's (target: the student's at least as high in every class),
+per-fold rows, and music with vocals apart when the manifest says which has them.
+Teacher labels come from the teacher cache that ``train`` fills. ``--speech-by engine``
+holds out every voice of an engine at once (all Festival voices, learnt from the recorded
+ones alone, and the reverse): a kind of voice never heard.
+
+Second, on the held-out files of the shipped model's split (``models/split.json``,
+written by ``train``; the same voices as its training files, so memory more than
+generalisation):
 
 * student vs teacher agreement on the seconds the teacher is sure of (target ≥ 99.3%),
   and how far that target can go with the truth targets: the teacher's own accuracy
   vs the source on those seconds bounds any student that copies it;
-* student vs source truth: per-second macro-F1 (target ≥ 0.97) against the file's source
-  class (the headline) and against the per-second truth (``agent.corpus.truth``: a ringback
+* student vs source truth: per-second macro-F1 against the file's source
+  class and against the per-second truth (``agent.corpus.truth``: a ringback
   file's seconds before its first burst are silence), per-class P/R against both, and
   call-level decision accuracy, the decision being ``StreamingClassifier.decision`` or
-  ``finish()`` on the file (target ≥ 0.98); the same for the teacher alone;
+  ``finish()`` on the file; the same for the teacher alone;
 * per-second latency of one stream, features included (target median ≤ 0.2 ms), and its
   ratio to YAMNet classifying the same second in the same run (target ≥ 20×);
 * the per-second cost by component (log-mel, periodicity, tree prediction compiled and
@@ -36,16 +55,34 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+# Measure this checkout's code, not whichever install of the package is on the path (run
+# as a script, only bench/ would be).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from agent.audio.io import load_audio
 from agent.classify.model import MODEL_FILE, StudentModel
 from agent.classify.rule import RuleState, StreamRule, carry_over, load_classifier_config
 from agent.classify.stream import StreamingClassifier
-from agent.corpus.manifest import load_manifest
+from agent.corpus.manifest import CorpusItem, load_manifest
 from agent.corpus.truth import second_labels
 from agent.distill.dataset import teach_cached
-from agent.distill.pipeline import teacher_cache
+from agent.distill.folds import (
+    RINGBACK_FOLDS,
+    SHIPPED_FEATURES,
+    STRATEGIES,
+    fold_names,
+    manifest_voices,
+    run_folds,
+)
+from agent.distill.lovo import class_table, fold_table, headline, score, summary_header, summary_row
+from agent.distill.pipeline import labelled_table, teacher_cache
 from agent.distill.teachers import SileroVad, YamnetTeacher, make_teacher
-from agent.distill.train import confusion, precision_recall
+from agent.distill.train import (
+    STUDENT_FEATURES,
+    confusion,
+    corpus_recordings,
+    precision_recall,
+)
 from agent.features import seconds_of
 from agent.features.context import (
     N_CONTEXT,
@@ -114,7 +151,7 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     frames = frames_of(window)
     buffers = SpectraBuffers.for_seconds(1)
     mel = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
-    per_out = np.empty((1, N_PERIODICITY), np.float32)
+    per_out = np.empty((1, N_PERIODICITY), np.float32)  # all 14: assemble picks the model's
     for _ in range(repeats):
         for w in pick:
             window[0] = w
@@ -249,40 +286,10 @@ def _speed(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
                f"{batch_tput:.0f} s of audio per CPU-s"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=cache_dir() / "corpus")
-    ap.add_argument("--model", type=Path, default=MODELS_DIR / MODEL_FILE)
-    ap.add_argument("--split", type=Path, default=None,
-                    help="split.json naming the held-out files (default: next to the model)")
-    ap.add_argument("--teacher", default="yamnet+vad")
-    ap.add_argument("--compare-teacher", default="yamnet",
-                    help="a second teacher to score alone on the same files ('' to skip)")
-    ap.add_argument("--streams", type=int, default=200, help="concurrent streams to simulate")
-    ap.add_argument("--latency-seconds", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=5,
-                    help="passes over the latency seconds for the per-component timings")
-    ap.add_argument("--speed-only", action="store_true",
-                    help="skip the accuracy part (teachers, agreement, F1): timings only")
-    args = ap.parse_args(argv)
-
-    model = StudentModel.load(args.model)
-    rule = load_classifier_config().rule
-    split = json.loads((args.split or args.model.parent / "split.json").read_text())
-    held = set(split["test_files"])
-    items = [i for i in load_manifest(args.corpus) if i.id in held]
-    if not items:
-        print(f"no held-out files of {args.model} found in {args.corpus}", file=sys.stderr)
-        return 2
-    if args.speed_only:
-        secs = np.concatenate([seconds_of(load_audio(args.corpus / i.path)) for i in items])
-        print(f"# classifier speed — model {args.model} ({_inputs(model)}), {secs.shape[0]} "
-              f"held-out seconds, corpus {args.corpus}")
-        print()
-        print("| measure | value | target | verdict |")
-        print("|---|---|---|---|")
-        _speed(args, model, rule, secs)
-        return 0
+def _file_split(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
+                items: list[CorpusItem]) -> np.ndarray:
+    """Print the held-out-file measures of the shipped model (its own split); return the
+    held-out seconds, for the timings."""
     teacher = make_teacher(args.teacher)
     cache = teacher_cache(teacher.name)
     other = make_teacher(args.compare_teacher) if args.compare_teacher else None
@@ -352,8 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     macro_2 = float(f1_2.mean())
     relabelled = int(np.sum(second_truth != truth))
     secs = np.concatenate(audio_seconds)
-    print(f"# classifier benchmark — model {args.model} ({_inputs(model)}), {len(items)} held-out "
-          f"files, {truth.size} seconds, corpus {args.corpus}")
+    print(f"## Secondary: held-out files of the model's split — model {args.model} "
+          f"({_inputs(model)}), {len(items)} files, {truth.size} seconds, corpus {args.corpus}")
+    print()
+    print("Split by file: these files' voices and music sources are also in the training "
+          "files, so this measures memory more than generalisation (the section above does "
+          "not).")
     print()
     print("| measure | value | target | verdict |")
     print("|---|---|---|---|")
@@ -405,6 +416,134 @@ def main(argv: list[str] | None = None) -> int:
         f1_o = precision_recall(confusion(truth, np.concatenate(o_labels).astype(np.intp)))[2]
         print(_row(f"teacher {other.name} alone vs source: per-second macro-F1 / calls",
                    f"{float(f1_o.mean()):.4f} / {100 * float(np.mean(calls_other)):.2f}%"))
+    return secs
+
+
+def _lovo(args: argparse.Namespace, rule: StreamRule) -> None:
+    """Print the leave-one-voice-out section: the shipped recipe's pooled out-of-fold
+    scores beside the teacher's, per class and per fold, then any other label strategies
+    and feature sets asked for, on the same folds."""
+    teacher = make_teacher(args.teacher)
+    table = labelled_table(corpus_recordings(args.corpus), teacher,
+                           cache=teacher_cache(teacher.name), progress=True)
+    known = manifest_voices(args.corpus)
+    voices = [known[i] for i in table.ids]
+    folds = fold_names(voices, ringback_folds=args.ringback_folds, speech_by=args.speech_by)
+    by_id = {i.id: i for i in load_manifest(args.corpus)}
+    plans = load_tone_plans()
+    counts = np.bincount(table.file, minlength=len(table.ids))
+    per_file = [[LABEL_INDEX[lb] for lb in second_labels(by_id[i], int(counts[f]),
+                                                          plans=plans)]
+                for f, i in enumerate(table.ids)]
+    second_truth = np.empty(len(table), np.intp)
+    for f, labels in enumerate(per_file):
+        second_truth[table.file == f] = np.asarray(labels, np.intp)[table.t[table.file == f]]
+
+    def log(msg: str) -> None:
+        print(f"  fold {msg}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    main_run = run_folds(table, folds, strategy="combined", features=STUDENT_FEATURES,
+                         rule=rule, progress=log)
+    wall = time.perf_counter() - t0
+    shipped = score(table, main_run, voices, rule=rule, second_truth=second_truth)
+    n_voices = {lb: len({v.voice for v in voices if v.label == lb}) for lb in LABELS}
+    print(f"# classifier benchmark — corpus {args.corpus}: {len(table.ids)} files, "
+          f"{len(table)} seconds; " + ", ".join(f"{n_voices[lb]} {lb} families"
+                                                for lb in LABELS))
+    print()
+    print(f"## Leave one voice out: {len(main_run.folds)} folds, each student trained as "
+          f"`train` fits it ({STUDENT_FEATURES}, labels=combined, TrainParams()) on every "
+          f"file outside the fold; {wall:.0f} s for all folds (features and teacher labels "
+          f"built once before)")
+    print()
+    print("| measure | value | target | verdict |")
+    print("|---|---|---|---|")
+    print("\n".join(headline(shipped)))
+    print()
+    print("\n".join(class_table(shipped)))
+    print()
+    print("\n".join(fold_table(shipped)))
+    recipes = [(st, STUDENT_FEATURES) for st in args.strategies if st != "combined"]
+    recipes += [("combined", fs) for fs in args.features if fs != STUDENT_FEATURES]
+    if not recipes:
+        return
+    print()
+    print("## Other recipes on the same folds")
+    print()
+    print("\n".join(summary_header()))
+    print(summary_row(shipped))
+    for strategy, features in recipes:
+        run = run_folds(table, folds, strategy=strategy, features=features, rule=rule,
+                        progress=log)
+        print(summary_row(score(table, run, voices, rule=rule)), flush=True)
+    teacher_recall = precision_recall(shipped.teacher_vs_source)[1]
+    print(f"| teacher (same seconds) | {shipped.teacher_macro_f1:.4f} | "
+          f"{100 * shipped.teacher_call_accuracy:.2f}% | "
+          + " | ".join(f"{100 * v:.2f}%" for v in teacher_recall) + " | |")
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=cache_dir() / "corpus")
+    ap.add_argument("--model", type=Path, default=MODELS_DIR / MODEL_FILE)
+    ap.add_argument("--split", type=Path, default=None,
+                    help="split.json naming the held-out files (default: next to the model)")
+    ap.add_argument("--teacher", default="yamnet+vad")
+    ap.add_argument("--compare-teacher", default="yamnet",
+                    help="a second teacher to score alone on the same files ('' to skip)")
+    ap.add_argument("--streams", type=int, default=200, help="concurrent streams to simulate")
+    ap.add_argument("--latency-seconds", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="passes over the latency seconds for the per-component timings")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="skip the accuracy part (teachers, agreement, F1): timings only")
+    ap.add_argument("--lovo-only", action="store_true",
+                    help="only the leave-one-voice-out section (no file split, no timings)")
+    ap.add_argument("--strategies", type=_names, default=[],
+                    help="label strategies to compare on the folds, comma-separated: "
+                         + ", ".join(STRATEGIES))
+    ap.add_argument("--features", type=_names, default=[SHIPPED_FEATURES],
+                    help="feature specs to compare on the folds, comma-separated (default: "
+                         f"{SHIPPED_FEATURES}, the layout of the model in models/; e.g. "
+                         "logmel+context,logmel+acf+context; see agent.distill.folds)")
+    ap.add_argument("--ringback-folds", type=int, default=RINGBACK_FOLDS,
+                    help="folds the ringback countries are dealt into")
+    ap.add_argument("--speech-by", choices=("voice", "engine"), default="voice",
+                    help="announcement folds: one per voice (default), or one per engine "
+                         "(human, festival: a kind of voice never heard)")
+    args = ap.parse_args(argv)
+
+    model = StudentModel.load(args.model)
+    rule = load_classifier_config().rule
+    if not args.speed_only:
+        _lovo(args, rule)
+        if args.lovo_only:
+            return 0
+        print()
+    split = json.loads((args.split or args.model.parent / "split.json").read_text())
+    held = set(split["test_files"])
+    items = [i for i in load_manifest(args.corpus) if i.id in held]
+    if not items:
+        print(f"no held-out files of {args.model} found in {args.corpus}: no file-split "
+              "section and no timings (run --speed-only on the corpus the model was "
+              "trained on)", file=sys.stderr)
+        return 0 if not args.speed_only else 2
+    if args.speed_only:
+        secs = np.concatenate([seconds_of(load_audio(args.corpus / i.path)) for i in items])
+        print(f"# classifier speed — model {args.model} ({_inputs(model)}), {secs.shape[0]} "
+              f"held-out seconds, corpus {args.corpus}")
+        print()
+        print("| measure | value | target | verdict |")
+        print("|---|---|---|---|")
+        _speed(args, model, rule, secs)
+        return 0
+    secs = _file_split(args, model, rule, items)
+    print()
     _speed(args, model, rule, secs)
     return 0
 

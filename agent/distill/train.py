@@ -35,9 +35,13 @@ from agent.features import N_MELS
 from agent.labels import LABEL_INDEX, LABELS
 
 FEATURE_SETS = (
-    "logmel+periodicity+context", "logmel+summary+context", "logmel+context",
-    "logmel+summary+periodicity+context", "logmel", "mfcc",
+    "logmel+periodicity-level+context", "logmel+periodicity+context",
+    "logmel+summary+context", "logmel+context", "logmel+summary+periodicity+context",
+    "logmel", "mfcc",
 )
+STUDENT_FEATURES = FEATURE_SETS[0]
+"""What ``train`` fits first: log-mel, periodicity without the speaker's pitch level
+(``-level``, see :data:`agent.features.context.PITCH_LEVEL`) and context."""
 N_MFCC = 13
 GAP_SECONDS = 4
 
@@ -140,7 +144,8 @@ def layout_of(feature_set: str) -> InputLayout | None:
     if feature_set not in FEATURE_SETS:
         raise ValueError(feature_set)
     return InputLayout(summary="summary" in feature_set, context="context" in feature_set,
-                       periodicity="periodicity" in feature_set)
+                       periodicity="periodicity" in feature_set,
+                       pitch_level="periodicity-level" not in feature_set)
 
 
 def inputs(table: SecondsTable, feature_set: str) -> np.ndarray:
