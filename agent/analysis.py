@@ -7,6 +7,12 @@ second, and the fingerprint lookup only on seconds the classifier calls announce
 system ~3x cheaper per call). A :class:`~agent.decide.CallDecision` turns that evidence
 into one inferred SIP code.
 
+The class decision can change while the call goes on (ringback, then an announcement):
+every decision is kept in order (:attr:`CallAnalyzer.decisions`, the decision history)
+and reported as an event. An announcement decision starts the fingerprint lookup from
+the first second of its evidence, which the carried per-second labels may still have
+called ringback or music, and every second after it goes to the lookup too.
+
 Analysis fails open: an exception in any detector is logged, recorded in
 :attr:`CallAnalyzer.failures`, and that detector is switched off for the call; the rest
 go on, and the call itself is never affected.
@@ -14,6 +20,7 @@ go on, and the call itself is never affected.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +43,12 @@ from agent.tones.detect import ToneDetector
 
 log = structlog.get_logger("agent.analysis")
 
-Event = SecondResult | ToneEvent | LibraryMatch | Inferred
+Event = SecondResult | ToneEvent | LibraryMatch | Inferred | Decision
 
+#: Seconds of audio kept for the fingerprint lookup while the class is not announcement:
+#: an announcement decided on the model's evidence started up to this long ago (its
+#: evidence needs two seconds, rarely three). 3 s cost 96 kB per call with a library.
+LOOKBACK_SECONDS = 3
 
 
 @dataclass
@@ -115,7 +126,12 @@ class CallAnalyzer:
         self.failures: list[str] = []
         self._samples_seen = 0
         self._last_inferred: Inferred | None = None
-        self._class_decision: Decision | None = None
+        self._decisions: list[Decision] = []
+        # (second, audio) not handed to the lookup yet, for an announcement decided later;
+        # and the last second handed to it.
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=LOOKBACK_SECONDS)
+        self._looked_up = -1
+        self.lookup_seconds: list[int] = []
 
     @property
     def seconds(self) -> list[SecondResult]:
@@ -123,7 +139,13 @@ class CallAnalyzer:
 
     @property
     def class_decision(self) -> Decision | None:
-        return self._class_decision
+        """The current class decision (the last of :attr:`decisions`), or None."""
+        return self._decisions[-1] if self._decisions else None
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every class decision so far, in order; ``at_s`` is when it was made."""
+        return list(self._decisions)
 
     @property
     def inferred(self) -> Inferred | None:
@@ -171,12 +193,40 @@ class CallAnalyzer:
         assert self.classifier is not None
         for second, audio in self.classifier.push_windows(samples):
             events.append(second)
-            if second.label == "announcement":
-                self._lookup(audio, float(second.t), events)
-        decision = self.classifier.decision
-        if decision is not None and decision != self._class_decision:
-            self._class_decision = decision
+            if self.matcher is not None:
+                self._recent.append((second.t, audio))
+            # A streaming decision is made at the end of the second that settled it.
+            self._take_decisions(events, upto_s=second.t + 1.0)
+            current = self.class_decision
+            if current is not None and current.label == "announcement":
+                self._lookup_upto(second.t, events)
+            elif second.label == "announcement":
+                # The class is not announcement (yet): this second alone, as soon as heard.
+                self._looked_up = max(self._looked_up, second.t - 1)
+                self._lookup_upto(second.t, events)
+
+    def _take_decisions(self, events: list[Event], *, upto_s: float) -> None:
+        """Pass on the classifier's new decisions made by ``upto_s``; an announcement
+        hands the lookup the audio of its evidence kept since."""
+        assert self.classifier is not None
+        made = self.classifier.decisions
+        while len(self._decisions) < len(made) and made[len(self._decisions)].at_s <= upto_s:
+            decision = made[len(self._decisions)]
+            self._decisions.append(decision)
+            events.append(decision)
             self.decision.on_classifier(decision)
+            since = self.classifier.announcement_since
+            if decision.label == "announcement" and since is not None:
+                self._looked_up = max(self._looked_up, since - 1)
+
+    def _lookup_upto(self, t: int, events: list[Event]) -> None:
+        """Hand the lookup the kept seconds after the last one it had, up to ``t``."""
+        for s, audio in list(self._recent):
+            if self._looked_up < s <= t:
+                self._looked_up = s
+                self.lookup_seconds.append(s)
+                self._lookup(audio, float(s), events)
+        self._looked_up = max(self._looked_up, t)
 
     def _lookup(self, audio: np.ndarray, t_s: float, events: list[Event]) -> None:
         if self.matcher is None:
@@ -214,13 +264,14 @@ class CallAnalyzer:
         """The stream ended (carrier's final answer or end of file): settle the decision."""
         if self.classifier is not None:
             try:
-                decision = self.classifier.finish()
+                self.classifier.finish()
+                ended: list[Event] = []
+                self._take_decisions(ended, upto_s=float("inf"))
+                current = self.class_decision
+                if current is not None and current.label == "announcement" and self.seconds:
+                    self._lookup_upto(self.seconds[-1].t, ended)
             except Exception as exc:  # noqa: BLE001
                 self._fail("classifier", exc)
-                decision = None
-            if decision is not None and decision != self._class_decision:
-                self._class_decision = decision
-                self.decision.on_classifier(decision)
         if self.matcher is not None and self.decision.inferred is None:
             try:
                 match = self.matcher.finish()
@@ -229,7 +280,7 @@ class CallAnalyzer:
                 match = None
             if match is not None:
                 self.decision.on_match(match)
-            elif self._class_decision is not None and self._class_decision.label == "announcement":
+            elif self.class_decision is not None and self.class_decision.label == "announcement":
                 self._gave_up(self.duration_s)
         return self.decision.conclude(self.duration_s)
 

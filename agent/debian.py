@@ -18,6 +18,8 @@ ASTERISK_ES = ASTERISK_SOUNDS / "es_MX_f_Allison"
 ASTERISK_FR = ASTERISK_SOUNDS / "fr_CA_f_June"
 ASTERISK_MOH = Path("/usr/share/asterisk/moh")
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+#: Festival's library: voices under ``voices/<language>/<name>``, language modules beside.
+FESTIVAL_DIR = Path("/usr/share/festival")
 
 #: Directory or file → the Debian package that ships it.
 PACKAGES: dict[Path, str] = {
@@ -26,6 +28,7 @@ PACKAGES: dict[Path, str] = {
     ASTERISK_FR: "asterisk-core-sounds-fr-wav",
     ASTERISK_MOH: "asterisk-moh-opsound-wav",
     WESNOTH_MUSIC: "wesnoth-music",
+    FESTIVAL_DIR: "festival",
 }
 
 

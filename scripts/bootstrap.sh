@@ -12,10 +12,19 @@ APT_PACKAGES=(
   ffmpeg                # Opus and other decoders
   espeak-ng             # renders announcement texts for the library and tests
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
+  asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav  # more prompt voices (corpus)
+  asterisk-prompt-it-menardi-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle
+  festival              # speaks the corpus's announcement texts
+  festvox-kdlpc16k festvox-italp16k festvox-itapc16k festvox-ca-ona-hts
+  festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
+  festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv
+  festvox-hi-nsk festvox-mr-nsk festvox-te-nsk
+  festival-hi festival-mr festival-te  # the Indic voices' language modules (only recommended)
   asterisk-moh-opsound-wav
   wesnoth-music
   planetblupi-music-midi fluidsynth fluid-soundfont-gm  # MIDI music rendered for the corpus
   openttd-openmsx asc-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid  # more corpus music
+  performous            # its practice track: the corpus's music with singing
 )
 
 SUDO=""

@@ -29,7 +29,7 @@ from agent.api.config import ApiConfig
 from agent.api.metrics import AgentMetrics
 from agent.config import build
 from agent.errors import ConfigError
-from agent.labels import Inferred, SecondResult, ToneEvent
+from agent.labels import Decision, Inferred, SecondResult, ToneEvent
 from agent.store.calls import CallStore
 
 SPEC = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
@@ -115,6 +115,22 @@ def test_a_decided_call_carries_its_inferred_code_and_evidence(store: CallStore)
             body = await get_json(client, "/v1/calls/job-42", "/v1/calls/{id}")
             assert body["inferred"] == BUSY.as_json()
             assert body["state"] == "decided" and body["decided_at"] is not None
+
+    asyncio.run(scenario())
+
+
+def test_a_call_record_carries_its_decision_history(store: CallStore) -> None:
+    store.add_decision("abc@10.0.0.1", Decision("ringback", 2.0))
+    store.add_decision("abc@10.0.0.1", Decision("announcement", 21.0))
+
+    async def scenario() -> None:
+        async with served(store) as client:
+            body = await get_json(client, "/v1/calls/job-42", "/v1/calls/{id}")
+            assert body["decisions"] == [{"label": "ringback", "at_s": 2.0},
+                                         {"label": "announcement", "at_s": 21.0}]
+            assert body["decision"] == {"label": "announcement", "at_s": 21.0}
+            listed = await get_json(client, "/v1/calls", "/v1/calls")
+            assert listed["calls"][0]["decisions"] == body["decisions"]
 
     asyncio.run(scenario())
 

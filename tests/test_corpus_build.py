@@ -23,27 +23,31 @@ from agent.corpus.manifest import MANIFEST, CorpusItem, load_manifest
 from agent.corpus.sources import (
     MIDI_PACKAGE,
     MOH_PACKAGE,
-    PROMPT_VOICES,
     WESNOTH_PACKAGE,
-    is_excluded,
     more_music_files,
     music_files,
-    prompt_files,
     render_midi,
 )
+from agent.corpus.speech import is_excluded, prompt_files
 from agent.corpus.truth import first_burst_s, second_labels
 from agent.errors import ConfigError, UserError
 from agent.labels import LABELS
 from agent.paths import CONFIG_DIR
 
 DEFAULTS = SourceDirs()
+HUMAN = CorpusConfig().human_voices
+# The three prompt voices the corpus began with; the builder tests keep to them (and no
+# Festival voice) so that they stay quick. tests/test_corpus_voices.py covers the rest.
+FIRST_VOICES = HUMAN[:3]
+PROMPTS_ONLY = {"human_voices": FIRST_VOICES, "tts_voices": [], "holdout_voices": [],
+                "voice_min_s": 0.0}
 needs_tools = pytest.mark.skipif(
     shutil.which("sox") is None or shutil.which("ffmpeg") is None,
     reason="sox and ffmpeg are needed (apt-get install sox libsox-fmt-all ffmpeg)",
 )
 _missing = [
     d for d in (
-        *(Path(DEFAULTS.asterisk_sounds) / v for v in PROMPT_VOICES),
+        *(Path(DEFAULTS.asterisk_sounds) / v.dir for v in HUMAN),
         Path(DEFAULTS.asterisk_moh),
         Path(DEFAULTS.wesnoth_music),
     ) if not d.is_dir()
@@ -84,7 +88,8 @@ def small_sources(tmp_path: Path) -> SourceDirs:
 
 
 def tiny(sources: SourceDirs, **kw: object) -> CorpusConfig:
-    settings = {"seconds_per_class": 20.0, "midi_seconds": 30.0, "more_music": [], **kw}
+    settings = {"seconds_per_class": 20.0, "midi_seconds": 30.0, "more_music": [],
+                **PROMPTS_ONLY, "human_voices": FIRST_VOICES[:1], **kw}
     return CorpusConfig(sources=sources, **settings)  # type: ignore[arg-type]
 
 
@@ -124,7 +129,7 @@ def test_tiny_build_writes_a_valid_manifest(tmp_path: Path, small_sources: Sourc
         seconds = sum(it.duration_s for it in items if it.label == label)
         assert 20.0 <= seconds < 20.0 + 15.0 + 1e-6
     packages = {s.package for it in items for s in it.sources}
-    assert set(PROMPT_VOICES.values()) & packages
+    assert FIRST_VOICES[0].package in packages
     assert {MOH_PACKAGE, WESNOTH_PACKAGE} & packages
     for it in items:
         info = sf.info(str(out / it.path))
@@ -147,11 +152,11 @@ def test_tiny_build_writes_a_valid_manifest(tmp_path: Path, small_sources: Sourc
 def test_each_prompt_is_used_in_one_announcement_only(
     tmp_path: Path, small_sources: SourceDirs
 ) -> None:
-    cfg = CorpusConfig(seconds_per_class=120.0, sources=small_sources)
+    cfg = CorpusConfig(seconds_per_class=120.0, sources=small_sources, **PROMPTS_ONLY)
     build_corpus(tmp_path, cfg, labels=["announcement"], progress=False)
     items = load_manifest(tmp_path)
     used = [s.path for it in items for s in it.sources]
-    assert {s.package for it in items for s in it.sources} == set(PROMPT_VOICES.values())
+    assert {s.package for it in items for s in it.sources} == {v.package for v in FIRST_VOICES}
     assert len(used) == len(set(used))
     assert all(it.group == it.id for it in items)
 
@@ -317,9 +322,9 @@ def test_missing_debian_package_is_a_one_line_user_error(
     # Listed (never read): every other source is present, so the error is about `field`.
     present = {"asterisk_sounds": tmp_path / "sounds", "asterisk_moh": tmp_path / "moh",
                "wesnoth_music": tmp_path / "wesnoth", "midi_music": tmp_path / "midi"}
-    for voice in PROMPT_VOICES:
-        (present["asterisk_sounds"] / voice).mkdir(parents=True)
-        (present["asterisk_sounds"] / voice / "a.wav").write_bytes(b"")
+    for voice in HUMAN:
+        (present["asterisk_sounds"] / voice.dir).mkdir(parents=True, exist_ok=True)
+        (present["asterisk_sounds"] / voice.dir / f"a{voice.pattern[1:]}").write_bytes(b"")
     for key, name in (("asterisk_moh", "a.wav"), ("wesnoth_music", "a.ogg"),
                       ("midi_music", "a.mid")):
         present[key].mkdir()
@@ -403,10 +408,13 @@ def test_prompt_files_skip_the_excluded_prompts() -> None:
     root = Path(DEFAULTS.asterisk_sounds)
     every = prompt_files(CorpusConfig(prompt_exclude=[]))
     speech = prompt_files(CorpusConfig())
-    for voice, pkg in PROMPT_VOICES.items():
-        gone = {p.relative_to(root / voice).as_posix() for p in set(every[pkg]) - set(speech[pkg])}
-        assert "silence/1.wav" in gone and "beep.wav" in gone
+    for voice in HUMAN:
+        d = root / voice.dir
+        gone = {p.relative_to(d).as_posix() for p in set(every[voice.voice])
+                - set(speech[voice.voice])}
         assert all(is_excluded(g, CorpusConfig().prompt_exclude) for g in gone)
+        if voice in FIRST_VOICES:
+            assert {"silence/1.wav", "beep.wav", "confbridge-join.wav"} <= gone
     with pytest.raises(UserError, match="leaves no prompt"):
         prompt_files(CorpusConfig(prompt_exclude=["*"]))
 

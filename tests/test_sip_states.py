@@ -55,7 +55,11 @@ def test_only_pre_answer_states_are_open():
 
 def test_sip_config_defaults_are_valid_and_single_worker_binds_listen_port():
     cfg = build(SipConfig, {}, "sip")
-    assert cfg.worker_port(0) == cfg.listen_port
+    assert cfg.workers == 2 and cfg.calls_in_worker() == 2 and cfg.pjsua_slots() == 4
+    lone = build(SipConfig, {"workers": 1}, "sip")
+    assert lone.worker_port(0) == lone.listen_port
+    # A lone worker keeps a slot free to answer overflow itself (503, not pjsua's 486).
+    assert lone.calls_in_worker() == 1 and lone.pjsua_slots() == 3
     pool = build(SipConfig, {"workers": 3, "worker_base_port": 6000}, "sip")
     assert [pool.worker_port(i) for i in range(3)] == [6000, 6001, 6002]
 

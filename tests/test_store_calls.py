@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.labels import Inferred, SecondResult, ToneEvent
-from agent.store.calls import CallStore
+from agent.errors import UserError
+from agent.labels import Decision, Inferred, SecondResult, ToneEvent
+from agent.store.calls import SCHEMA_VERSION, CallStore
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 BUSY = Inferred(
@@ -37,8 +38,9 @@ def test_a_created_call_is_early_with_nothing_inferred(store: CallStore) -> None
     assert rec is not None
     assert rec.as_json() == {
         "call_id": "c1@dialer", "correlation_id": "job-1", "carrier": "acme", "route": "in-mob",
-        "state": "early", "carrier_final_code": None, "inferred": None, "seconds": [],
-        "evidence": [], "started_at": "2026-11-21T09:00:00.000Z", "decided_at": None,
+        "state": "early", "carrier_final_code": None, "inferred": None, "decision": None,
+        "decisions": [], "seconds": [], "evidence": [], "started_at": "2026-11-21T09:00:00.000Z",
+        "decided_at": None,
     }
 
 
@@ -251,3 +253,70 @@ def test_a_call_written_by_another_process_is_read_here(tmp_path: Path) -> None:
     rec = reader.get("proc")
     assert rec is not None and rec.inferred.sip_code == 404 and rec.state == "decided"
     reader.close()
+
+
+def test_the_decision_history_round_trips_in_order(store: CallStore) -> None:
+    store.create("c1", correlation_id="job-1", started_at=T0)
+    history = [Decision("ringback", 2.0), Decision("announcement", 21.0)]
+    for d in history:
+        store.add_decision("c1", d)
+    rec = store.get("job-1")
+    assert rec.decisions == history
+    assert rec.as_json()["decisions"] == [{"label": "ringback", "at_s": 2.0},
+                                          {"label": "announcement", "at_s": 21.0}]
+    assert rec.as_json()["decision"] == {"label": "announcement", "at_s": 21.0}
+    with pytest.raises(KeyError):
+        store.add_decision("nobody", history[0])
+
+
+# The schema of a calls.sqlite written before the decision history (user_version 0).
+SCHEMA_BEFORE_DECISIONS = """
+CREATE TABLE calls (
+    call_id TEXT PRIMARY KEY, correlation_id TEXT, carrier TEXT, route TEXT,
+    state TEXT NOT NULL, carrier_final_code INTEGER, inferred TEXT, inferred_code INTEGER,
+    started_at REAL NOT NULL, decided_at REAL
+);
+CREATE INDEX calls_correlation ON calls (correlation_id);
+CREATE INDEX calls_started ON calls (started_at);
+CREATE TABLE seconds (
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+    t INTEGER NOT NULL, label TEXT NOT NULL, p TEXT NOT NULL, PRIMARY KEY (call_id, t)
+);
+CREATE TABLE evidence (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE, item TEXT NOT NULL
+);
+CREATE INDEX evidence_call ON evidence (call_id);
+INSERT INTO calls (call_id, correlation_id, state, carrier_final_code, inferred_code,
+                   started_at) VALUES ('old@gw', 'job-9', 'failed', 480, NULL, 1795251600.0);
+INSERT INTO seconds VALUES ('old@gw', 0, 'ringback', '{"ringback": 0.99}');
+INSERT INTO evidence (call_id, item) VALUES ('old@gw', '{"detector": "carrier"}');
+"""
+
+
+def test_a_store_written_before_the_decision_history_opens_and_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA_BEFORE_DECISIONS)
+    old.close()
+    with CallStore(path) as store:
+        rec = store.get("job-9")
+        assert rec is not None and (rec.state, rec.carrier_final_code) == ("failed", 480)
+        assert [s.label for s in rec.seconds] == ["ringback"]
+        assert rec.evidence == [{"detector": "carrier"}] and rec.decisions == []
+        store.add_decision("old@gw", Decision("ringback", 2.0))
+    with CallStore(path) as again:  # a migrated file opens as it is
+        assert again.get("old@gw").decisions == [Decision("ringback", 2.0)]
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION
+
+
+def test_a_store_from_a_newer_program_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite"
+    CallStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(UserError, match="newer than this program") as err:
+        CallStore(path)
+    assert "\n" not in str(err.value)

@@ -117,6 +117,92 @@ def test_rule_config_is_validated_and_names_the_key() -> None:
     assert load_classifier_config().rule == StreamRule()
     with pytest.raises(ConfigError, match="classifier.rule.persistence"):
         build(type(load_classifier_config()), {"rule": {"persistence": 1.0}}, "classifier")
+    with pytest.raises(ConfigError, match="classifier.rule.announcement_odds"):
+        build(type(load_classifier_config()), {"rule": {"announcement_odds": 0.5}}, "classifier")
+    assert build(StreamRule, {"announcement_odds": 0}, "rule").announcement_odds == 0
+
+
+def test_the_decision_history_keeps_every_decision_in_order() -> None:
+    state = replay(["ringback"] * 3 + ["announcement"] * 2 + ["silence"] * 6)
+    assert [(d.label, d.at_s) for d in state.decisions] == [("ringback", 2.0),
+                                                            ("announcement", 5.0)]
+    assert state.decision == state.decisions[-1]
+    assert state.announcement_since == 3
+
+
+def push_with_odds(state: RuleState, seconds: list[tuple[str, float]]) -> None:
+    """Push (carried label, the model's own announcement probability) per second."""
+    for t, (label, announcement_p) in enumerate(seconds, start=len(state.effective)):
+        state.push(t, label, 0.9, announcement_p)
+
+
+def test_the_models_odds_overturn_a_class_the_carry_over_still_holds() -> None:
+    # After 20 s of ringback the carried label stays ringback for two seconds the model
+    # itself gives announcement at 5:1 and 6:1 (30:1 together, over 20:1).
+    state = RuleState()
+    push_with_odds(state, [("ringback", 0.0)] * 20 + [("ringback", 0.83), ("ringback", 0.86)])
+    assert [(d.label, d.at_s) for d in state.decisions] == [("ringback", 2.0),
+                                                            ("announcement", 22.0)]
+    assert state.announcement_since == 20
+
+
+def test_one_second_of_odds_does_not_overturn_however_strong() -> None:
+    # Music that stops short reads as speech for one second: not an announcement.
+    state = RuleState()
+    push_with_odds(state, [("music", 0.0)] * 8 + [("music", 0.999)])
+    assert state.decision is not None and state.decision.label == "music"
+    assert state.finish(9.4).label == "music"
+
+
+def test_odds_below_the_threshold_do_not_overturn() -> None:
+    state = RuleState(StreamRule(announcement_odds=100.0))
+    push_with_odds(state, [("ringback", 0.0)] * 5 + [("ringback", 0.8)] * 3)
+    assert state.decision is not None and state.decision.label == "ringback"
+
+
+def test_at_the_end_a_late_announcement_overrides_the_settled_class() -> None:
+    # Two announcement seconds after the ringback, a music-like second between them, and
+    # the carrier's final response before the rule could settle them.
+    state = RuleState()
+    push_with_odds(state, [("ringback", 0.0)] * 10 + [("announcement", 0.97), ("music", 0.01),
+                                                      ("announcement", 0.99)])
+    assert state.decision is not None and state.decision.label == "ringback"
+    final = state.finish(13.6)
+    assert final is not None and (final.label, final.at_s) == ("announcement", 13.6)
+    assert [d.label for d in state.decisions] == ["ringback", "announcement"]
+    assert state.finish(13.6) is final and len(state.decisions) == 2
+
+
+def test_announcement_heard_before_the_class_came_back_does_not_count_at_the_end() -> None:
+    state = RuleState()
+    push_with_odds(state, [("music", 0.0)] * 4 + [("announcement", 0.7), ("music", 0.1)]
+                   + [("announcement", 0.7)] + [("music", 0.1)] * 3)
+    assert state.finish(10.0).label == "music"
+
+
+def test_speech_like_seconds_where_music_starts_and_stops_are_not_an_announcement() -> None:
+    # Ringback gives way to a caller tune: the second of the change and the last one
+    # (the tune stops short) read as speech, the tune between them does not.
+    state = RuleState()
+    push_with_odds(state, [("ringback", 0.0)] * 10 + [("ringback", 0.96)]
+                   + [("music", 0.0)] * 4 + [("music", 0.98)])
+    assert state.finish(16.5).label == "ringback"
+    assert [d.label for d in state.decisions] == ["ringback"]
+
+
+def test_an_early_announcement_followed_by_silence_stays_announcement() -> None:
+    state = RuleState()
+    push_with_odds(state, [("announcement", 0.99)] * 4 + [("silence", 0.0)] * 12)
+    assert [d.label for d in state.decisions] == ["announcement"]
+    assert state.finish(16.0).label == "announcement"
+    assert [d.label for d in state.decisions] == ["announcement"]
+
+
+def test_without_a_settled_class_the_end_decision_joins_the_history() -> None:
+    state = replay(["music", "silence", "music"])
+    assert state.decisions == []
+    assert state.finish(3.2).label == "music"
+    assert [(d.label, d.at_s) for d in state.decisions] == [("music", 3.2)]
 
 
 def test_carry_over_worked_example() -> None:

@@ -94,6 +94,8 @@ STORE = web.AppKey("store", CallStoreBackend)
 CONFIG = web.AppKey("config", ApiConfig)
 NOTIFIER = web.AppKey("notifier", CallNotifier)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+#: A callable listing what is wrong with the agent ([] when healthy), or None.
+HEALTH = web.AppKey("health", object)
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -247,6 +249,12 @@ async def asr_stats(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 ``{"ok": true}``, or 503 with ``problems`` (children down, crash loops)."""
+    health = request.app[HEALTH]
+    problems = health() if health is not None else []
+    if problems:
+        return web.json_response({"ok": False, "version": __version__, "problems": problems},
+                                 status=503)
     return web.json_response({"ok": True, "version": __version__})
 
 
@@ -303,6 +311,7 @@ def create_app(
     config: ApiConfig | None = None,
     registry: CollectorRegistry | None = None,
     notifier: CallNotifier | None = None,
+    health: Callable[[], list[str]] | None = None,
 ) -> web.Application:
     """Build the API application over ``store``.
 
@@ -318,15 +327,22 @@ def create_app(
     notifier : CallNotifier or None
         Shared with the supervisor, which calls ``notifier.notify(call_id)`` after writing
         a decision; a new one is made if None. It is ``app[NOTIFIER]`` either way.
+    health : callable or None
+        Lists what is wrong with the agent ([] when healthy) for ``/healthz``.
 
     Returns
     -------
     aiohttp.web.Application
     """
-    app = web.Application(middlewares=[_errors])
+    from agent.api.guard import bearer_middleware
+
+    cfg = config or ApiConfig()
+    middlewares = [_errors] + ([bearer_middleware(cfg.token)] if cfg.token else [])
+    app = web.Application(middlewares=middlewares)
     app[STORE] = store
     app[CONFIG] = config if config is not None else ApiConfig()
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
+    app[HEALTH] = health
     app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
     app.router.add_get("/v1/calls/{id:.+}", get_call)  # a Call-ID may hold "/"
     app.router.add_get("/v1/calls", list_calls)
@@ -345,7 +361,9 @@ async def start(app: web.Application, config: ApiConfig) -> web.AppRunner:
     Returns the runner; ``await runner.cleanup()`` stops it. With port 0 the bound port
     is ``runner.addresses[0][1]``.
     """
-    runner = web.AppRunner(app, access_log=None)
+    from agent.api.guard import GuardedSite
+
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.keepalive_s)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    await GuardedSite(runner, config).start()
     return runner

@@ -28,6 +28,17 @@ class ApiConfig:
         How far back ``since`` reaches when a request leaves it out.
     retention_days
         Calls older than this are pruned from the store (hourly); 0 keeps them forever.
+    token
+        Bearer token every request but ``/healthz`` must carry (``Authorization: Bearer``);
+        required when ``host`` is beyond loopback, optional on it. Write it as
+        ``${EMA_API_TOKEN}`` to keep it out of the file.
+    header_timeout_s
+        A request's headers must arrive within this many seconds of its first byte (and a
+        new connection's first request within this of opening), else it is closed.
+    max_connections
+        Open connections beyond this are closed at once.
+    keepalive_s
+        An idle keep-alive connection is closed after this long.
     """
 
     host: str = "127.0.0.1"
@@ -38,8 +49,26 @@ class ApiConfig:
     list_limit_max: int = 1000
     default_window_s: float = 86400.0
     retention_days: float = 30.0
+    token: str = ""
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
+    keepalive_s: float = 15.0
 
     def validate(self) -> None:
+        from agent.api.guard import is_loopback
+
+        if not self.token and not is_loopback(self.host):
+            raise ConfigError(f"token: required when host ({self.host}) is beyond loopback; "
+                              "set token: ${EMA_API_TOKEN} and export it")
+        if self.token and len(self.token) < 16:
+            raise ConfigError("token: use at least 16 characters")
+        if not 0 < self.header_timeout_s <= 300:
+            raise ConfigError(f"header_timeout_s: expected 0 < value <= 300, got "
+                              f"{self.header_timeout_s}")
+        if self.max_connections < 1:
+            raise ConfigError(f"max_connections: expected >= 1, got {self.max_connections}")
+        if self.keepalive_s <= 0:
+            raise ConfigError(f"keepalive_s: expected > 0, got {self.keepalive_s}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.max_wait_s <= 3600:

@@ -2,7 +2,9 @@
 
 Each file goes through the same :class:`~agent.analysis.CallAnalyzer` the live agent
 feeds, one second at a time, so ``decision`` and ``inferred`` are what the agent would
-have acted on had the file been a call's early media.
+have acted on had the file been a call's early media. ``decisions`` is the decision
+history: every class decision in order, ``at_s`` the seconds of audio when it was made
+(``decision`` is the last of them).
 """
 
 from __future__ import annotations
@@ -48,14 +50,15 @@ def classify_samples(analyzer: Any, samples: Any) -> dict[str, Any]:
         "duration_s": round(samples.size / SAMPLE_RATE, 3),
         "seconds": [s.as_json() for s in analyzer.seconds],
         "decision": decision.as_json() if decision is not None else None,
+        "decisions": [d.as_json() for d in analyzer.decisions],
         "inferred": inferred.as_json() if inferred is not None else None,
     }
 
 
 def _table_line(path: str, record: dict[str, Any]) -> str:
     letters = "".join(s["label"][0].upper() for s in record["seconds"])
-    decision = record["decision"]
-    dec = f"{decision['label']}@{decision['at_s']:g}s" if decision else "-"
+    # The history, oldest first: "ringback@2s>announcement@21s".
+    dec = ">".join(f"{d['label']}@{d['at_s']:g}s" for d in record["decisions"]) or "-"
     inf = record["inferred"]
     code = f"{inf['sip_code']} {inf['reason']} ({inf['source']})" if inf else "-"
     return f"{path}\t{record['duration_s']:.1f}s\t{letters}\t{dec}\t{code}"
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     components = AnalysisComponents.load(cfg)
     failed = 0
     if args.format == "table":
-        print("file\tduration\tper-second (A/R/M/S)\tdecision\tinferred")
+        print("file\tduration\tper-second (A/R/M/S)\tdecisions\tinferred")
     for path in args.paths:
         try:
             samples = load_audio(path)

@@ -22,7 +22,7 @@ import numpy as np
 
 from agent.audio import SAMPLE_RATE
 from agent.classify.model import StudentModel
-from agent.classify.rule import RuleState, StreamRule, carry_over
+from agent.classify.rule import ANNOUNCEMENT, RuleState, StreamRule, carry_over
 from agent.features import FRAMES_PER_SECOND_WINDOW, N_FEATURES, N_MELS
 from agent.features.context import (
     N_CONTEXT,
@@ -92,6 +92,16 @@ class StreamingClassifier:
         """The settled class so far, or None."""
         return self._state.decision
 
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision so far, in order (see :attr:`RuleState.decisions`)."""
+        return self._state.decisions
+
+    @property
+    def announcement_since(self) -> int | None:
+        """First second of the evidence behind the announcement decision, if any."""
+        return self._state.announcement_since
+
     def push(self, samples: np.ndarray) -> list[SecondResult]:
         """Add samples (float32, 8 kHz, any length); return the seconds completed by them."""
         return self._feed(samples, audio=None)
@@ -131,7 +141,8 @@ class StreamingClassifier:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity_of_spectra is not None:
             self._periodicity_of_spectra()
-        probs = carry_over(self._carried, self._predict().tolist(), self.rule.persistence)
+        raw = self._predict().tolist()
+        probs = carry_over(self._carried, raw, self.rule.persistence)
         self._carried = probs
         if self._context.size:
             push_context(self._context, self._row[:N_FEATURES])
@@ -140,11 +151,11 @@ class StreamingClassifier:
         # The model always gives one probability per label: no length check on this path.
         result = SecondResult(t, LABELS[k], dict(zip(LABELS, probs, strict=False)))
         self.seconds.append(result)
-        self._state.push(t, result.label, probs[k])
+        self._state.push(t, result.label, probs[k], raw[ANNOUNCEMENT])
         return result
 
     def finish(self) -> Decision | None:
-        """End of stream: the settled decision, else the best one from what was seen.
+        """End of stream: the decision weighing everything seen (:meth:`RuleState.finish`).
 
         A trailing partial second is not classified (the model needs a whole second).
         """

@@ -2,6 +2,9 @@
 
 - :mod:`agent.corpus.channel` — codecs and the random telephone channel (stable API).
 - :mod:`agent.corpus.sources` — clean clips per class, cut from the packages' audio.
+- :mod:`agent.corpus.speech` — announcements: one voice's prompts or Festival sentences.
+- :mod:`agent.corpus.festival` — the Festival voices and :func:`render_text`.
+- :mod:`agent.corpus.clip` — the clip every generator yields, and shared draws.
 - :mod:`agent.corpus.build` — the resumable builder writing WAVs and the manifest.
 - :mod:`agent.corpus.manifest` — reading the provenance manifest.
 """

@@ -45,7 +45,14 @@ README = "README"
 _ADDITIVE = ("more_music", "more_music_seconds")
 # Settings that shape one class only, with the value a record without them was built
 # with: when only they changed, that class is rebuilt and the others are kept.
-_CLASS_SCOPED: dict[str, tuple[str, Any]] = {"prompt_exclude": ("announcement", [])}
+# A record from before the voice settings existed was spoken by three prompt voices only:
+# no value compares equal to that, so its announcements are rebuilt.
+_CLASS_SCOPED: dict[str, tuple[str, Any]] = {
+    "prompt_exclude": ("announcement", []),
+    **{key: ("announcement", None) for key in (
+        "human_voices", "tts_voices", "holdout_voices", "voice_min_s", "tts_stretch",
+        "tts_pitch_cents")},
+}
 
 
 def _check_build_info(out: Path, cfg: CorpusConfig) -> set[str]:
@@ -119,7 +126,13 @@ def summarize(items: Sequence[CorpusItem]) -> dict[str, Any]:
     per_package: dict[str, float] = {}
     per_codec: Counter[str] = Counter()
     groups: dict[str, set[str]] = {}
+    per_voice: dict[str, dict[str, float]] = {}
+    vocal: set[str] = set()
     for it in items:
+        voices = per_voice.setdefault(it.label, {})
+        voices[it.voice] = voices.get(it.voice, 0.0) + it.duration_s
+        if it.vocals:
+            vocal.add(it.voice)
         c = per_class.setdefault(it.label, {"files": 0, "seconds": 0.0})
         c["files"] += 1
         c["seconds"] = round(c["seconds"] + it.duration_s, 3)
@@ -135,6 +148,10 @@ def summarize(items: Sequence[CorpusItem]) -> dict[str, Any]:
         "per_class": {k: per_class[k] for k in LABELS if k in per_class},
         "per_package_source_seconds": {k: round(v, 3) for k, v in sorted(per_package.items())},
         "per_codec_files": dict(sorted(per_codec.items())),
+        "per_voice_seconds": {
+            label: {v: round(sec, 3) for v, sec in sorted(per_voice[label].items())}
+            for label in LABELS if label in per_voice},
+        "vocal_music_sources": sorted(vocal),
     }
 
 
@@ -149,6 +166,13 @@ def totals_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  {pkg:<30} {sec:>9.1f} s")
     lines.append("files per codec: " + ", ".join(
         f"{k} {v}" for k, v in summary["per_codec_files"].items()))
+    vocal = set(summary.get("vocal_music_sources", []))
+    for label in ("announcement", "music"):
+        voices = summary.get("per_voice_seconds", {}).get(label, {})
+        if voices:
+            lines.append(f"{label} seconds per {'voice' if label == 'announcement' else 'source'}:")
+            lines += [f"  {v:<50} {sec:>8.1f} s{'  (vocals)' if v in vocal else ''}"
+                      for v, sec in voices.items()]
     return lines
 
 
@@ -160,7 +184,9 @@ def readme_text(summary: dict[str, Any]) -> str:
         "audio/<label>/<id>.wav  8 kHz mono 16-bit, after the simulated telephone channel",
         "manifest.jsonl          one JSON object per file: id, label, group (files sharing",
         "                        source audio share it), path, duration_s, sources (package,",
-        "                        path, start_s, duration_s) and transforms (mix, channel)",
+        "                        path, start_s, duration_s), transforms (mix, channel),",
+        "                        voice (<package>/<speaker> for speech; the package for",
+        "                        music), engine and vocals (music with singing)",
         "build.json              the settings it was built with; summary.json the totals",
         "",
         *totals_lines(summary),
@@ -250,6 +276,7 @@ def build_corpus(
                         id=clip.id, label=label, group=clip.group, path=rel,
                         duration_s=round(clip.duration_s, 4), sources=tuple(clip.sources),
                         transforms={"mix": clip.mix, "channel": channel},
+                        voice=clip.voice, engine=clip.engine, vocals=clip.vocals,
                     ))
                     built += 1
             except ImportError as exc:

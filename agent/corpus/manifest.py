@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ class CorpusItem:
     ``label`` is the true class of its source; ``group`` is shared by files cut from the
     same source audio, so a grouped train/test split never tests on audio it trained on.
     ``path`` is relative to the corpus directory.
+
+    ``voice`` says who or what made the sound, and its part before the first ``/`` is the
+    voice family a leave-one-out evaluation holds out (:func:`voice_family`):
+
+    - announcements: ``<debian-package>/<speaker>`` (``asterisk-core-sounds-en-wav/
+      en_US_f_Allison``, ``festvox-czech-dita/czech_dita``); one file, one voice;
+    - music: the source package; ``vocals`` marks songs with singing;
+    - ringback: ``agent.tones/<country>``; silence: ``synthetic/<kind>``.
+
+    ``engine`` is ``human``, ``festival``, ``music``, ``tone`` or ``synthetic``.
     """
 
     id: str
@@ -44,11 +55,52 @@ class CorpusItem:
     duration_s: float
     sources: tuple[SourceRef, ...] = ()
     transforms: dict[str, Any] = field(default_factory=dict)
+    voice: str = ""
+    engine: str = ""
+    vocals: bool = False
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["sources"] = [asdict(s) for s in self.sources]
         return d
+
+
+def voice_family(voice: str) -> str:
+    """The family of a voice: its package (the part before the first ``/``)."""
+    return voice.split("/", 1)[0]
+
+
+def voice_families(items: Sequence[CorpusItem], *,
+                   label: str | None = None) -> dict[str, list[str]]:
+    """Voice families of a manifest (of one class if ``label`` is given), each with its
+    voices, sorted."""
+    out: dict[str, set[str]] = {}
+    for it in items:
+        if label is None or it.label == label:
+            out.setdefault(voice_family(it.voice), set()).add(it.voice)
+    return {fam: sorted(out[fam]) for fam in sorted(out)}
+
+
+def _derived_voice(label: str, sources: tuple[SourceRef, ...],
+                   mix: dict[str, Any]) -> tuple[str, str]:
+    """Voice and engine of an item from a manifest written before they were recorded.
+
+    Such corpora spoke announcements only with the Asterisk prompt voices, whose speaker
+    is the directory under ``sounds/``.
+    """
+    first = sources[0] if sources else SourceRef("unknown", "", 0.0, 0.0)
+    if label == "announcement":
+        parts = Path(first.path).parts
+        speaker = (parts[parts.index("sounds") + 1] if "sounds" in parts[:-1]
+                   else Path(first.path).parent.name)
+        return f"{first.package}/{speaker}", "human"
+    if label == "music":
+        return first.package, "music"
+    if label == "ringback":
+        country = mix.get("country") or first.path.split("/", 1)[0]
+        return f"{first.package}/{country}", "tone"
+    kind = mix.get("kind") or first.path.rsplit("/", 1)[-1]
+    return f"{first.package}/{kind}", "synthetic"
 
 
 def _item_from_json(obj: Any, where: str) -> CorpusItem:
@@ -64,20 +116,27 @@ def _item_from_json(obj: Any, where: str) -> CorpusItem:
             )
             for s in obj.get("sources", [])
         )
-        item = CorpusItem(
+        label = str(obj["label"])
+        transforms = dict(obj.get("transforms", {}))
+        if label not in LABELS:
+            raise UserError(f"{where}: unknown label {label!r}")
+        voice, engine = str(obj.get("voice", "")), str(obj.get("engine", ""))
+        if not voice or not engine:
+            voice, engine = _derived_voice(label, sources, dict(transforms.get("mix", {})))
+        return CorpusItem(
             id=str(obj["id"]),
-            label=str(obj["label"]),
+            label=label,
             group=str(obj["group"]),
             path=str(obj["path"]),
             duration_s=float(obj["duration_s"]),
             sources=sources,
-            transforms=dict(obj.get("transforms", {})),
+            transforms=transforms,
+            voice=voice,
+            engine=engine,
+            vocals=bool(obj.get("vocals", False)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{where}: bad manifest entry ({type(exc).__name__}: {exc})") from None
-    if item.label not in LABELS:
-        raise UserError(f"{where}: unknown label {item.label!r}")
-    return item
 
 
 def load_manifest(directory: str | Path) -> list[CorpusItem]:

@@ -8,11 +8,10 @@ replays it and skips the ids it has.
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,13 @@ import soxr
 from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
 from agent.corpus.channel import rms_dbfs
+from agent.corpus.clip import Clip, draw, package_files
+from agent.corpus.clip import seconds as _seconds
 from agent.corpus.config import CorpusConfig
 from agent.corpus.manifest import SourceRef
+from agent.corpus.speech import announcement_clips
 from agent.errors import UserError
 
-# Prompt directory (under asterisk_sounds) -> the Debian package that ships it.
-PROMPT_VOICES: dict[str, str] = {
-    "en_US_f_Allison": "asterisk-core-sounds-en-wav",
-    "es_MX_f_Allison": "asterisk-core-sounds-es-wav",
-    "fr_CA_f_June": "asterisk-core-sounds-fr-wav",
-}
 MOH_PACKAGE = "asterisk-moh-opsound-wav"
 WESNOTH_PACKAGE = "wesnoth-music"
 MIDI_PACKAGE = "planetblupi-music-midi"
@@ -43,76 +39,14 @@ TONE_PACKAGE = "agent.tones"
 SILENCE_KINDS = ("digital", "comfort", "white", "pink", "brown", "hum", "clicks")
 
 
-@dataclass
-class Clip:
-    """Audio of one known class before the telephone channel."""
-
-    index: int
-    label: str
-    group: str
-    samples: np.ndarray
-    sources: list[SourceRef]
-    mix: dict[str, Any] = field(default_factory=dict)
-    keep_level: bool = False
-
-    @property
-    def id(self) -> str:
-        """Stable name: class and number in the class's sequence."""
-        return f"{self.label}-{self.index:05d}"
-
-    @property
-    def duration_s(self) -> float:
-        return self.samples.size / SAMPLE_RATE
-
-
-def _draw(rng: np.random.Generator, pair: list[float]) -> float:
-    """Uniform in a config ``[min, max]`` range."""
-    return float(rng.uniform(pair[0], pair[1]))
-
-
-def _seconds(n: int) -> float:
-    return round(n / SAMPLE_RATE, 4)
-
-
-def _files(directory: Path, pattern: str, package: str) -> list[Path]:
-    if not directory.is_dir():
-        raise UserError(f"{directory}: missing; install the Debian package {package} "
-                        f"(apt-get install {package})")
-    files = sorted(p for p in directory.rglob(pattern) if p.is_file())
-    if not files:
-        raise UserError(f"{directory}: no {pattern} files; reinstall {package}")
-    return files
-
-
-def is_excluded(relative: str, patterns: list[str]) -> bool:
-    """Whether a prompt's path under its voice directory matches one of ``patterns``."""
-    return any(fnmatch.fnmatchcase(relative, p) for p in patterns)
-
-
-def prompt_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
-    """Asterisk speech prompts per package, without ``cfg.prompt_exclude``.
-
-    Raises :class:`UserError` naming a missing package, or when nothing is left of a voice.
-    """
-    root = Path(cfg.sources.asterisk_sounds)
-    out = {}
-    for voice, pkg in PROMPT_VOICES.items():
-        files = [p for p in _files(root / voice, "*.wav", pkg)
-                 if not is_excluded(p.relative_to(root / voice).as_posix(), cfg.prompt_exclude)]
-        if not files:
-            raise UserError(f"{root / voice}: prompt_exclude leaves no prompt of {pkg}")
-        out[pkg] = files
-    return out
-
-
 def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
     """Music files per package; raises :class:`UserError` naming a missing package."""
     files = {
-        MOH_PACKAGE: _files(Path(cfg.sources.asterisk_moh), "*.wav", MOH_PACKAGE),
-        WESNOTH_PACKAGE: _files(Path(cfg.sources.wesnoth_music), "*.ogg", WESNOTH_PACKAGE),
+        MOH_PACKAGE: package_files(Path(cfg.sources.asterisk_moh), "*.wav", MOH_PACKAGE),
+        WESNOTH_PACKAGE: package_files(Path(cfg.sources.wesnoth_music), "*.ogg", WESNOTH_PACKAGE),
     }
     if cfg.sources.midi_music:
-        files[MIDI_PACKAGE] = _files(Path(cfg.sources.midi_music), "*.mid", MIDI_PACKAGE)
+        files[MIDI_PACKAGE] = package_files(Path(cfg.sources.midi_music), "*.mid", MIDI_PACKAGE)
         if not Path(cfg.sources.soundfont).is_file():
             raise UserError(f"{cfg.sources.soundfont}: missing; install the Debian package "
                             f"{SOUNDFONT_PACKAGE} (apt-get install {SOUNDFONT_PACKAGE})")
@@ -121,7 +55,7 @@ def music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
 
 def more_music_files(cfg: CorpusConfig) -> dict[str, list[Path]]:
     """Files of each ``more_music`` package; raises :class:`UserError` naming a missing one."""
-    files = {m.package: _files(Path(m.dir), m.pattern, m.package) for m in cfg.more_music}
+    files = {m.package: package_files(Path(m.dir), m.pattern, m.package) for m in cfg.more_music}
     midi = any(p.suffix.lower() in (".mid", ".midi") for fs in files.values() for p in fs)
     if midi and not Path(cfg.sources.soundfont).is_file():
         raise UserError(f"{cfg.sources.soundfont}: missing; install the Debian package "
@@ -166,55 +100,6 @@ def _load_music(cfg: CorpusConfig, path: Path) -> np.ndarray:
     return load_audio(path)
 
 
-def _noise_like(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
-    x = rng.standard_normal(n).astype(np.float32)
-    return x * np.float32(10.0 ** (dbfs / 20.0))
-
-
-def _pause(cfg: CorpusConfig, rng: np.random.Generator, dbfs: float) -> np.ndarray:
-    return _noise_like(rng, int(_draw(rng, cfg.pause_s) * SAMPLE_RATE), dbfs)
-
-
-def announcement_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
-    """Announcement-length streams of one voice's prompts joined by short low-noise pauses.
-
-    Each prompt is used in one stream only until every prompt of its voice has been used
-    (then the voice's pool is reshuffled), so a split by ``group`` (= the stream) does not
-    test on a prompt it trained on as long as the pool lasts.
-    """
-    pools = prompt_files(cfg)
-    packages = sorted(pools)
-    order = {pkg: list(rng.permutation(len(pools[pkg]))) for pkg in packages}
-    cursor = dict.fromkeys(packages, 0)
-    total = 0.0
-    index = 0
-    while total < cfg.seconds_per_class:
-        pkg = packages[index % len(packages)]
-        target = _draw(rng, cfg.segment_s)
-        max_n = int(cfg.segment_s[1] * SAMPLE_RATE)
-        pause_db = _draw(rng, cfg.pause_noise_dbfs)
-        parts: list[np.ndarray] = [_pause(cfg, rng, pause_db)]
-        sources: list[SourceRef] = []
-        n = parts[0].size
-        while n < target * SAMPLE_RATE:
-            if cursor[pkg] >= len(order[pkg]):
-                order[pkg] = list(rng.permutation(len(pools[pkg])))
-                cursor[pkg] = 0
-            path = pools[pkg][order[pkg][cursor[pkg]]]
-            cursor[pkg] += 1
-            audio = load_audio(path)[: max(0, max_n - n)]
-            if audio.size == 0:
-                continue
-            sources.append(SourceRef(pkg, str(path), 0.0, _seconds(audio.size)))
-            parts += [audio, _pause(cfg, rng, pause_db)]
-            n += audio.size + parts[-1].size
-        samples = np.concatenate(parts)[:max_n].astype(np.float32)
-        yield Clip(index, "announcement", f"announcement-{index:05d}", samples, sources,
-                   mix={"pause_noise_dbfs": round(pause_db, 2), "prompts": len(sources)})
-        total += samples.size / SAMPLE_RATE
-        index += 1
-
-
 @dataclass(frozen=True)
 class _Segment:
     package: str
@@ -255,7 +140,8 @@ def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
     ``more_music`` existed (same draws, same ids), so adding it only appends files.
     """
     base = list(_choose_segments(cfg, rng, music_files(cfg), cfg.seconds_per_class))
-    yield from _music_from(cfg, base, first=0, group=lambda seg: f"music:{seg.path.name}")
+    yield from _music_from(cfg, base, first=0, group=lambda seg: f"music:{seg.path.name}",
+                           vocals=set())
     if cfg.more_music and cfg.more_music_seconds > 0:
         more = list(_choose_segments(cfg, rng, more_music_files(cfg), cfg.more_music_seconds))
         roots = {m.package: Path(m.dir) for m in cfg.more_music}
@@ -263,7 +149,8 @@ def music_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
         # is the package and the path under its directory.
         yield from _music_from(
             cfg, more, first=len(base),
-            group=lambda seg: f"music:{seg.package}/{seg.path.relative_to(roots[seg.package])}")
+            group=lambda seg: f"music:{seg.package}/{seg.path.relative_to(roots[seg.package])}",
+            vocals={m.package for m in cfg.more_music if m.vocals})
 
 
 def _choose_segments(cfg: CorpusConfig, rng: np.random.Generator,
@@ -286,8 +173,10 @@ def _choose_segments(cfg: CorpusConfig, rng: np.random.Generator,
 
 
 def _music_from(cfg: CorpusConfig, chosen: list[_Segment], *, first: int,
-                group: Callable[[_Segment], str]) -> Iterator[Clip]:
-    """Clips of the chosen segments, numbered from ``first``, each source file read once."""
+                group: Callable[[_Segment], str], vocals: set[str]) -> Iterator[Clip]:
+    """Clips of the chosen segments, numbered from ``first``, each source file read once;
+    the voice of a music clip is its package (the source family an evaluation holds out),
+    flagged ``vocals`` when the package is configured as songs with singing."""
     by_file: dict[Path, list[tuple[int, _Segment]]] = {}
     for i, seg in enumerate(chosen, start=first):
         by_file.setdefault(seg.path, []).append((i, seg))
@@ -299,7 +188,8 @@ def _music_from(cfg: CorpusConfig, chosen: list[_Segment], *, first: int,
         for i, seg in by_file[path]:
             samples = audio[seg.start:seg.start + seg.length].astype(np.float32)
             ref = SourceRef(seg.package, str(path), _seconds(seg.start), _seconds(seg.length))
-            yield Clip(i, "music", group(seg), samples, [ref], mix=dict(mix))
+            yield Clip(i, "music", group(seg), samples, [ref], voice=seg.package,
+                       engine="music", mix=dict(mix), vocals=seg.package in vocals)
 
 
 def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]:
@@ -320,12 +210,13 @@ def ringback_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip
     index = 0
     while total < cfg.seconds_per_class:
         cc, variant, spec = order[index % len(order)]
-        duration = _draw(rng, cfg.segment_s)
+        duration = draw(rng, cfg.segment_s)
         phase = float(rng.uniform(0.0, spec.period_ms / 1000.0))
         samples = render(spec, duration_s=duration, sr=SAMPLE_RATE, phase_s=phase)
         ref = SourceRef(TONE_PACKAGE, f"{cc}/ringback/{variant}", round(phase, 4),
                         _seconds(samples.size))
         yield Clip(index, "ringback", f"ringback:{cc}", samples, [ref],
+                   voice=f"{TONE_PACKAGE}/{cc}", engine="tone",
                    mix={"country": cc, "variant": variant, "tone_source": spec.source,
                         "phase_s": round(phase, 4)})
         total += samples.size / SAMPLE_RATE
@@ -381,13 +272,14 @@ def silence_clips(cfg: CorpusConfig, rng: np.random.Generator) -> Iterator[Clip]
     index = 0
     while total < cfg.seconds_per_class:
         kind = SILENCE_KINDS[index % len(SILENCE_KINDS)]
-        n = int(_draw(rng, cfg.segment_s) * SAMPLE_RATE)
-        dbfs = _draw(rng, cfg.silence_noise_dbfs)
+        n = int(draw(rng, cfg.segment_s) * SAMPLE_RATE)
+        dbfs = draw(rng, cfg.silence_noise_dbfs)
         samples, extra = _silence_kind(kind, rng, n, dbfs)
         ref = SourceRef(SYNTH_PACKAGE, f"silence/{kind}", 0.0, _seconds(n))
         mix = {"kind": kind, **({} if kind == "digital" else {"level_dbfs": round(dbfs, 2)}),
                **extra}
-        yield Clip(index, "silence", f"silence-{index:05d}", samples, [ref], mix=mix,
+        yield Clip(index, "silence", f"silence-{index:05d}", samples, [ref],
+                   voice=f"{SYNTH_PACKAGE}/{kind}", engine="synthetic", mix=mix,
                    keep_level=True)
         total += n / SAMPLE_RATE
         index += 1

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from agent.audio import SAMPLE_RATE
-from agent.labels import Inferred, LibraryMatch, SecondResult, ToneEvent
+from agent.labels import Decision, Inferred, LibraryMatch, SecondResult, ToneEvent
 from agent.media.tap import WavTail
 from agent.sip import messages as m
 
@@ -42,6 +42,7 @@ class Tracked:
     analyzer: Any
     tail: WavTail
     t0: float  # wall-clock time of the first early-media frame
+    decisions_sent: int = 0  # of analyzer.decisions: the rest are still to be sent
 
 
 def event_message(call_id: str, event: Any, *, audio_s: float, t0: float,
@@ -52,7 +53,7 @@ def event_message(call_id: str, event: Any, *, audio_s: float, t0: float,
     (``t0 + audio_s``, the tap is real time) to ``now``.
     """
     kind = {SecondResult: "second", ToneEvent: "tone", LibraryMatch: "match",
-            Inferred: "inferred"}.get(type(event), "other")
+            Inferred: "inferred", Decision: "decision"}.get(type(event), "other")
     return m.AnalysisEvent(call_id=call_id, kind=kind, data=event.as_json(),
                            audio_s=round(audio_s, 3), lag_s=round(max(0.0, now - t0 - audio_s), 4))
 
@@ -99,6 +100,13 @@ class Analyst:
             inferred = analyzer.on_carrier_final(code) if code else analyzer.conclude()
         except Exception:  # analysis fails open: the call goes on with the carrier's code
             log.exception("finalize_failed", call_id=call_id)
+        # The end of the stream may have changed the class (a late announcement): the
+        # supervisor stores the history before the inference that follows from it.
+        audio_s = tracked.analyzer.duration_s
+        now = time.time()
+        for decision in tracked.analyzer.decisions[tracked.decisions_sent:]:
+            self.send(event_message(call_id, decision, audio_s=audio_s, t0=tracked.t0, now=now))
+        tracked.decisions_sent = len(tracked.analyzer.decisions)
         tracked.tail.close()
         self.send(m.FinalInference(call_id=call_id,
                                    inferred=inferred.as_json() if inferred else None,
@@ -122,6 +130,8 @@ class Analyst:
         for event in events:
             self.send(event_message(tracked.call_id, event, audio_s=audio_s, t0=tracked.t0,
                                     now=now))
+            if isinstance(event, Decision):
+                tracked.decisions_sent += 1
 
     def run(self) -> None:
         while self.running:
@@ -166,11 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         components = AnalysisComponents.load(cfg)
     except Exception as exc:  # noqa: BLE001 - the agent must still relay calls
-        log.error("analysis_unavailable", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        log.error("analysis_unavailable", error=error)
         components = None
     if components is not None:
         warm_up(components)
     analyst = Analyst(components, sock, max_audio_s=cfg.sip.max_early_media_s)
+    analyst.send(m.AnalystStatus(available=components is not None,
+                                 error=None if components is not None else error))
     signal.signal(signal.SIGTERM, lambda *_: setattr(analyst, "running", False))
     analyst.run()
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
@@ -27,11 +28,19 @@ class SipConfig:
     carrier : str
         The carrier gateway as ``host:port``; outbound INVITEs go to ``sip:<user>@carrier``.
     allowed_sources : list of str
-        Source IP addresses allowed to send INVITEs; others get 403.
+        Source addresses or CIDR networks allowed to send INVITEs; others get 403
+        (checked at the edge: the worker alone, or Kamailio in front of several).
+    invite_rate_per_source : float
+        New INVITEs a second one source may send (bursts of twice that); more get 503 with
+        Retry-After and one log line. 0 turns the limit off.
+    failover_code : int
+        What a dialer gets when the worker holding its call dies before the carrier's
+        final response (else the carrier's own code is sent).
     workers : int
         Number of pjsua2 worker processes (each holds 2 bridged calls).
     calls_per_worker : int
-        Bridged calls per worker (pjsua2 allows 4 call legs per process, i.e. 2).
+        Bridged calls per worker behind Kamailio (pjsua2 allows 4 call legs per process,
+        i.e. 2); a lone worker takes 1 (see :meth:`calls_in_worker`).
     analysis_processes : int
         Processes running classification, tones, fingerprints and decisions.
     codecs : list of str
@@ -66,7 +75,9 @@ class SipConfig:
     rtp_ports_per_worker: int = 40
     carrier: str = "127.0.0.1:5080"
     allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
-    workers: int = 1
+    invite_rate_per_source: float = 50.0
+    failover_code: int = 503
+    workers: int = 2
     calls_per_worker: int = 2
     analysis_processes: int = 1
     codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA"])
@@ -80,7 +91,21 @@ class SipConfig:
     kamailio: str = "kamailio"
     restart_backoff_s: float = 0.5
 
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``allowed_sources`` as networks (a bare address is a /32 or /128)."""
+        return [ipaddress.ip_network(s, strict=False) for s in self.allowed_sources]
+
     def validate(self) -> None:
+        for source in self.allowed_sources:
+            try:
+                ipaddress.ip_network(str(source), strict=False)
+            except ValueError:
+                raise ConfigError(f"allowed_sources: {source!r} is not an address or "
+                                  "CIDR network (e.g. 10.0.0.0/8)") from None
+        if self.invite_rate_per_source < 0:
+            raise ConfigError("invite_rate_per_source: must be >= 0 (0 turns it off)")
+        if not 400 <= self.failover_code <= 699:
+            raise ConfigError("failover_code: must be a SIP failure code (400..699)")
         for name in ("listen_port", "worker_base_port", "rtp_port_base"):
             if not 1 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name}: must be a UDP port (1..65535)")
@@ -111,6 +136,17 @@ class SipConfig:
             raise ConfigError("decision_timeout_ms: must be >= 0")
         if self.carrier_timeout_s <= 0 or self.max_early_media_s <= 0:
             raise ConfigError("carrier_timeout_s and max_early_media_s must be > 0")
+
+    def calls_in_worker(self) -> int:
+        """Calls one worker takes. A lone worker (no Kamailio in front) takes one and keeps
+        a call slot free: pjsua answers an INVITE that finds no free slot with a stateless
+        486 Busy Here of its own, and a false busy is the worst answer a dialer can get; with
+        the spare slot the worker itself answers 503 + Retry-After."""
+        return self.calls_per_worker if self.workers > 1 else 1
+
+    def pjsua_slots(self) -> int:
+        """pjsua's ``maxCalls`` for a worker (two legs a call, plus the spare slot)."""
+        return min(4, 2 * self.calls_in_worker() + (0 if self.workers > 1 else 1))
 
     def worker_port(self, index: int) -> int:
         """The SIP port worker ``index`` binds."""

@@ -75,6 +75,7 @@ class TraceMessage:
 
     sent: bool
     text: str
+    t: float = 0.0  # when SIPp logged it (epoch seconds; 0 if the trace gave no time)
 
     @property
     def first_line(self) -> str:
@@ -104,8 +105,19 @@ def parse_trace(text: str) -> list[TraceMessage]:
         direction = lines[1]
         body = "\n".join(lines[3:]).strip("\n")
         if body:
-            out.append(TraceMessage(sent="sent" in direction, text=body))
+            out.append(TraceMessage(sent="sent" in direction, text=body,
+                                    t=_trace_time(lines[0])))
     return out
+
+
+def _trace_time(stamp: str) -> float:
+    """SIPp's ``2026-12-05 11:31:08.454699`` (local time) as epoch seconds, 0 if absent."""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(stamp.strip()[:26], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def invite_final(messages: list[TraceMessage]) -> TraceMessage | None:
@@ -137,6 +149,12 @@ class AgentProcess:
                             else 5100)
         self.config_path = self.workdir / "agent.yaml"
         self.log_path = self.workdir / "agent.log"
+
+    @property
+    def capacity(self) -> int:
+        """Calls the agent takes at once (agent.sip.config.SipConfig.calls_in_worker)."""
+        per = int(self.extra_sip.get("calls_per_worker", 2)) if self.workers > 1 else 1
+        return self.workers * per
 
     def config(self) -> dict[str, Any]:
         sip = {
@@ -300,3 +318,54 @@ def place_call(agent: AgentProcess, **kw: Any) -> CallResult:
     """One call through the agent (see :func:`place_calls`)."""
     results = place_calls(agent, calls=1, **kw)
     return results[0] if results else CallResult("", None, [], {}, -1, None)
+
+
+def classify_final(status: int | None, carrier_code: str | None) -> str:
+    """The bucket of one soak call (see :func:`steady_calls`) from the dialer's final
+    response: ``rewritten`` (486 with the carrier's 480 in X-Carrier-Final-Code),
+    ``rewritten to N`` (another inferred code), ``relayed undecided`` (the 480 itself),
+    ``made up (N)`` (a code the carrier never sent) or ``lost`` (no final response)."""
+    if status is None:
+        return "lost"
+    if status == 486 and carrier_code == "480":
+        return "rewritten"
+    if carrier_code == "480":
+        # Relayed and decided, but not as busy: an analysis result, not a lost call.
+        return f"rewritten to {status}"
+    if status == 480 and carrier_code is None:
+        return "relayed undecided"
+    return f"made up ({status})"
+
+
+def steady_calls(agent: AgentProcess, *, workdir: Path, audio: Path, calls: int, minutes: float,
+                early_s: float) -> Path:
+    """Keep ``calls`` calls up for ``minutes`` (a SIPp carrier plays ``audio`` for
+    ``early_s``, then fails with 480); returns the dialer's message trace."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "early.ul").write_bytes(audio.read_bytes())
+    # Each call lasts early_s plus set-up; ask for a little more than that rate allows, so
+    # SIPp's concurrency limit (-l) is what holds the load.
+    rate = calls / (early_s + 0.3) * 1.1
+    total = int(rate * minutes * 60)
+    sipp_dir = SIPP_DIR
+    carrier = subprocess.Popen(
+        ["sipp", "-sf", str(sipp_dir / "carrier_early_final.xml"), "-i", "127.0.0.1",
+         "-nostdin", "-p", str(agent.carrier_port), "-mp", str(free_port_block(4, start=45000)),
+         "-d", str(int(early_s * 1000)), "-set", "final_code", "480",
+         "-set", "final_cause", "20", "-trace_err"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    trace = workdir / "dialer.msg"
+    cmd = ["sipp", "-sf", str(sipp_dir / "dialer_call.xml"),
+           "-i", "127.0.0.1", "-nostdin", "-m", str(total), "-l", str(calls),
+           "-r", f"{rate:.3f}", "-p", str(free_port()),
+           "-mp", str(free_port_block(4, start=52000)), "-s", "5551234",
+           "-timeout", f"{int(minutes * 60 + 120)}s", "-trace_msg", "-message_file", str(trace),
+           "-trace_err", f"127.0.0.1:{agent.sip_port}"]
+    try:
+        subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=minutes * 60 + 180)
+    finally:
+        carrier.terminate()
+        carrier.wait(timeout=10)
+    return trace

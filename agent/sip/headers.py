@@ -63,3 +63,17 @@ def has_sdp(msg: str) -> bool:
     """Whether the message carries an SDP body."""
     ctype = (header(msg, "content-type") or "").lower()
     return ctype.startswith("application/sdp") and bool(re.search(r"\r?\n\r?\n\S", msg))
+
+
+def clean(text: str) -> str:
+    """``text`` as valid Unicode: bytes that were not UTF-8 become ``\\xNN`` escapes.
+
+    pjsua2 hands over raw message bytes as ``str`` with surrogate escapes; such a string
+    cannot be written to JSON lines or SQLite, so everything the worker reports passes here.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace")

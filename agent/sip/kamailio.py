@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -39,6 +42,11 @@ def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
         "runtime_dir": str(runtime_dir),
         "mpath": mpath,
         "invite_timeout_ms": str(int((cfg.carrier_timeout_s + 5.0) * 1000)),
+        "host": cfg.listen_host,
+        "allowed": ",".join(str(net) for net in cfg.allowed_networks()),
+        # pike counts per 2-s unit; a rate of 0 (off) is a density no source reaches.
+        "pike_density": str(max(1, round(2 * cfg.invite_rate_per_source))
+                            if cfg.invite_rate_per_source > 0 else 1_000_000),
     }
     # Kamailio's own syntax is full of $ and {}, hence plain {{name}} markers.
     text = TEMPLATE.read_text()
@@ -56,13 +64,32 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def parse_event(line: str) -> dict[str, Any] | None:
+    """The JSON object of a Kamailio ``EMA-EVENT {...}`` log line, or None."""
+    at = line.find("EMA-EVENT ")
+    if at < 0:
+        return None
+    try:
+        event = json.loads(line[at + len("EMA-EVENT "):])
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or "event" not in event:
+        return None
+    if event.get("call_id") in ("<null>", ""):
+        event["call_id"] = None
+    return event
+
+
 class Kamailio:
     """Starts, checks and stops one Kamailio in the foreground with its own runtime dir."""
 
-    def __init__(self, cfg: SipConfig) -> None:
+    def __init__(self, cfg: SipConfig, *,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.cfg = cfg
         self.proc: asyncio.subprocess.Process | None = None
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="ema-kamailio-"))
+        self.on_event = on_event
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         binary = shutil.which(self.cfg.kamailio)
@@ -78,14 +105,40 @@ class Kamailio:
         self.proc = await asyncio.create_subprocess_exec(
             binary, "-DD", "-E", "-f", str(cfg_path), "-P", str(self.runtime_dir / "k.pid"),
             "-Y", str(self.runtime_dir), "-m", "64", "-M", "8",
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)
+            stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, preexec_fn=_die_with_parent)
+        self._reader = asyncio.create_task(self._read_log())
         await asyncio.sleep(0.5)
         if self.proc.returncode is not None:
             raise ConfigError(f"kamailio exited at start (status {self.proc.returncode}); "
                               f"check {cfg_path}")
         log.info("kamailio_started", pid=self.proc.pid, listen=self.cfg.listen_port,
                  workers=self.cfg.workers)
+
+    async def _read_log(self) -> None:
+        """Kamailio's stderr: its EMA-EVENT lines become agent events, the rest log lines."""
+        assert self.proc is not None and self.proc.stderr is not None
+        while True:
+            raw = await self.proc.stderr.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8", "backslashreplace").rstrip()
+            event = parse_event(line)
+            if event is None:
+                if line:
+                    log.info("kamailio_log", line=line[-500:])
+                continue
+            fields = {k: v for k, v in event.items() if k != "event"}
+            log.warning(str(event["event"]), edge="kamailio", **fields)
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("kamailio_event_failed")
+
+    def running(self) -> bool:
+        """Whether the Kamailio process is still up."""
+        return self.proc is not None and self.proc.returncode is None
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

@@ -23,6 +23,38 @@ class WorkerReady:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """A worker could not start (its SIP port taken, say); ``error`` names what and why."""
+
+    worker: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnalystStatus:
+    """An analysis process started; ``available`` False means it relays calls unanalysed
+    (its model could not load: ``error`` says why)."""
+
+    available: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegHead:
+    """The head (no body) of a call's INVITE on one leg, and the peer's ``ip:port``.
+
+    ``leg`` is ``dialer`` (the INVITE received; ``peer`` sent it) or ``carrier`` (the
+    INVITE sent; ``peer`` got it). The supervisor keeps them to answer the dialer and
+    CANCEL the carrier if the worker dies (:mod:`agent.sip.failover`).
+    """
+
+    call_id: str
+    leg: str
+    head: str
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallStarted:
     """The dialer's INVITE was accepted and the carrier leg is being placed."""
 
@@ -121,7 +153,8 @@ class Finalize:
 class AnalysisEvent:
     """Analysis → supervisor: one event of a call (a classified second, a tone, a match).
 
-    ``kind`` is ``second``, ``tone``, ``match`` or ``inferred``; ``data`` its JSON form;
+    ``kind`` is ``second``, ``tone``, ``match``, ``decision`` (the class decision
+    changed) or ``inferred``; ``data`` its JSON form;
     ``audio_s`` how much audio had been analysed; ``lag_s`` the wall-clock time since that
     audio had arrived in full.
     """
@@ -150,8 +183,9 @@ class Shutdown:
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        WorkerReady, CallStarted, CallRejected, CarrierProgress, EarlyMedia, CarrierFinal,
-        CallEnded, Verdict, Track, Finalize, AnalysisEvent, FinalInference, Shutdown,
+        WorkerReady, WorkerFailed, AnalystStatus, LegHead, CallStarted, CallRejected,
+        CarrierProgress, EarlyMedia, CarrierFinal, CallEnded, Verdict, Track, Finalize,
+        AnalysisEvent, FinalInference, Shutdown,
     )
 }
 

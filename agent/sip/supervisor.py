@@ -25,7 +25,9 @@ from typing import Any
 
 import structlog
 
-from agent.labels import Inferred, SecondResult
+from agent.errors import ConfigError
+from agent.labels import Decision, Inferred, SecondResult
+from agent.sip import failover
 from agent.sip import messages as m
 
 log = structlog.get_logger("agent.sip.supervisor")
@@ -33,6 +35,15 @@ log = structlog.get_logger("agent.sip.supervisor")
 #: Outcome of CallEnded.state → the metrics' outcome label and the store's state.
 _OUTCOMES = {"connected": ("answered", "ended"), "failed": ("failed", "failed"),
              "cancelled": ("cancelled", "ended")}
+#: A child that died this many times within CRASH_WINDOW_S is crash-looping (/healthz 503).
+CRASH_DEATHS = 3
+CRASH_WINDOW_S = 60.0
+#: Control lines longer than this end the child's connection (and restart it); the
+#: worker caps what it reports well below.
+MAX_LINE = 1 << 20
+_PHRASES = {404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
+            486: "Busy Here", 487: "Request Terminated", 500: "Server Internal Error",
+            503: "Service Unavailable", 603: "Decline"}
 
 
 def inferred_from_json(data: dict[str, Any]) -> Inferred:
@@ -58,6 +69,9 @@ class Child:
     writer: asyncio.StreamWriter | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     restarts: int = 0
+    #: Monotonic times of recent deaths: several within CRASH_WINDOW_S is a crash loop.
+    deaths: list[float] = field(default_factory=list)
+    start_error: str | None = None
 
     def send(self, msg: Any) -> bool:
         if self.writer is None or self.writer.is_closing():
@@ -81,6 +95,10 @@ class LiveCall:
     answered: bool = False
     finalizing: bool = False  # a Finalize is out; keep the call until its answer
     ended: bool = False
+    carrier_reason: str | None = None
+    # The INVITE heads and peers of both legs (agent.sip.failover), kept in case the
+    # worker dies with the call.
+    heads: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -100,6 +118,7 @@ class Supervisor:
         self.stopping = False
         self.kamailio: Any = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self.sender = failover.Sender()
 
     def _child(self, kind: str, index: int) -> Child:
         module = "agent.sip.worker" if kind == "worker" else "agent.media.analyst"
@@ -119,7 +138,7 @@ class Supervisor:
         child.proc = await asyncio.create_subprocess_exec(
             *argv, pass_fds=[theirs.fileno()], stdin=asyncio.subprocess.DEVNULL)
         theirs.close()
-        reader, writer = await asyncio.open_connection(sock=parent)
+        reader, writer = await asyncio.open_connection(sock=parent, limit=MAX_LINE)
         child.writer = writer
         if child.kind == "analyst":
             child.ready.set()
@@ -128,44 +147,129 @@ class Supervisor:
 
     async def _read(self, child: Child, reader: asyncio.StreamReader) -> None:
         proc = child.proc
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
-            try:
-                msg = m.decode_line(line)
-                self.on_message(child, msg)
-            except Exception:
-                log.exception("message_failed", kind=child.kind, index=child.index)
-        if proc is not None:
-            await proc.wait()
-        if child.writer is not None:
-            child.writer.close()
-            child.writer = None
-        await self._child_died(child)
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    log.error("child_message_too_long", kind=child.kind, index=child.index)
+                    if proc is not None and proc.returncode is None:
+                        proc.kill()
+                    break
+                if not line:
+                    break
+                try:
+                    msg = m.decode_line(line)
+                    self.on_message(child, msg)
+                except Exception:
+                    log.exception("message_failed", kind=child.kind, index=child.index)
+        finally:
+            # Whatever happened above, the child is gone and is replaced.
+            if proc is not None:
+                await proc.wait()
+            if child.writer is not None:
+                child.writer.close()
+                child.writer = None
+            await self._child_died(child)
 
     async def _child_died(self, child: Child) -> None:
         rc = child.proc.returncode if child.proc else None
         if self.stopping:
             return
-        log.error("child_died", kind=child.kind, index=child.index, returncode=rc)
-        if child.kind == "worker":
-            for call in [c for c in self.calls.values() if c.worker == child.index]:
-                self._close_call(call.call_id, state="failed", outcome="error")
-            if child.proc is not None:
-                # The dead worker cannot unlink its taps any more; free the tmpfs.
-                for tap in Path(self.sip.media_dir).glob(f"w{child.index}-{child.proc.pid}-*.wav"):
-                    tap.unlink(missing_ok=True)
+        now = time.monotonic()
+        child.deaths = [t for t in child.deaths if now - t < CRASH_WINDOW_S] + [now]
+        child.ready.clear()
+        log.error("child_died", kind=child.kind, index=child.index, returncode=rc,
+                  deaths_last_minute=len(child.deaths))
+        try:
+            if child.kind == "worker":
+                self._worker_died(child)
+            else:
+                self._analyst_died(child)
+        except Exception:
+            log.exception("child_cleanup_failed", kind=child.kind, index=child.index)
+        finally:
+            child.restarts += 1
+            await asyncio.sleep(self.sip.restart_backoff_s * min(len(child.deaths), 10))
+            if not self.stopping:
+                await self._spawn(child)
+
+    def _worker_died(self, child: Child) -> None:
+        """Answer the dialers of the dead worker's calls, CANCEL their carriers, close them."""
+        for call in [c for c in self.calls.values() if c.worker == child.index]:
+            try:
+                self._fail_over(call)
+            except Exception:
+                log.exception("failover_failed", call_id=call.call_id)
+            self._close_call(call.call_id, state="failed", outcome="error")
+        if child.proc is not None:
+            # The dead worker cannot unlink its taps any more; free the tmpfs.
+            for tap in Path(self.sip.media_dir).glob(f"w{child.index}-{child.proc.pid}-*.wav"):
+                tap.unlink(missing_ok=True)
+
+    def _analyst_died(self, child: Child) -> None:
+        n = len(self.analysts)
+        for call in [c for c in self.calls.values() if analysis_slot(c.call_id, n) == child.index]:
+            call.analyst = None
+            self._on_FinalInference(child, m.FinalInference(call.call_id, None, 0.0))
+
+    def _fail_over(self, call: LiveCall) -> None:
+        """What the dead worker can no longer send for ``call`` (agent.sip.failover)."""
+        dialer = call.heads.get("dialer")
+        carrier = call.heads.get("carrier")
+        if call.answered:
+            # The dialer has its 200 OK; without the dialog's state there is no BYE to send.
+            log.warning("connected_call_lost", call_id=call.call_id, worker=call.worker)
+            return
+        if call.carrier_code is not None:
+            code, phrase = call.carrier_code, _PHRASES.get(call.carrier_code, "Carrier Failure")
+            extra = {"Reason": call.carrier_reason} if call.carrier_reason else {}
         else:
-            n = len(self.analysts)
-            for call in [c for c in self.calls.values()
-                         if analysis_slot(c.call_id, n) == child.index]:
-                call.analyst = None
-                self._on_FinalInference(child, m.FinalInference(call.call_id, None, 0.0))
-        child.restarts += 1
-        await asyncio.sleep(self.sip.restart_backoff_s)
-        if not self.stopping:
-            await self._spawn(child)
+            code = self.sip.failover_code
+            phrase = _PHRASES.get(code, "Agent Failure")
+            extra = {"Reason": 'Q.850;cause=41;text="early-media-agent worker failed"'}
+        if dialer is not None and (to := failover.address(dialer[1])) is not None:
+            data = failover.final_response(dialer[0], code, phrase, headers=extra)
+            self.tasks.append(asyncio.create_task(self.sender.send(data, to)))
+        if call.carrier_code is None and carrier is not None \
+                and (to := failover.address(carrier[1])) is not None:
+            self.tasks.append(asyncio.create_task(
+                self.sender.send(failover.cancel_request(carrier[0]), to)))
+        self.store.add_evidence(call.call_id, {"detector": "sip", "agent_failure": "worker died",
+                                               "dialer_code": code,
+                                               "carrier_cancelled": call.carrier_code is None})
+        log.warning("call_failed_over", call_id=call.call_id, worker=call.worker,
+                    dialer_code=code, carrier_cancelled=call.carrier_code is None)
+
+    def _on_edge_event(self, event: dict[str, Any]) -> None:
+        """Kamailio refused an INVITE at the edge: record it as a lone worker would."""
+        call_id = event.get("call_id")
+        code = {"sip_forbidden": 403, "sip_rate_limited": 503,
+                "sip_all_workers_busy": 503}.get(str(event.get("event")))
+        if not call_id or code is None:
+            return
+        if self.store.create(call_id, carrier=self.sip.carrier):
+            self.store.add_evidence(call_id, {"detector": "sip", "rejected": code,
+                                              "reason": str(event["event"]),
+                                              "source": event.get("source")})
+            self.store.set_state(call_id, "failed")
+
+    def health(self) -> list[str]:
+        """What is wrong right now ([] when healthy): children down or crash-looping."""
+        problems = []
+        now = time.monotonic()
+        for child in [*self.workers, *self.analysts]:
+            name = f"{child.kind} {child.index}"
+            recent = [t for t in child.deaths if now - t < CRASH_WINDOW_S]
+            if child.start_error:
+                problems.append(f"{name}: {child.start_error}")
+            elif len(recent) >= CRASH_DEATHS:
+                problems.append(f"{name}: died {len(recent)} times in the last minute")
+            elif not child.ready.is_set():
+                problems.append(f"{name}: not running")
+        if self.kamailio is not None and not self.kamailio.running():
+            problems.append("kamailio: not running")
+        return problems
 
     # --- messages -------------------------------------------------------------------
 
@@ -177,7 +281,20 @@ class Supervisor:
         handler(child, msg)
 
     def _on_WorkerReady(self, child: Child, msg: m.WorkerReady) -> None:  # noqa: N802
+        child.start_error = None
         child.ready.set()
+
+    def _on_WorkerFailed(self, child: Child, msg: m.WorkerFailed) -> None:  # noqa: N802
+        child.start_error = msg.error
+        log.error("worker_start_failed", worker=child.index, error=msg.error)
+
+    def _on_AnalystStatus(self, child: Child, msg: m.AnalystStatus) -> None:  # noqa: N802
+        child.start_error = None if msg.available else f"analysis unavailable: {msg.error}"
+
+    def _on_LegHead(self, child: Child, msg: m.LegHead) -> None:  # noqa: N802
+        call = self.calls.get(msg.call_id)
+        if call is not None and msg.leg in ("dialer", "carrier"):
+            call.heads[msg.leg] = (msg.head, msg.peer)
 
     def _on_CallStarted(self, child: Child, msg: m.CallStarted) -> None:  # noqa: N802
         self.calls[msg.call_id] = LiveCall(call_id=msg.call_id, worker=child.index)
@@ -190,8 +307,9 @@ class Supervisor:
                  worker=child.index)
 
     def _on_CallRejected(self, child: Child, msg: m.CallRejected) -> None:  # noqa: N802
-        if msg.reason == "Agent Full":
-            # Kamailio moves the INVITE on to another worker; the call is not over.
+        if msg.reason == "Agent Full" and self.sip.workers > 1:
+            # Kamailio moves the INVITE on to another worker, or answers 503 itself and
+            # reports it (_on_edge_event): the call is not over here.
             log.info("worker_full", call_id=msg.call_id, worker=child.index)
             return
         if self.store.create(msg.call_id, carrier=self.sip.carrier):
@@ -233,6 +351,7 @@ class Supervisor:
                 child.send(m.Verdict(call_id=msg.call_id, code=None))
             return
         call.carrier_code = msg.code
+        call.carrier_reason = msg.reason
         call.held = msg.wait
         self.store.set_carrier_final(msg.call_id, msg.code)
         self.metrics.carrier_final_code(msg.code)
@@ -261,6 +380,11 @@ class Supervisor:
             if second.t == 0 and call.media_t is not None:
                 log.info("first_second_classified", call_id=msg.call_id, label=second.label,
                          since_media_s=round(time.time() - call.media_t, 4), lag_s=msg.lag_s)
+        elif msg.kind == "decision":
+            decision = Decision(label=str(msg.data["label"]), at_s=float(msg.data["at_s"]))
+            self.store.add_decision(msg.call_id, decision)
+            log.info("class_decided", call_id=msg.call_id, label=decision.label,
+                     at_s=decision.at_s)
         elif msg.kind == "inferred":
             self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
         else:
@@ -343,17 +467,28 @@ class Supervisor:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Check the SIP ports, start every child and Kamailio; raise ConfigError naming
+        the port when one is taken."""
+        check_sip_ports(self.sip)
         Path(self.sip.media_dir).mkdir(parents=True, exist_ok=True)
         for child in [*self.analysts, *self.workers]:
             await self._spawn(child)
         # Workers start in parallel; on a loaded 2-core box each needs ~0.5 s of CPU.
-        await asyncio.wait_for(
-            asyncio.gather(*(w.ready.wait() for w in self.workers)),
-            timeout=30 + 2 * len(self.workers))
+        deadline = time.monotonic() + 30 + 2 * len(self.workers)
+        while not all(w.ready.is_set() for w in self.workers):
+            failed = [w for w in self.workers if w.start_error]
+            if failed:
+                raise ConfigError(f"sip: worker {failed[0].index} could not start: "
+                                  f"{failed[0].start_error}")
+            if time.monotonic() > deadline:
+                late = [w.index for w in self.workers if not w.ready.is_set()]
+                raise ConfigError(f"sip: workers {late} not ready after "
+                                  f"{30 + 2 * len(self.workers)} s")
+            await asyncio.sleep(0.05)
         if self.sip.workers > 1:
             from agent.sip.kamailio import Kamailio
 
-            self.kamailio = Kamailio(self.sip)
+            self.kamailio = Kamailio(self.sip, on_event=self._on_edge_event)
             await self.kamailio.start()
         log.info("agent_ready", workers=len(self.workers), analysts=len(self.analysts),
                  sip=f"{self.sip.listen_host}:{self.sip.listen_port}")
@@ -374,6 +509,21 @@ class Supervisor:
                 await child.proc.wait()
         for task in self.tasks:
             task.cancel()
+        self.sender.close()
+
+
+def check_sip_ports(sip: Any) -> None:
+    """Raise ConfigError naming the first SIP port (UDP) that another process holds."""
+    ports = [("sip.listen_port", sip.listen_port)]
+    if sip.workers > 1:
+        ports += [(f"sip.worker_base_port + {i}", sip.worker_port(i)) for i in range(sip.workers)]
+    for name, port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((sip.listen_host, port))
+            except OSError as exc:
+                raise ConfigError(f"{name}: {sip.listen_host}:{port}/udp is not free "
+                                  f"({exc.strerror})") from None
 
 
 def _user(uri: str) -> str | None:
@@ -393,9 +543,14 @@ async def serve(config: Any, config_path: str) -> None:
     store = CallStore(config.store.calls_location())
     metrics = AgentMetrics()
     notifier = CallNotifier()
-    app = create_app(store, config=config.api, notifier=notifier)
-    runner = await start(app, config.api)
     sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier)
+    app = create_app(store, config=config.api, notifier=notifier, health=sup.health)
+    try:
+        runner = await start(app, config.api)
+    except OSError as exc:
+        store.close()
+        raise ConfigError(f"api.port: {config.api.host}:{config.api.port}/tcp is not free "
+                          f"({exc.strerror})") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,7 +4,7 @@ The process does SIP and media only. Classification runs elsewhere because a bus
 thread here starves pjmedia's clock (see the design notes); the carrier leg's audio goes
 to a WAV file on tmpfs, appended frame by frame (:mod:`agent.sip.tap`), and the analysis
 processes read it. The worker talks to the supervisor over one socket with
-:mod:`agent.sip.messages`.
+:mod:`agent.sip.messages`. How pjsua2 objects live and die here is in :mod:`agent.sip.legs`.
 
 Run as ``python -m agent.sip.worker --config FILE --index I --fd N``.
 """
@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,20 @@ import pjsua2 as pj
 import structlog
 
 from agent.sip import messages as m
+from agent.sip.admission import Admission, valid_call_id
 from agent.sip.config import SipConfig
-from agent.sip.headers import has_sdp, header, header_values, request_user
+from agent.sip.failover import head_of
+from agent.sip.headers import clean, has_sdp, header, header_values, request_user
+from agent.sip.legs import Agent, Endpoint, EventMessages, Leg
 from agent.sip.reason import format_reason
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
 
 log = structlog.get_logger("agent.sip.worker")
 
-_REASONS = {403: "Forbidden", 408: "Request Timeout", 480: "Temporarily Unavailable",
-            486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+_REASONS = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout",
+            480: "Temporarily Unavailable", 482: "Loop Detected", 486: "Busy Here",
+            487: "Request Terminated", 488: "Not Acceptable Here",
             500: "Server Internal Error", 503: "Service Unavailable"}
 
 
@@ -43,54 +47,14 @@ _REASONS = {403: "Forbidden", 408: "Request Timeout", 480: "Temporarily Unavaila
 #: messages and timers wait up to this. 10 ms cost 1.14% of a core per idle worker,
 #: 50 ms 0.44% (the rest is pjmedia's clock), which matters with 50 workers.
 POLL_MS = 50
+#: Automatic garbage collection is off (see agent.sip.legs); collect this often instead.
+GC_EVERY_S = 10.0
+#: Exit status of a worker that could not start (its port taken, say).
+EXIT_START_FAILED = 3
 
 # What CallEnded reports for the state a call ended in.
 _OUTCOME = {CallState.FINAL: "failed", CallState.CANCELLED: "cancelled",
             CallState.ENDED: "connected"}
-
-
-class Leg(pj.Call):
-    """A pjsua2 call that forwards its callbacks to the worker as (leg, kind) events."""
-
-    def __init__(self, worker: Worker, acc: pj.Account, call_id: int, role: str) -> None:
-        super().__init__(acc, call_id)
-        self.worker = worker
-        self.role = role
-        self.pair: Pair | None = None
-
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 (pjsua2 API)
-        msg = ""
-        try:
-            if prm.e.type == pj.PJSIP_EVENT_TSX_STATE:
-                msg = prm.e.body.tsxState.src.rdata.wholeMsg or ""
-        except Exception:  # the event may carry no received message
-            msg = ""
-        self.worker.guard(self.worker.on_leg_state, self, msg)
-
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        self.worker.guard(self.worker.on_leg_media, self)
-
-
-class Endpoint(pj.Endpoint):
-    """The pjsua2 endpoint, reporting the INVITEs pjsua refuses before any account sees them."""
-
-    def __init__(self, worker: Worker) -> None:
-        super().__init__()
-        self.worker = worker
-
-    def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
-        self.worker.guard(self.worker.on_rejected, prm)
-
-
-class Agent(pj.Account):
-    """The worker's local account: every incoming INVITE lands here."""
-
-    def __init__(self, worker: Worker) -> None:
-        super().__init__()
-        self.worker = worker
-
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
-        self.worker.guard(self.worker.on_incoming, prm)
 
 
 @dataclass
@@ -114,6 +78,7 @@ class Pair:
     rewritten: bool = False
     deadline: float = 0.0
     done: bool = False
+    reported: set[str] = field(default_factory=set)  # legs whose INVITE head was reported
 
 
 class Worker:
@@ -129,21 +94,25 @@ class Worker:
         self.sock = sock
         self.decoder = m.Decoder()
         self.pairs: dict[str, Pair] = {}
-        self.by_leg: dict[int, Pair] = {}
+        #: Every leg pjsua holds, by call slot: the only strong references to them.
+        self.legs: dict[int, Leg] = {}
+        self.graveyard: list[Leg] = []
+        self.refusals: list[tuple[Leg, int, str, dict[str, str]]] = []
         self.stopping = False
         self.seq = 0
         self.ep = Endpoint(self)
         self.acc: Agent | None = None
+        self.admission = Admission(cfg)
         self.media_dir = Path(cfg.media_dir)
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.unlink_later: list[tuple[float, str]] = []
 
     # --- plumbing -------------------------------------------------------------------
 
-    def guard(self, fn: Any, *args: Any) -> None:
+    def guard(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         """Run a pjsua2 callback body; pjsua2 swallows exceptions, so log them here."""
         try:
-            fn(*args)
+            fn(*args, **kwargs)
         except Exception:
             log.exception("callback_failed", worker=self.index, callback=fn.__name__)
 
@@ -158,7 +127,7 @@ class Worker:
         cfg = self.cfg
         self.ep.libCreate()
         ec = pj.EpConfig()
-        ec.uaConfig.maxCalls = 2 * cfg.calls_per_worker
+        ec.uaConfig.maxCalls = cfg.pjsua_slots()
         ec.uaConfig.threadCnt = 0
         ec.uaConfig.mainThreadOnly = False
         ec.uaConfig.userAgent = "early-media-agent"
@@ -195,6 +164,22 @@ class Worker:
         self.send(m.WorkerReady(worker=self.index, port=tc.port))
         log.info("worker_ready", worker=self.index, port=tc.port)
 
+    def _adopt(self, leg: Leg) -> None:
+        """Hold ``leg`` by its call slot."""
+        stale = self.legs.get(leg.slot)
+        if stale is not None and stale is not leg and not stale.gone:
+            # Its DISCONNECTED never came. Freeing it would clear the user data of, and
+            # hang up, the new call in its old slot (agent.sip.legs), so it is kept.
+            log.warning("stale_leg", worker=self.index, slot=leg.slot)
+            stale.gone = True
+            self.graveyard.append(stale)
+        self.legs[leg.slot] = leg
+
+    def forget(self, leg: Leg) -> None:
+        """A leg's call is over and its C++ half about to go: drop the worker's reference."""
+        if self.legs.get(leg.slot) is leg:
+            del self.legs[leg.slot]
+
     # --- incoming INVITE ------------------------------------------------------------
 
     def on_rejected(self, prm: pj.OnRejectedIncomingCallParam) -> None:
@@ -205,10 +190,10 @@ class Worker:
         """
         if prm.statusCode in (486, 503):
             return
-        call_id = header(prm.rdata.wholeMsg, "call-id")
+        call_id = clean(header(prm.rdata.wholeMsg, "call-id") or "")
         if not call_id:
             return
-        src_ip = prm.rdata.srcAddress.rpartition(":")[0].strip("[]")
+        src_ip = self.admission.source(prm.rdata.wholeMsg, prm.rdata.srcAddress)
         reason = prm.reason or _REASONS.get(prm.statusCode, "")
         self.send(m.CallRejected(call_id=call_id, code=prm.statusCode, reason=reason,
                                  source=src_ip))
@@ -216,32 +201,60 @@ class Worker:
 
     def on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
         msg = prm.rdata.wholeMsg
-        src_ip = prm.rdata.srcAddress.rpartition(":")[0].strip("[]")
-        call_id = header(msg, "call-id") or f"w{self.index}-{prm.callId}"
         leg = Leg(self, self.acc, prm.callId, "dialer")
-        busy_legs = sum(1 for p in self.pairs.values()
-                        for held in (p.dialer, p.carrier) if held is not None and held.isActive())
-        full = busy_legs + 2 > 2 * self.cfg.calls_per_worker
-        if src_ip not in self.cfg.allowed_sources or self.stopping or full \
-                or call_id in self.pairs:
-            code = 403 if src_ip not in self.cfg.allowed_sources else 503
-            # "Agent Full" tells Kamailio to try another worker (see config/kamailio).
-            reason = "Agent Full" if code == 503 else _REASONS[code]
-            self._hangup(leg, code, reason=reason)
-            self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=src_ip))
-            log.debug("call_rejected", call_id=call_id, code=code, source=src_ip)
-            self.by_leg[leg.getId()] = Pair(call_id=call_id, dialer=leg, done=True)
+        self._adopt(leg)
+        raw_call_id = header(msg, "call-id") or ""
+        call_id = clean(raw_call_id) or f"w{self.index}-{prm.callId}"
+        source = self.admission.source(msg, prm.rdata.srcAddress)
+        refusal = self._refusal(leg, raw_call_id, call_id, prm.rdata.srcAddress, source)
+        if refusal is not None:
+            code, reason, extra = refusal
+            # Answered after pjsua has finished with the INVITE, not inside this callback:
+            # rejecting here, while pjsua was still setting up the call's media
+            # asynchronously (slots reused in a burst), made it free the cloned request
+            # twice (assertion in pjsip_rx_data_free_cloned, SIGABRT).
+            self.refusals.append((leg, code, reason, extra))
+            self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=source))
+            log.debug("call_rejected", call_id=call_id, code=code, source=source)
             return
         pair = Pair(call_id=call_id, dialer=leg)
         pair.deadline = time.monotonic() + self.cfg.carrier_timeout_s
         leg.pair = pair
         self.pairs[call_id] = pair
-        self.by_leg[leg.getId()] = pair
         correlation = header(msg, "x-correlation-id")
-        self.send(m.CallStarted(call_id=call_id, correlation_id=correlation,
-                                from_uri=header(msg, "from") or "", to_uri=header(msg, "to") or "",
-                                source=src_ip, t=time.time()))
+        self.send(m.CallStarted(call_id=call_id, correlation_id=clean(correlation or "") or None,
+                                from_uri=clean(header(msg, "from") or ""),
+                                to_uri=clean(header(msg, "to") or ""),
+                                source=source, t=time.time()))
+        self.send(m.LegHead(call_id=call_id, leg="dialer", head=clean(head_of(msg)),
+                            peer=prm.rdata.srcAddress))
         log.debug("call_started", call_id=call_id, worker=self.index, correlation_id=correlation)
+        self._place_carrier(pair, msg, correlation)
+
+    def _refusal(self, leg: Leg, raw_call_id: str, call_id: str, src_addr: str, source: str
+                 ) -> tuple[int, str, dict[str, str]] | None:
+        """Why an INVITE is refused (code, reason phrase, extra headers), or None."""
+        if not self.admission.from_edge(src_addr):
+            return 403, "Forbidden", {}
+        if not self.admission.allowed(source):
+            return 403, "Forbidden", {}
+        if not valid_call_id(raw_call_id):
+            return 400, "Bad Call-ID", {}
+        if call_id in self.pairs:
+            # A second INVITE transaction with a Call-ID in progress (RFC 3261 §8.2.2.2).
+            return 482, "Loop Detected", {}
+        if self.admission.rate_limited(source):
+            return 503, "Rate Limited", {"Retry-After": "5"}
+        # Every leg pjsua still holds takes a call slot, including the legs of calls that
+        # are over but still tearing down; counting only open calls let a burst reach
+        # makeCall with no slot left (PJ_ETOOMANY).
+        busy = sum(1 for held in self.legs.values() if held is not leg and held.active())
+        if self.stopping or busy + 2 > 2 * self.cfg.calls_in_worker():
+            # "Agent Full" tells Kamailio to try another worker (see config/kamailio).
+            return 503, "Agent Full", {"Retry-After": "1"}
+        return None
+
+    def _place_carrier(self, pair: Pair, msg: str, correlation: str | None) -> None:
         carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
         carrier.pair = pair
         pair.carrier = carrier
@@ -257,23 +270,36 @@ class Worker:
         try:
             carrier.makeCall(f"sip:{user}@{self.cfg.carrier}", op)
         except pj.Error as exc:
-            log.error("carrier_call_failed", call_id=call_id, error=exc.info())
+            log.error("carrier_call_failed", call_id=pair.call_id, error=exc.info())
             pair.carrier = None
+            carrier.pair = None
+            carrier.release()
             self._fail_dialer(pair, 503)
             return
-        self.by_leg[carrier.getId()] = pair
+        carrier.slot = carrier.getId()
+        self._adopt(carrier)
 
     # --- leg events -----------------------------------------------------------------
 
-    def on_leg_state(self, leg: Leg, msg: str) -> None:
+    def on_leg_state(self, leg: Leg, ci: pj.CallInfo, msgs: EventMessages) -> None:
         pair = leg.pair
-        if pair is None or pair.done:
+        if pair is None:
             return
-        ci = leg.getInfo()
+        if leg.role == "carrier" and msgs.sent.startswith("INVITE ") \
+                and "carrier" not in pair.reported:
+            pair.reported.add("carrier")
+            self.send(m.LegHead(call_id=pair.call_id, leg="carrier",
+                                head=clean(head_of(msgs.sent)), peer=msgs.sent_to))
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            leg.pair = None
+            if pair.carrier is leg:
+                pair.carrier = None
+        if pair.done:
+            return
         if leg.role == "carrier":
-            self._carrier_state(pair, leg, ci, msg)
+            self._carrier_state(pair, leg, ci, msgs.received)
         elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self._dialer_gone(pair, ci)
+            self._dialer_gone(pair)
 
     def _carrier_state(self, pair: Pair, leg: Leg, ci: pj.CallInfo, msg: str) -> None:
         code = ci.lastStatusCode
@@ -296,16 +322,15 @@ class Worker:
 
     def _carrier_gone(self, pair: Pair, ci: pj.CallInfo, msg: str) -> None:
         # Calls the dialer side already ended are ``done`` and never get here.
-        pair.carrier = None
         if pair.state == CallState.CONNECTED:
             pair.state = advance(pair.state, Event.BYE)
-            self._hangup(pair.dialer, 200)
             self._finish(pair, "connected", dialer_code=200)
+            self._hangup(pair.dialer, 200)
             return
         code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
         pair.carrier_code = code
         pair.carrier_phrase = ci.lastReason if ci.lastStatusCode >= 300 else ""
-        reasons = header_values(msg, "reason")
+        reasons = [clean(r) for r in header_values(msg, "reason")]
         pair.carrier_reason = ", ".join(reasons) if reasons else None
         self._stop_tap(pair)
         wait = self.cfg.rewrite_final_response and pair.wav_path is not None
@@ -326,14 +351,14 @@ class Worker:
         pair.held_until = None
         pair.state = advance(pair.state, Event.FINAL)
         pair.dialer_code = code
+        self._finish(pair, "failed", dialer_code=code)
         self._hangup(pair.dialer, code, reason=reason, headers=headers)
         if pair.carrier is not None:
             # A carrier that never sent a provisional cannot be CANCELled yet; pjsip does
             # it when one arrives or times the INVITE out. The dialer is already answered.
             self._hangup(pair.carrier, 487)
-        self._finish(pair, "failed", dialer_code=code)
 
-    def _dialer_gone(self, pair: Pair, ci: pj.CallInfo) -> None:
+    def _dialer_gone(self, pair: Pair) -> None:
         if is_open(pair.state):
             pair.state = advance(pair.state, Event.CANCEL)
             pair.dialer_code = 487
@@ -341,19 +366,18 @@ class Worker:
             pair.state = advance(pair.state, Event.BYE)
             pair.dialer_code = 200
         self._stop_tap(pair)
+        # Finish first: hanging up the carrier can run its DISCONNECTED callback at once,
+        # which must find the call over (else the BYE's end was stored as a carrier 487).
+        self._finish(pair, _OUTCOME.get(pair.state, "failed"),
+                     dialer_code=pair.dialer_code or 487)
         if pair.carrier is not None:
             self._hangup(pair.carrier, 487)
-        self._finish(pair, _OUTCOME[pair.state], dialer_code=pair.dialer_code or 487)
 
     def on_leg_media(self, leg: Leg) -> None:
         pair = leg.pair
         if pair is None or pair.done:
             return
-        ci = leg.getInfo()
-        active = None
-        for idx, mi in enumerate(ci.media):
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                active = idx
+        active = self._active_media(leg)
         if active is None:
             return
         if leg.role == "carrier" and is_open(pair.state) and pair.media_started is None:
@@ -374,7 +398,7 @@ class Worker:
             leg.getAudioMedia(idx).startTransmit(tap)
         except (OSError, pj.Error) as exc:
             if tap is not None:
-                tap.close()
+                tap.destroy()
             # Fail open: no analysis for this call, but it is still bridged and relayed.
             log.warning("tap_failed", call_id=pair.call_id, path=str(path),
                         error=exc.info() if isinstance(exc, pj.Error) else str(exc))
@@ -392,9 +416,9 @@ class Worker:
         log.debug("early_media", call_id=pair.call_id, codec=codec, path=str(path))
 
     def _stop_tap(self, pair: Pair) -> None:
-        # Closing first stops the writes; dropping the port takes it off the bridge.
+        # Never leave a tap to the garbage collector: see FrameTap.destroy.
         if pair.tap is not None:
-            pair.tap.close()
+            pair.tap.destroy()
             pair.tap = None
 
     def _bridge(self, pair: Pair) -> None:
@@ -409,17 +433,24 @@ class Worker:
         pair.bridged = True
 
     @staticmethod
-    def _audio(leg: Leg) -> pj.AudioMedia | None:
+    def _active_media(leg: Leg) -> int | None:
+        if leg.gone:
+            return None
         ci = leg.getInfo()
+        active = None
         for idx, mi in enumerate(ci.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                return leg.getAudioMedia(idx)
-        return None
+                active = idx
+        return active
+
+    def _audio(self, leg: Leg) -> pj.AudioMedia | None:
+        idx = self._active_media(leg)
+        return None if idx is None else leg.getAudioMedia(idx)
 
     # --- SIP actions ----------------------------------------------------------------
 
     def _answer_dialer(self, pair: Pair, code: int, *, force: bool = False) -> None:
-        if pair.dialer_early == code and not force:
+        if (pair.dialer_early == code and not force) or pair.dialer.gone:
             return
         op = pj.CallOpParam(True)
         op.statusCode = code
@@ -431,6 +462,8 @@ class Worker:
 
     def _hangup(self, leg: Leg, code: int, *, reason: str = "",
                 headers: dict[str, str] | None = None) -> None:
+        if leg.gone:
+            return
         op = pj.CallOpParam(True)
         op.statusCode = code
         if reason:
@@ -443,6 +476,7 @@ class Worker:
         try:
             leg.hangup(op)
         except pj.Error as exc:
+            # A race with the other side's CANCEL/BYE: the call is ending anyway.
             log.debug("hangup_failed", code=code, error=exc.info())
 
     def _finish(self, pair: Pair, state: str, *, dialer_code: int) -> None:
@@ -454,7 +488,7 @@ class Worker:
                               carrier_code=pair.carrier_code, rewritten=pair.rewritten,
                               t=time.time()))
         log.debug("call_ended", call_id=pair.call_id, state=state, dialer_code=dialer_code,
-                 carrier_code=pair.carrier_code)
+                  carrier_code=pair.carrier_code)
 
     # --- supervisor messages and timers ---------------------------------------------
 
@@ -479,6 +513,10 @@ class Worker:
     def tick(self) -> None:
         now = time.monotonic()
         for pair in list(self.pairs.values()):
+            if pair.done:
+                if pair.dialer.gone and pair.carrier is None:
+                    self._drop(pair)
+                continue
             if pair.held_until is not None and now >= pair.held_until:
                 log.info("verdict_timeout", call_id=pair.call_id)
                 self._relay_final(pair)
@@ -489,41 +527,29 @@ class Worker:
             if (pair.media_started is not None and pair.tap is not None
                     and time.time() - pair.media_started > self.cfg.max_early_media_s):
                 self._stop_tap(pair)
-        for key, pair in list(self.pairs.items()):
-            if pair.done and self._legs_gone(pair):
-                self._drop(pair)
-                del self.pairs[key]
-        for lid, pair in list(self.by_leg.items()):
-            if pair.done and pair.call_id not in self.pairs and self._legs_gone(pair):
-                del self.by_leg[lid]
-
-    @staticmethod
-    def _legs_gone(pair: Pair) -> bool:
-        for leg in (pair.dialer, pair.carrier):
-            if leg is not None and leg.isActive():
-                return False
-        return True
 
     def _drop(self, pair: Pair) -> None:
         self._stop_tap(pair)
         if pair.wav_path:
             # Give the analysis side time to read the tail before tmpfs is freed.
             self.unlink_later.append((time.monotonic() + 5.0, pair.wav_path))
-        pair.dialer.pair = None
-        if pair.carrier is not None:
-            pair.carrier.pair = None
-        pair.carrier = None
+        if self.pairs.get(pair.call_id) is pair:
+            del self.pairs[pair.call_id]
 
     def run(self) -> None:
         self.sock.setblocking(False)
+        next_gc = time.monotonic() + GC_EVERY_S
         while True:
             self.ep.libHandleEvents(POLL_MS)
+            while self.refusals:
+                leg, code, reason, extra = self.refusals.pop(0)
+                self.guard(self._hangup, leg, code, reason=reason, headers=extra)
             try:
                 data = self.sock.recv(65536)
                 if not data:
                     self.stopping = True
                 for msg in self.decoder.feed(data):
-                    self.on_message(msg)
+                    self.guard(self.on_message, msg)
             except BlockingIOError:
                 pass
             except OSError:
@@ -533,6 +559,9 @@ class Worker:
             while self.unlink_later and self.unlink_later[0][0] <= now:
                 _, path = self.unlink_later.pop(0)
                 Path(path).unlink(missing_ok=True)
+            if now >= next_gc:
+                gc.collect()
+                next_gc = now + GC_EVERY_S
             if self.stopping and not self.pairs:
                 break
             if self.stopping:
@@ -547,22 +576,25 @@ class Worker:
             self._fail_dialer(pair, 503)
         elif pair.state == CallState.CONNECTED:
             pair.state = advance(pair.state, Event.BYE)
+            self._finish(pair, "connected", dialer_code=200)
             self._hangup(pair.dialer, 200)
             if pair.carrier is not None:
                 self._hangup(pair.carrier, 200)
-            self._finish(pair, "connected", dialer_code=200)
 
     def close(self) -> None:
-        for pair in [*self.pairs.values(), *self.by_leg.values()]:
-            self._drop(pair)
+        for pair in list(self.pairs.values()):
+            self._stop_tap(pair)
         self.pairs.clear()
-        self.by_leg.clear()
-        # Every pjsua2 Call must be gone before libDestroy (else pjsua asserts); the
-        # leg <-> pair references are cycles, so collect them now.
+        # Every pjsua2 Call must be gone before libDestroy (else pjsua asserts).
+        for leg in list(self.legs.values()):
+            leg.pair = None
+            leg.release()
+        self.legs.clear()
         gc.collect()
         for _, path in self.unlink_later:
             Path(path).unlink(missing_ok=True)
         self.acc = None
+        gc.collect()
         self.ep.libDestroy()
 
 
@@ -577,12 +609,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-logs", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(LoggingConfig(format="json" if args.json_logs else "console"))
+    # Automatic collection would run on whatever thread allocates, pjmedia's clock thread
+    # inside a media callback included: see agent.sip.legs.
+    gc.disable()
     cfg = load_sip_config(args.config)
     sock = socket.socket(fileno=args.fd)
     worker = Worker(cfg, args.index, sock)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker.start()
+    try:
+        worker.start()
+    except pj.Error as exc:
+        where = f"{cfg.listen_host}:{cfg.worker_port(args.index)}"
+        worker.send(m.WorkerFailed(worker=args.index, error=f"{where}: {exc.info().strip()}"))
+        log.error("worker_start_failed", worker=args.index, address=where, error=exc.info())
+        return EXIT_START_FAILED
+    gc.freeze()
     try:
         worker.run()
     finally:

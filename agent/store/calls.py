@@ -4,6 +4,9 @@ One SQLite file (``data_dir()/calls.sqlite``) in WAL mode, so the supervisor can
 one process while the HTTP API reads from another. :class:`CallStoreBackend` is the whole
 interface the rest of the agent relies on; a PostgreSQL store would implement the same
 methods. Times are stored as UTC epoch seconds and returned as aware UTC datetimes.
+
+The file's ``PRAGMA user_version`` is its schema version: opening a file of an older
+version migrates it in place (:data:`MIGRATIONS`); one of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.labels import Inferred, SecondResult
+from agent.errors import UserError
+from agent.labels import Decision, Inferred, SecondResult
 
 STATES: tuple[str, ...] = ("early", "decided", "connected", "failed", "ended")
 #: States after which nothing more will be decided for a call; a long poll stops waiting.
@@ -55,6 +59,23 @@ CREATE TABLE IF NOT EXISTS evidence (
 CREATE INDEX IF NOT EXISTS evidence_call ON evidence (call_id);
 """
 
+#: Schema version → the statements that bring a file of the version before up to it.
+#: Version 0 is a file made before versions were kept (the schema above less what
+#: later versions add).
+MIGRATIONS: dict[int, str] = {
+    # The decision history: every class decision of a call, in order.
+    1: """
+CREATE TABLE IF NOT EXISTS decisions (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+    label   TEXT NOT NULL,
+    at_s    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_call ON decisions (call_id);
+""",
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
@@ -86,6 +107,7 @@ class CallRecord:
     evidence: list[dict[str, Any]]
     started_at: datetime
     decided_at: datetime | None
+    decisions: list[Decision] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -97,6 +119,7 @@ class CallRecord:
 
         ``evidence`` at the top level is every detector event recorded for the call, in
         order; ``inferred.evidence`` is what the decision engine cited for its verdict.
+        ``decisions`` is the class decision history, ``decision`` the last of it.
         """
         return {
             "call_id": self.call_id,
@@ -106,6 +129,8 @@ class CallRecord:
             "state": self.state,
             "carrier_final_code": self.carrier_final_code,
             "inferred": self.inferred.as_json() if self.inferred is not None else None,
+            "decision": self.decisions[-1].as_json() if self.decisions else None,
+            "decisions": [d.as_json() for d in self.decisions],
             "seconds": [s.as_json() for s in self.seconds],
             "evidence": list(self.evidence),
             "started_at": _iso(self.started_at.timestamp()),
@@ -155,6 +180,8 @@ class CallStoreBackend(Protocol):
     def add_second(self, call_id: str, second: SecondResult) -> None: ...
 
     def add_evidence(self, call_id: str, item: dict[str, Any]) -> None: ...
+
+    def add_decision(self, call_id: str, decision: Decision) -> None: ...
 
     def set_inferred(
         self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
@@ -218,7 +245,22 @@ class CallStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older file's up to :data:`SCHEMA_VERSION`."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise UserError(
+                f"{self.path}: call store schema version {version} is newer than this "
+                f"program's ({SCHEMA_VERSION}); upgrade early-media-agent")
+        self._db.executescript(_SCHEMA)
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # One transaction per step, the version with it; the statements are
+            # idempotent, so two processes opening an old file at once both succeed.
+            self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[target]}"
+                                   f" PRAGMA user_version = {target}; COMMIT;")
 
     def close(self) -> None:
         with self._lock:
@@ -293,6 +335,13 @@ class CallStore:
             db.execute(
                 "INSERT INTO evidence (call_id, item) VALUES (?, ?)", (call_id, json.dumps(item))
             )
+
+    def add_decision(self, call_id: str, decision: Decision) -> None:
+        """Append a class decision to the call's decision history."""
+        with self._tx() as db:
+            self._require(db, call_id)
+            db.execute("INSERT INTO decisions (call_id, label, at_s) VALUES (?, ?, ?)",
+                       (call_id, decision.label, float(decision.at_s)))
 
     def set_inferred(
         self, call_id: str, inferred: Inferred, *, decided_at: datetime | None = None
@@ -391,6 +440,12 @@ class CallStore:
                 "SELECT item FROM evidence WHERE call_id = ? ORDER BY seq", (call_id,)
             )
         ]
+        decisions = [
+            Decision(label=d["label"], at_s=d["at_s"])
+            for d in self._db.execute(
+                "SELECT label, at_s FROM decisions WHERE call_id = ? ORDER BY seq", (call_id,)
+            )
+        ]
         inferred = None
         if row["inferred"] is not None:
             d = json.loads(row["inferred"])
@@ -414,4 +469,5 @@ class CallStore:
             evidence=evidence,
             started_at=datetime.fromtimestamp(row["started_at"], UTC),
             decided_at=datetime.fromtimestamp(decided, UTC) if decided is not None else None,
+            decisions=decisions,
         )

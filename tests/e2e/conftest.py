@@ -48,17 +48,24 @@ def _agent(root: Path, model: Path, name: str, **kw: object) -> AgentProcess:
     return agent
 
 
+@pytest.fixture(scope="session", params=[1, 3], ids=["1-worker", "3-workers-kamailio"])
+def workers(request: pytest.FixtureRequest) -> int:
+    """Every e2e test runs on one worker and on three behind Kamailio: the dialer must see
+    the same thing either way."""
+    return int(request.param)
+
+
 @pytest.fixture(scope="session")
-def rewriting_agent(e2e_root: Path, model_path: Path):
+def rewriting_agent(e2e_root: Path, model_path: Path, workers: int):
     """An agent that replaces the carrier's failure code by the inferred one."""
-    agent = _agent(e2e_root, model_path, "rewrite", rewrite=True)
+    agent = _agent(e2e_root, model_path, f"rewrite-{workers}", rewrite=True, workers=workers)
     yield agent
     assert agent.stop() == 0
 
 
 @pytest.fixture(scope="session")
-def relaying_agent(e2e_root: Path, model_path: Path):
+def relaying_agent(e2e_root: Path, model_path: Path, workers: int):
     """An agent that relays the carrier's failure code untouched (the default)."""
-    agent = _agent(e2e_root, model_path, "relay", rewrite=False)
+    agent = _agent(e2e_root, model_path, f"relay-{workers}", rewrite=False, workers=workers)
     yield agent
     assert agent.stop() == 0

@@ -77,9 +77,10 @@ def test_reinvite_during_early_media_is_refused_and_the_call_ends(rewriting_agen
     assert result.record["state"] == "failed"
 
 
-def test_stranger_gets_403(e2e_root, model_path, audio, tmp_path):
-    agent = AgentProcess(workdir=e2e_root / "strict", model=model_path,
-                         extra_sip={"allowed_sources": ["192.0.2.1"]})
+def test_stranger_gets_403(e2e_root, model_path, audio, tmp_path, workers):
+    # Behind Kamailio the edge refuses it; the worker would refuse it too (tested below).
+    agent = AgentProcess(workdir=e2e_root / f"strict-{workers}", model=model_path,
+                         workers=workers, extra_sip={"allowed_sources": ["192.0.2.0/24"]})
     agent.start()
     try:
         result = place_call(agent, workdir=tmp_path, carrier=None, audio=None, timeout_s=10)
@@ -112,14 +113,14 @@ def test_no_call_worker_or_tap_leaked(rewriting_agent, relaying_agent):
     [("no-analysis", "broken", {}), ("no-time", "real", {"decision_timeout_ms": 0})],
 )
 def test_rewrite_fails_open_to_the_carrier_code(e2e_root, model_path, audio, tmp_path, name,
-                                                model, extra):
+                                                model, extra, workers):
     """Analysis that cannot run, or cannot answer in time, leaves the carrier's code alone."""
     if model == "broken":
         # A file that exists (so the config is valid) but that LightGBM cannot load.
         model_path = e2e_root / "broken-model.txt"
         model_path.write_text("not a LightGBM model\n")
-    agent = AgentProcess(workdir=e2e_root / name, rewrite=True, extra_sip=extra,
-                         model=model_path)
+    agent = AgentProcess(workdir=e2e_root / f"{name}-{workers}", rewrite=True,
+                         extra_sip=extra, model=model_path, workers=workers)
     agent.start()
     try:
         result = place_call(agent, workdir=tmp_path, carrier="carrier_early_final.xml",

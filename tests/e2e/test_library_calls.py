@@ -25,8 +25,8 @@ def _speak(text: str, path: Path, voice: str = "en-gb") -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def library_agent(e2e_root: Path, model_path: Path):
-    root = e2e_root / "library"
+def library_agent(e2e_root: Path, model_path: Path, workers: int):
+    root = e2e_root / f"library-{workers}"
     root.mkdir()
     library_path = root / "library.sqlite"
     busy = _speak("The subscriber you have called is busy. Please try again later.",
@@ -35,7 +35,7 @@ def library_agent(e2e_root: Path, model_path: Path):
     library.add(busy, sip_code=486, reason="User busy", lang="en", name="busy")
     library.close()
     agent = AgentProcess(workdir=root / "agent", model=model_path, rewrite=True,
-                         extra={"fingerprint": {"enabled": True,
+                         workers=workers, extra={"fingerprint": {"enabled": True,
                                                 "library": str(library_path)}})
     agent.start()
     yield agent, library_path, busy

@@ -162,3 +162,14 @@ def test_silent_carrier_times_out_with_configured_code(rewriting_agent, audio, t
                    early_ms=9000)
     assert result.code == 408
     assert result.record["state"] == "failed"
+
+
+def test_dialer_hanging_up_right_after_the_answer_is_stored_as_answered(rewriting_agent, audio,
+                                                                        tmp_path):
+    result = place_call(rewriting_agent, workdir=tmp_path, carrier="carrier_answer.xml",
+                        audio=audio["ringback"], early_ms=1500, dialer="dialer_bye_at_once.xml")
+    assert result.code == 200
+    record = result.record
+    assert record["state"] in ("connected", "ended")
+    assert record["carrier_final_code"] == 200
+    assert record.get("inferred") is None
