@@ -2,25 +2,27 @@
 
 Run from the checkout (nice it: the machine is shared)::
 
-    nice -n 10 python bench/classifier.py [--corpus DIR] [--model models/student.txt]
-    nice -n 10 python bench/classifier.py --lovo-only \
-        --strategies source,teacher,combined+teacher-unseen \
-        --features logmel+periodicity+context,logmel+context  # other recipes, same folds
-    nice -n 10 python bench/classifier.py --lovo-only --speech-by engine  # human ↔ festival
-    nice -n 10 python bench/classifier.py --speed-only     # the timings alone, ~1 min
+    C=/work/cache/corpus-voices   # a corpus with many voices (manifest `voice` fields)
+    nice -n 10 python bench/classifier.py --corpus $C          # everything, ~5 min
+    nice -n 10 python bench/classifier.py --corpus $C --lovo-only \
+        --strategies combined,source,teacher,combined+teacher-speech  # labels, same folds
+    nice -n 10 python bench/classifier.py --corpus $C --lovo-only \
+        --features logmel+periodicity+context,logmel+context,logmel+periodicity-level+context
+    nice -n 10 python bench/classifier.py --corpus $C --lovo-only --speech-by engine
+    nice -n 10 python bench/classifier.py --corpus $C --speed-only   # timings, ~1 min
 
-First and foremost, leave one voice out (:mod:`agent.distill.folds`): for each speech
-voice family, each music source family, each group of ringback countries and each kind of
-line silence, a student trained as ``train`` ships it on every other file predicts that
-fold's files; pooled, every second is predicted by a model that never heard its voice or
-source. Reported against the source class: per-second macro-F1 (target ≥ 0.97), call
-accuracy (the streaming decision per file, target ≥ 0.98), per-class precision/recall
-with announcement recall (target ≥ 0.97), the teacher's per-class recall on the same
-seconds beside the student's (target: the student's at least as high in every class),
-per-fold rows, and music with vocals apart when the manifest says which has them.
-Teacher labels come from the teacher cache that ``train`` fills. ``--speech-by engine``
-holds out every voice of an engine at once (all Festival voices, learnt from the recorded
-ones alone, and the reverse): a kind of voice never heard.
+First and foremost, leave one voice out (:mod:`agent.distill.folds`,
+:mod:`agent.distill.lovo`): each speech voice family and each music source family is a
+fold, ringback and silence are held out by corpus group; a student trained as ``train``
+trains it on every file outside a fold predicts that fold's files, so pooled, every second
+is predicted by a model that never heard its voice or source. Reported against the source
+class: per-second macro-F1 (target ≥ 0.97), call accuracy (the streaming decision per
+file, target ≥ 0.98), per-class precision/recall with announcement recall (target ≥ 0.97),
+the teacher's on the same seconds beside the student's (target: the student's recall at
+least as high in every class), per-fold rows, music with vocals and synthetic voices
+apart. Teacher labels come from the teacher cache that ``train`` fills. ``--speech-by
+engine`` holds out every voice of an engine at once (all Festival voices, learnt from the
+recorded ones alone, and the reverse): a kind of voice never heard.
 
 Second, on the held-out files of the shipped model's split (``models/split.json``,
 written by ``train``; the same voices as its training files, so memory more than
@@ -66,23 +68,11 @@ from agent.classify.stream import StreamingClassifier
 from agent.corpus.manifest import CorpusItem, load_manifest
 from agent.corpus.truth import second_labels
 from agent.distill.dataset import teach_cached
-from agent.distill.folds import (
-    RINGBACK_FOLDS,
-    SHIPPED_FEATURES,
-    STRATEGIES,
-    fold_names,
-    manifest_voices,
-    run_folds,
-)
-from agent.distill.lovo import class_table, fold_table, headline, score, summary_header, summary_row
-from agent.distill.pipeline import labelled_table, teacher_cache
+from agent.distill.folds import GROUP_FOLDS, STRATEGIES, fold_names
+from agent.distill.lovo import lovo_data, lovo_report
+from agent.distill.pipeline import teacher_cache
 from agent.distill.teachers import SileroVad, YamnetTeacher, make_teacher
-from agent.distill.train import (
-    STUDENT_FEATURES,
-    confusion,
-    corpus_recordings,
-    precision_recall,
-)
+from agent.distill.train import STUDENT_FEATURES, confusion, precision_recall
 from agent.features import seconds_of
 from agent.features.context import (
     N_CONTEXT,
@@ -420,67 +410,37 @@ def _file_split(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
 
 
 def _lovo(args: argparse.Namespace, rule: StreamRule) -> None:
-    """Print the leave-one-voice-out section: the shipped recipe's pooled out-of-fold
-    scores beside the teacher's, per class and per fold, then any other label strategies
-    and feature sets asked for, on the same folds."""
-    teacher = make_teacher(args.teacher)
-    table = labelled_table(corpus_recordings(args.corpus), teacher,
-                           cache=teacher_cache(teacher.name), progress=True)
-    known = manifest_voices(args.corpus)
-    voices = [known[i] for i in table.ids]
-    folds = fold_names(voices, ringback_folds=args.ringback_folds, speech_by=args.speech_by)
-    by_id = {i.id: i for i in load_manifest(args.corpus)}
-    plans = load_tone_plans()
-    counts = np.bincount(table.file, minlength=len(table.ids))
-    per_file = [[LABEL_INDEX[lb] for lb in second_labels(by_id[i], int(counts[f]),
-                                                          plans=plans)]
-                for f, i in enumerate(table.ids)]
-    second_truth = np.empty(len(table), np.intp)
-    for f, labels in enumerate(per_file):
-        second_truth[table.file == f] = np.asarray(labels, np.intp)[table.t[table.file == f]]
+    """Print the leave-one-voice-out section (:func:`agent.distill.lovo.lovo_report`)."""
+    t0 = time.perf_counter()
+    data = lovo_data(args.corpus, teacher=args.teacher, progress=True)
+    built = time.perf_counter() - t0
+    table, voices = data.table, data.voices
+    folds = fold_names(voices, group_folds=args.group_folds, speech_by=args.speech_by)
+    families = {lb: len({v.voice for v in voices if v.label == lb}) for lb in LABELS}
+    print(f"# classifier benchmark — corpus {args.corpus}: {len(table.ids)} files, "
+          f"{len(table)} seconds; " + ", ".join(f"{families[lb]} {lb} families"
+                                                for lb in LABELS))
+    print()
+    print("## Headline: voices and sources never heard (leave one voice out)")
+    print()
+    print("Each speech voice and each music source is a fold; ringback and silence are held "
+          f"out by corpus group in {args.group_folds} folds each. A student trained as `train` "
+          "trains it on every file outside a fold predicts that fold's files; pooled, every "
+          f"second is predicted by a model that never heard its voice or source. Features and "
+          f"cached teacher labels of the corpus built in {built:.0f} s.")
+    print()
+    recipes = [(args.strategies[0], args.features[0])]
+    recipes += [(st, args.features[0]) for st in args.strategies[1:]]
+    recipes += [(args.strategies[0], fs) for fs in args.features[1:]]
 
     def log(msg: str) -> None:
         print(f"  fold {msg}", file=sys.stderr)
 
     t0 = time.perf_counter()
-    main_run = run_folds(table, folds, strategy="combined", features=STUDENT_FEATURES,
-                         rule=rule, progress=log)
-    wall = time.perf_counter() - t0
-    shipped = score(table, main_run, voices, rule=rule, second_truth=second_truth)
-    n_voices = {lb: len({v.voice for v in voices if v.label == lb}) for lb in LABELS}
-    print(f"# classifier benchmark — corpus {args.corpus}: {len(table.ids)} files, "
-          f"{len(table)} seconds; " + ", ".join(f"{n_voices[lb]} {lb} families"
-                                                for lb in LABELS))
+    for line in lovo_report(data, recipes, folds=folds, rule=rule, progress=log):
+        print(line, flush=True)
     print()
-    print(f"## Leave one voice out: {len(main_run.folds)} folds, each student trained as "
-          f"`train` fits it ({STUDENT_FEATURES}, labels=combined, TrainParams()) on every "
-          f"file outside the fold; {wall:.0f} s for all folds (features and teacher labels "
-          f"built once before)")
-    print()
-    print("| measure | value | target | verdict |")
-    print("|---|---|---|---|")
-    print("\n".join(headline(shipped)))
-    print()
-    print("\n".join(class_table(shipped)))
-    print()
-    print("\n".join(fold_table(shipped)))
-    recipes = [(st, STUDENT_FEATURES) for st in args.strategies if st != "combined"]
-    recipes += [("combined", fs) for fs in args.features if fs != STUDENT_FEATURES]
-    if not recipes:
-        return
-    print()
-    print("## Other recipes on the same folds")
-    print()
-    print("\n".join(summary_header()))
-    print(summary_row(shipped))
-    for strategy, features in recipes:
-        run = run_folds(table, folds, strategy=strategy, features=features, rule=rule,
-                        progress=log)
-        print(summary_row(score(table, run, voices, rule=rule)), flush=True)
-    teacher_recall = precision_recall(shipped.teacher_vs_source)[1]
-    print(f"| teacher (same seconds) | {shipped.teacher_macro_f1:.4f} | "
-          f"{100 * shipped.teacher_call_accuracy:.2f}% | "
-          + " | ".join(f"{100 * v:.2f}%" for v in teacher_recall) + " | |")
+    print(f"Whole leave-one-voice-out section: {time.perf_counter() - t0 + built:.0f} s.")
 
 
 def _names(text: str) -> list[str]:
@@ -504,15 +464,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the accuracy part (teachers, agreement, F1): timings only")
     ap.add_argument("--lovo-only", action="store_true",
                     help="only the leave-one-voice-out section (no file split, no timings)")
-    ap.add_argument("--strategies", type=_names, default=[],
-                    help="label strategies to compare on the folds, comma-separated: "
-                         + ", ".join(STRATEGIES))
-    ap.add_argument("--features", type=_names, default=[SHIPPED_FEATURES],
-                    help="feature specs to compare on the folds, comma-separated (default: "
-                         f"{SHIPPED_FEATURES}, the layout of the model in models/; e.g. "
-                         "logmel+context,logmel+acf+context; see agent.distill.folds)")
-    ap.add_argument("--ringback-folds", type=int, default=RINGBACK_FOLDS,
-                    help="folds the ringback countries are dealt into")
+    ap.add_argument("--strategies", type=_names, default=["combined"],
+                    help="label strategies on the folds, comma-separated, the first the "
+                         "headline: " + ", ".join(STRATEGIES))
+    ap.add_argument("--features", type=_names, default=[STUDENT_FEATURES],
+                    help="feature specs on the folds, comma-separated, the first the headline "
+                         f"(default {STUDENT_FEATURES}, what train fits; e.g. logmel+context, "
+                         "logmel+periodicity-level+context; see agent.distill.folds)")
+    ap.add_argument("--group-folds", type=int, default=GROUP_FOLDS,
+                    help="folds the ringback and the silence groups are each dealt into")
     ap.add_argument("--speech-by", choices=("voice", "engine"), default="voice",
                     help="announcement folds: one per voice (default), or one per engine "
                          "(human, festival: a kind of voice never heard)")

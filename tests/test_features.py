@@ -182,21 +182,6 @@ def test_features_equal_the_implementation_the_model_was_trained_with(rng):
     assert (want_per[:, 1] > 0).any() and (want_per[:, 1] == 0).any()  # voiced and not
 
 
-def test_periodicity_without_the_pitch_level_is_the_full_block_less_that_column(rng):
-    from agent.features.context import PITCH_LEVEL, periodicity_from_power
-
-    windows = np.concatenate([_real_seconds()[:12], rng.normal(scale=0.05, size=(2, 8000))
-                              ]).astype(np.float32)
-    full = periodicity_batch(windows)
-    buffers = mel.SpectraBuffers.for_seconds(windows.shape[0])
-    mel.spectra_into(mel.frames_of(windows), buffers)
-    out = np.full((windows.shape[0], full.shape[1] - 1), np.nan, np.float32)
-    periodicity_from_power(buffers, out, pitch_level=False)
-    np.testing.assert_array_equal(out, np.delete(full, PITCH_LEVEL, axis=1))
-    with pytest.raises(ValueError):
-        periodicity_from_power(buffers, out, pitch_level=True)
-
-
 def test_the_live_context_update_gives_the_training_context(rng):
     feats = extract_batch(rng.normal(scale=0.1, size=(7, 8000)).astype(np.float32)
                           * np.logspace(0, -3, 7, dtype=np.float32)[:, None])

@@ -12,6 +12,7 @@ import pytest
 from agent.classify.model import InputLayout
 from agent.distill.dataset import SecondsTable
 from agent.distill.folds import (
+    PITCH_LEVEL,
     TEACHER_SPEECH,
     TEACHER_UNSEEN,
     FileVoice,
@@ -66,23 +67,28 @@ def test_manifest_voices_reads_fields_the_item_class_may_not_know(tmp_path: Path
     ]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
     got = manifest_voices(tmp_path)
-    assert got["m-1"] == FileVoice("music", "fretsonfire-songs-sectoid", True, "music")
-    assert got["a-1"] == FileVoice("announcement", "asterisk-core-sounds-es-wav", None, None)
+    assert got["m-1"] == FileVoice("music", "fretsonfire-songs-sectoid", True, "music", "g")
+    assert got["a-1"] == FileVoice("announcement", "asterisk-core-sounds-es-wav", None, None, "h")
 
 
-def test_each_voice_is_one_fold_and_ringback_countries_are_dealt_into_k() -> None:
+def test_each_voice_is_one_fold_and_ringback_and_silence_groups_are_dealt_into_k() -> None:
     files = [FileVoice("announcement", "en"), FileVoice("announcement", "fr"),
              FileVoice("announcement", "en"), FileVoice("music", "wesnoth-music")]
-    countries = [f"agent.tones/{cc}" for cc in ("at", "de", "in", "uk", "us", "za", "jp")]
-    files += [FileVoice("ringback", c) for c in countries + countries[:3]]
-    folds = fold_names(files, ringback_folds=3)
+    countries = [f"ringback:{cc}" for cc in ("at", "de", "in", "uk", "us", "za", "jp")]
+    files += [FileVoice("ringback", "agent.tones/x", group=c) for c in countries + countries[:3]]
+    files += [FileVoice("silence", f"synthetic/{kind}", group=f"silence-{i}")
+              for i, kind in enumerate(["hum", "hum", "pink", "white"])]
+    folds = fold_names(files, group_folds=3)
     assert folds[:4] == ["announcement en", "announcement fr", "announcement en",
                          "music wesnoth-music"]
-    ring = folds[4:]
-    assert set(ring) == {f"ringback countries {k}/3" for k in (1, 2, 3)}
+    ring = folds[4:4 + 10]
+    assert set(ring) == {f"ringback groups {k}/3" for k in (1, 2, 3)}
     # Every file of a country lands in that country's one fold.
     for i in range(3):
         assert ring[i] == ring[len(countries) + i]
+    # Silence groups are single files: the two hum files may fall in different folds.
+    assert folds[-4:] == ["silence groups 1/3", "silence groups 2/3", "silence groups 3/3",
+                          "silence groups 1/3"]
 
 
 def test_speech_folds_by_engine_hold_out_every_voice_of_an_engine_at_once() -> None:
@@ -185,8 +191,8 @@ def test_scores_put_the_teacher_beside_the_student_on_the_same_seconds() -> None
     assert {r.name for r in s.folds} == {"announcement a-low", "announcement a-high",
                                          "music m-1", "music m-2"}
     assert all(r.seconds == 4 * 12 and r.files == 4 for r in s.folds)
-    assert s.vocals["music with vocals"][0] == 4 * 12
-    assert s.vocals["music with vocals"][2] == pytest.approx(9 / 12)
+    assert s.subsets["music with vocals"][0] == 4 * 12
+    assert s.subsets["music with vocals"][2] == pytest.approx(9 / 12)
     # Every announcement call is decided music by the student, announcement by the teacher.
     for row in s.folds:
         if row.label == "announcement":
@@ -207,10 +213,10 @@ def test_the_shipped_spec_gives_the_shipped_columns_in_order() -> None:
                  "logmel+voicing+pitch+steadiness+context"):
         np.testing.assert_array_equal(feature_matrix(table, spec),
                                       inputs(table, "logmel+periodicity+context"))
-    np.testing.assert_array_equal(feature_matrix(table, "logmel+periodicity-level+context"),
-                                  inputs(table, "logmel+periodicity-level+context"))
-    assert feature_layout("logmel+voicing+steadiness+context") == InputLayout(
-        periodicity=True, context=True, pitch_level=False)
+    np.testing.assert_array_equal(
+        feature_matrix(table, "logmel+periodicity-level+context"),
+        np.delete(inputs(table, "logmel+periodicity+context"), 696 + PITCH_LEVEL, axis=1))
+    assert feature_layout("logmel+voicing+steadiness+context") is None
     assert feature_layout("logmel+acf+steadiness+context") == InputLayout(
         periodicity=True, context=True)
     assert feature_layout("logmel+acf+context") is None

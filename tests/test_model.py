@@ -27,7 +27,6 @@ def _model(rng: np.random.Generator, layout: InputLayout, *,
 
 LAYOUTS = [InputLayout(), InputLayout(context=True), InputLayout(summary=True),
            InputLayout(periodicity=True, context=True),
-           InputLayout(periodicity=True, context=True, pitch_level=False),
            InputLayout(summary=True, periodicity=True, context=True)]
 
 
@@ -246,14 +245,6 @@ def test_model_with_the_earlier_periodicity_features_must_be_retrained(
     with pytest.raises(UserError, match=r"earlier version; retrain") as info:
         StudentModel.load(path)
     assert "\n" not in str(info.value)
-
-
-def test_a_layout_without_the_pitch_level_names_every_voicing_value_but_it() -> None:
-    with_level = InputLayout(periodicity=True).names()
-    without = InputLayout(periodicity=True, pitch_level=False).names()
-    assert set(with_level) - set(without) == {"acf_06"}
-    assert InputLayout.from_names(without) == InputLayout(periodicity=True, pitch_level=False)
-    assert InputLayout(periodicity=True, pitch_level=False).n_features == len(without)
 
 
 def test_wrong_feature_width_is_rejected(rng: np.random.Generator) -> None:

@@ -18,8 +18,6 @@ from agent.features import extract_batch, seconds_of
 from agent.features.context import context_batch, periodicity_batch
 
 LAYOUT = InputLayout(summary=True, periodicity=True, context=True)
-# What train fits since the speaker's pitch level left the periodicity block.
-LAYOUT_NO_LEVEL = InputLayout(periodicity=True, context=True, pitch_level=False)
 
 
 def replay(labels: list[str], rule: StreamRule | None = None) -> RuleState:
@@ -228,13 +226,10 @@ def test_carry_over_outvotes_one_odd_second_but_follows_a_real_change() -> None:
     assert labels == [2] * 4 + [2] + [2] * 3 + [2, 0, 0]
 
 
-@pytest.fixture(scope="module", params=[LAYOUT, LAYOUT_NO_LEVEL],
-                ids=["with-pitch-level", "without-pitch-level"])
-def tone_model(request: pytest.FixtureRequest) -> StudentModel:
+@pytest.fixture(scope="module")
+def tone_model() -> StudentModel:
     """A student trained on generated audio: 425 Hz tone → ringback, noise → silence,
-    chirps → music, AM-modulated formants → announcement (source labels); once with each
-    periodicity layout."""
-    layout = request.param
+    chirps → music, AM-modulated formants → announcement (source labels)."""
     rng = np.random.default_rng(11)
     t = np.arange(20 * SAMPLE_RATE) / SAMPLE_RATE
     signals = {
@@ -248,9 +243,9 @@ def tone_model(request: pytest.FixtureRequest) -> StudentModel:
     for label, x in signals.items():
         windows = seconds_of(x.astype(np.float32))
         feats = extract_batch(windows)
-        xs.append(layout.assemble(feats, context_batch(feats), periodicity_batch(windows)))
+        xs.append(LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows)))
         ys.append(np.full(feats.shape[0], label))
-    return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), layout=layout,
+    return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), layout=LAYOUT,
                             params=TrainParams(num_rounds=30)))
 
 
@@ -276,7 +271,7 @@ def test_stream_context_matches_training_context(tone_model: StudentModel) -> No
     windows = seconds_of(x)
     feats = extract_batch(windows)
     offline = tone_model.predict_proba(
-        tone_model.layout.assemble(feats, context_batch(feats), periodicity_batch(windows))
+        LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows))
     )
     carried, expected = None, []
     for row in offline.tolist():

@@ -27,10 +27,9 @@ from agent.features import N_FEATURES
 from agent.features.context import (
     N_ACF,
     N_CONTEXT,
+    N_PERIODICITY,
     N_STEADINESS,
     N_SUMMARY,
-    PITCH_LEVEL,
-    n_periodicity,
     summary_batch,
 )
 from agent.labels import LABELS
@@ -42,14 +41,10 @@ _DTYPE_FLOAT32 = 0
 _log = logging.getLogger(__name__)
 
 
-def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False,
-                  pitch_level: bool = True) -> list[str]:
+def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
+                  ) -> list[str]:
     """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II`` and
     ``stev_II`` (periodicity), ``ctx_K_BB``.
-
-    Without ``pitch_level`` the periodicity values skip ``acf_06`` (the speaker's pitch,
-    :data:`~agent.features.context.PITCH_LEVEL`): the names keep their index, so a model
-    file says which voicing statistics it reads.
 
     The periodicity values were ``per_II`` before they came from the log-mel spectra, had
     no spectral steadiness before that was added, and had it from all 29 frames
@@ -59,7 +54,7 @@ def feature_names(*, context: bool, summary: bool = False, periodicity: bool = F
     if summary:
         names += [f"sum_{i:02d}" for i in range(N_SUMMARY)]
     if periodicity:
-        names += [f"acf_{i:02d}" for i in range(N_ACF) if pitch_level or i != PITCH_LEVEL]
+        names += [f"acf_{i:02d}" for i in range(N_ACF)]
         names += [f"stev_{i:02d}" for i in range(N_STEADINESS)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
@@ -69,27 +64,20 @@ def feature_names(*, context: bool, summary: bool = False, periodicity: bool = F
 @dataclass(frozen=True)
 class InputLayout:
     """Which feature blocks a model takes, in order: log-mel, [summary], [periodicity],
-    [context]; ``pitch_level``: whether its periodicity block has the pitch level column
-    (models trained before it was dropped do)."""
+    [context]."""
 
     summary: bool = False
     context: bool = False
     periodicity: bool = False
-    pitch_level: bool = True
-
-    @property
-    def n_periodicity(self) -> int:
-        """Width of the periodicity block in the model's input (0 without one)."""
-        return n_periodicity(pitch_level=self.pitch_level) if self.periodicity else 0
 
     @property
     def n_features(self) -> int:
-        return (N_FEATURES + N_SUMMARY * self.summary + self.n_periodicity
+        return (N_FEATURES + N_SUMMARY * self.summary + N_PERIODICITY * self.periodicity
                 + N_CONTEXT * self.context)
 
     def names(self) -> list[str]:
         return feature_names(context=self.context, summary=self.summary,
-                             periodicity=self.periodicity, pitch_level=self.pitch_level)
+                             periodicity=self.periodicity)
 
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
@@ -103,28 +91,24 @@ class InputLayout:
         for summary in (False, True):
             for periodicity in (False, True):
                 for context in (False, True):
-                    for level in (True, False) if periodicity else (True,):
-                        layout = cls(summary=summary, context=context,
-                                     periodicity=periodicity, pitch_level=level)
-                        if names == layout.names():
-                            return layout
+                    layout = cls(summary=summary, context=context, periodicity=periodicity)
+                    if names == layout.names():
+                        return layout
         raise UserError(f"{source}: unknown feature layout ({len(names)} features, expected "
                         "log-mel [+ summary] [+ periodicity] [+ context] from agent.features)")
 
     def assemble(self, features: np.ndarray, context: np.ndarray | None,
                  periodicity: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context and ``(n, 14)`` periodicity
-        (:func:`agent.features.context.periodicity_batch` of the same seconds, whose pitch
-        level column is left out if the layout has none) → ``(n, n_features)`` model
-        inputs; blocks the layout does not use may be None."""
+        (:func:`agent.features.context.periodicity_batch` of the same seconds) →
+        ``(n, n_features)`` model inputs; blocks the layout does not use may be None."""
         blocks = [features]
         if self.summary:
             blocks.append(summary_batch(features))
         if self.periodicity:
             if periodicity is None:
                 raise ValueError("this model needs periodicity features")
-            blocks.append(periodicity if self.pitch_level
-                          else np.delete(periodicity, PITCH_LEVEL, axis=1))
+            blocks.append(periodicity)
         if self.context:
             if context is None:
                 raise ValueError("this model needs context features")

@@ -26,6 +26,7 @@ from agent.classify.rule import ANNOUNCEMENT, RuleState, StreamRule, carry_over
 from agent.features import FRAMES_PER_SECOND_WINDOW, N_FEATURES, N_MELS
 from agent.features.context import (
     N_CONTEXT,
+    N_PERIODICITY,
     N_SUMMARY,
     context_from_history,
     periodicity_fn,
@@ -73,7 +74,8 @@ class StreamingClassifier:
         at = N_FEATURES
         self._summary = self._row[at : at + N_SUMMARY * layout.summary]
         at += self._summary.size
-        self._periodicity = self._row[at : at + layout.n_periodicity].reshape(1, -1)
+        self._periodicity = self._row[at : at + N_PERIODICITY * layout.periodicity
+                                      ].reshape(1, -1)
         at += self._periodicity.size
         # Context of the next second: band maxima of the last four, most recent first;
         # before the stream started they read as the floor, as in training.
@@ -83,9 +85,7 @@ class StreamingClassifier:
         self._predict = self.model.row_predictor(self._row)
         # The feature steps bound to this stream's buffers (see spectra_fn).
         self._spectra_of_window = spectra_fn(self._mel_frames, self._spectra)
-        self._periodicity_of_spectra = (
-            periodicity_fn(self._spectra, self._periodicity, pitch_level=layout.pitch_level)
-            if layout.periodicity else None)
+        self._periodicity_of_spectra = periodicity_fn(self._spectra, self._periodicity)
 
     @property
     def decision(self) -> Decision | None:
@@ -139,7 +139,7 @@ class StreamingClassifier:
         log_mel_from_power(self._spectra_of_window(), self._mel)
         if self._summary.size:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
-        if self._periodicity_of_spectra is not None:
+        if self._periodicity.size:
             self._periodicity_of_spectra()
         raw = self._predict().tolist()
         probs = carry_over(self._carried, raw, self.rule.persistence)

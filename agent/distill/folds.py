@@ -2,15 +2,17 @@
 
 A split by file (:func:`agent.distill.train.grouped_split`) tests on the speakers and
 music sources the model trained on, so it measures memory, not generalisation. Here each
-speech voice family, each music source family, each group of ringback countries and each
-kind of line silence is a fold: the student is trained exactly as ``train`` trains it
-(:func:`~agent.distill.train.targets` labels, :func:`~agent.distill.train.fit` parameters)
-on every file outside the fold and predicts the fold's files. Pooled over the folds,
-every second is predicted by a model that never heard its voice or source.
+speech voice family and each music source family is a fold, and the ringback and
+line-silence files are held out by corpus group (a ringback group is one country's plan,
+a silence group one file), dealt into a few folds. The student is trained exactly as
+``train`` trains it (:func:`~agent.distill.train.targets` labels,
+:func:`~agent.distill.train.fit` parameters) on every file outside the fold and predicts
+the fold's files. Pooled over the folds, every second is predicted by a model that never
+heard its voice or source.
 
 A file's family is :func:`voice_of` it: the manifest's ``voice`` where the corpus has one,
 else its first source package (announcement, music), the ringback country, the silence
-kind.
+kind (shown per fold, not used to fold silence).
 """
 
 from __future__ import annotations
@@ -31,12 +33,8 @@ from agent.distill import LABEL_MODES
 from agent.distill.dataset import SecondsTable
 from agent.distill.train import STUDENT_FEATURES, TrainParams, carried_over, fit, targets
 from agent.errors import UserError
-from agent.features.context import N_ACF, N_PERIODICITY, PITCH_LEVEL, summary_batch
+from agent.features.context import N_ACF, N_PERIODICITY, summary_batch
 from agent.labels import LABEL_INDEX, LABELS
-
-SHIPPED_FEATURES = "logmel+periodicity+context"
-"""The feature blocks of the student in ``models/`` today (see :class:`InputLayout`);
-``train`` now fits :data:`~agent.distill.train.STUDENT_FEATURES`."""
 
 # Blocks in the order InputLayout.assemble lays them out, so a spec naming a layout's
 # blocks gives its columns in its order (feature_fraction samples by column index: another
@@ -46,15 +44,20 @@ SHIPPED_FEATURES = "logmel+periodicity+context"
 BLOCKS = ("logmel", "summary", "voicing", "pitch", "steadiness", "context")
 _ALIASES = {"acf": ("voicing", "pitch"), "periodicity": ("voicing", "pitch", "steadiness"),
             "periodicity-level": ("voicing", "steadiness")}
+# Column of the voiced frames' mean log2 pitch lag among the voicing statistics of
+# agent.features.context.periodicity_batch: the speaker's pitch, measured apart because
+# with few voices a student could learn voices by their pitch.
+PITCH_LEVEL = 6
 _PERIODICITY_COLUMNS = {
     "voicing": [i for i in range(N_ACF) if i != PITCH_LEVEL],
     "pitch": [PITCH_LEVEL],
     "steadiness": list(range(N_ACF, N_PERIODICITY)),
 }
 
-RINGBACK_FOLDS = 5
-"""Ringback countries are dealt round-robin (sorted by code) into this many folds: one
-fold per country would train ~170 models for a class whose tones repeat across borders."""
+GROUP_FOLDS = 5
+"""Ringback and silence groups are dealt round-robin (sorted) into this many folds per
+class: one fold per ringback country would train ~170 models for a class whose tones
+repeat across borders, and a silence group is a single file."""
 
 TEACHER_UNSEEN = "combined+teacher-unseen"
 """Label strategy of the paper's workflow on top of ``combined``: the held-out voice's
@@ -117,13 +120,15 @@ def voice_of(item: Any) -> str:
 
 @dataclass(frozen=True)
 class FileVoice:
-    """What the folds need to know of one file beyond its class: its family, and for
-    music whether it has vocals (None where the manifest does not say)."""
+    """What the folds need to know of one file beyond its class: its family, for music
+    whether it has vocals (None where the manifest does not say), its engine (human,
+    festival, music) and its corpus group (files cut from the same audio share one)."""
 
     label: str
     voice: str
     vocals: bool | None = None
     engine: str | None = None
+    group: str | None = None
 
 
 def manifest_voices(corpus: Path) -> dict[str, FileVoice]:
@@ -146,29 +151,41 @@ def manifest_voices(corpus: Path) -> dict[str, FileVoice]:
             vocals = obj.get("vocals")
             out[str(obj["id"])] = FileVoice(
                 label=str(obj["label"]), voice=voice_of(obj),
-                vocals=None if vocals is None else bool(vocals), engine=obj.get("engine"))
+                vocals=None if vocals is None else bool(vocals), engine=obj.get("engine"),
+                group=obj.get("group"))
     return out
 
 
-def fold_names(files: Sequence[FileVoice], *, ringback_folds: int = RINGBACK_FOLDS,
+def fold_names(files: Sequence[FileVoice], *, group_folds: int = GROUP_FOLDS,
                speech_by: str = "voice") -> list[str]:
-    """The fold of each file: ``<class> <voice>``, and ``ringback countries k/K``.
+    """The fold of each file: ``<class> <voice>`` for speech and music, ``<class> groups
+    k/K`` for ringback and silence.
 
-    Ringback voices (countries) are sorted and dealt round-robin into ``ringback_folds``
-    folds; every other class has one fold per voice. With ``speech_by="engine"`` the
+    Ringback and silence groups (the file's ``group``, else its voice) are sorted and dealt
+    round-robin into ``group_folds`` folds per class, so every file of a group (a
+    country's ringback plan) lands in one fold. With ``speech_by="engine"`` the
     announcement folds are whole engines instead (``announcement engine festival``: every
     synthetic voice held out at once, learnt from human voices alone), the harder question
     of a kind of voice never heard; files without an engine keep their voice.
+
+    Examples
+    --------
+    >>> fold_names([FileVoice("music", "wesnoth-music"), FileVoice("silence", "s/hum", group="a"),
+    ...             FileVoice("silence", "s/pink", group="b")], group_folds=2)
+    ['music wesnoth-music', 'silence groups 1/2', 'silence groups 2/2']
     """
     if speech_by not in ("voice", "engine"):
         raise ValueError(f"speech_by={speech_by!r}: expected 'voice' or 'engine'")
-    countries = sorted({f.voice for f in files if f.label == "ringback"})
-    k = max(1, min(ringback_folds, len(countries)))
-    bucket = {c: i % k for i, c in enumerate(countries)}
+    bucket: dict[tuple[str, str], str] = {}
+    for label in ("ringback", "silence"):
+        groups = sorted({f.group or f.voice for f in files if f.label == label})
+        k = max(1, min(group_folds, len(groups)))
+        bucket.update({(label, g): f"{label} groups {i % k + 1}/{k}"
+                       for i, g in enumerate(groups)})
 
     def name(f: FileVoice) -> str:
-        if f.label == "ringback":
-            return f"ringback countries {bucket[f.voice] + 1}/{k}"
+        if f.label in ("ringback", "silence"):
+            return bucket[(f.label, f.group or f.voice)]
         if f.label == "announcement" and speech_by == "engine" and f.engine:
             return f"announcement engine {f.engine}"
         return f"{f.label} {f.voice}"
@@ -195,19 +212,18 @@ def _blocks(spec: str) -> list[str]:
 
 def feature_layout(spec: str) -> InputLayout | None:
     """The :class:`InputLayout` of a spec a model file can carry, else None (an ablation
-    that drops the voicing or the steadiness half of the periodicity block is measured,
-    never shipped)."""
+    that drops part of the periodicity block is measured, never shipped)."""
     blocks = set(_blocks(spec))
-    if ("voicing" in blocks) != ("steadiness" in blocks) or (
-            "pitch" in blocks and "voicing" not in blocks):
+    per = {"voicing", "pitch", "steadiness"} & blocks
+    if per and len(per) < 3:
         return None
-    return InputLayout(summary="summary" in blocks, periodicity="voicing" in blocks,
-                       context="context" in blocks, pitch_level="pitch" in blocks)
+    return InputLayout(summary="summary" in blocks, periodicity=bool(per),
+                       context="context" in blocks)
 
 
 def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
     """The student inputs of every row of ``table`` for a feature spec such as
-    ``logmel+periodicity-level+context`` (what ``train`` fits) or ``logmel+acf+context``.
+    ``logmel+periodicity+context`` (what ``train`` fits) or ``logmel+acf+context``.
 
     Parameters
     ----------
@@ -239,15 +255,16 @@ def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
 class FoldRun:
     """Pooled out-of-fold predictions of one recipe (label strategy × features).
 
-    ``probs`` are each row's probabilities carried over from second to second as the live
-    stream does; ``row_fold`` indexes ``folds``; ``fit_seconds`` is the wall time of each
-    fold's training and prediction.
+    ``raw`` are each row's probabilities as the model gives them, ``probs`` the same
+    carried over from second to second as the live stream does; ``row_fold`` indexes
+    ``folds``; ``fit_seconds`` is the wall time of each fold's training and prediction.
     """
 
     strategy: str
     features: str
     folds: list[str]
     row_fold: np.ndarray
+    raw: np.ndarray
     probs: np.ndarray
     fit_seconds: list[float] = field(default_factory=list)
 
@@ -341,7 +358,7 @@ def run_folds(table: SecondsTable, file_folds: Sequence[str], *, strategy: str =
         if progress is not None:
             progress(f"{name}: {int(held.sum())} s in {seconds[-1]:.1f} s")
     return FoldRun(strategy=strategy, features=features, folds=names, row_fold=row_fold,
-                   probs=carried_over(table, probs, rule), fit_seconds=seconds)
+                   raw=probs, probs=carried_over(table, probs, rule), fit_seconds=seconds)
 
 
 def _predict_rows(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:

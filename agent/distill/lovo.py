@@ -9,14 +9,15 @@ seconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from agent.classify.rule import StreamRule
 from agent.distill.dataset import SecondsTable
-from agent.distill.folds import FileVoice, FoldRun
+from agent.distill.folds import FileVoice, FoldRun, fold_names, manifest_voices, run_folds
 from agent.distill.train import call_decisions, confusion, precision_recall
 from agent.labels import LABEL_INDEX, LABELS
 
@@ -43,7 +44,9 @@ class FoldRow:
 @dataclass(frozen=True)
 class LovoScores:
     """Measurements of one :class:`FoldRun` against the source classes, with the teacher's
-    on the same seconds (confusions: rows source, columns prediction)."""
+    on the same seconds (confusions: rows source, columns prediction); ``subsets``: name →
+    (seconds, student recall, teacher recall) of music with and without vocals and of
+    announcements by voice engine (human, festival)."""
 
     name: str
     vs_source: np.ndarray
@@ -53,7 +56,7 @@ class LovoScores:
     call_accuracy: float
     teacher_call_accuracy: float
     folds: list[FoldRow]
-    vocals: dict[str, tuple[int, float, float]]
+    subsets: dict[str, tuple[int, float, float]]
     wall_seconds: float
     second_macro_f1: float | None = None
 
@@ -91,7 +94,7 @@ def score(table: SecondsTable, run: FoldRun, voices: Sequence[FileVoice], *,
     run : FoldRun
         Out-of-fold probabilities.
     voices : sequence of FileVoice
-        Per file of ``table`` (for the vocals rows).
+        Per file of ``table`` (for the vocals and voice-engine rows).
     rule : StreamRule, optional
         The streaming rule replayed per file for the call decisions.
     second_truth : numpy.ndarray, optional
@@ -106,7 +109,8 @@ def score(table: SecondsTable, run: FoldRun, voices: Sequence[FileVoice], *,
     teacher = table.teacher.astype(np.intp)
     vs_source = confusion(truth, pred)
     teacher_vs_source = confusion(truth, teacher)
-    decided = call_decisions(table, pred, top, rule)
+    decided = call_decisions(table, pred, top, rule,
+                             announcement_p=run.raw[:, LABEL_INDEX["announcement"]])
     teacher_decided = call_decisions(table, teacher, table.soft.max(axis=1), rule)
     file_label = {int(f): LABELS[int(table.source[table.file == f][0])] for f in decided}
     right = {f: decided[f] == file_label[f] for f in decided}
@@ -121,14 +125,20 @@ def score(table: SecondsTable, run: FoldRun, voices: Sequence[FileVoice], *,
             teacher_recall=_recall(truth[mask], teacher[mask]),
             student_calls=float(np.mean([right[f] for f in files])),
             teacher_calls=float(np.mean([teacher_right[f] for f in files]))))
-    vocals: dict[str, tuple[int, float, float]] = {}
+    subsets: dict[str, tuple[int, float, float]] = {}
+    vocal = np.array([v.vocals is True for v in voices])[table.file]
+    plain = np.array([v.vocals is False for v in voices])[table.file]
+    file_engine = np.array([str(v.engine) for v in voices])[table.file]
     music = truth == LABEL_INDEX["music"]
-    file_vocals = np.array([v.vocals for v in voices], dtype=object)[table.file]
-    for key, want in (("music with vocals", True), ("music without vocals", False)):
-        mask = music & (file_vocals == want)
+    speech = truth == LABEL_INDEX["announcement"]
+    masks = [("music with vocals", music & vocal), ("music without vocals", music & plain)]
+    masks += [(f"announcement, {engine} voices", speech & (file_engine == engine))
+              for engine in sorted({str(v.engine) for v in voices
+                                    if v.label == "announcement" and v.engine})]
+    for key, mask in masks:
         if mask.any():
-            vocals[key] = (int(mask.sum()), _recall(truth[mask], pred[mask]),
-                           _recall(truth[mask], teacher[mask]))
+            subsets[key] = (int(mask.sum()), _recall(truth[mask], pred[mask]),
+                            _recall(truth[mask], teacher[mask]))
     second_f1 = None
     if second_truth is not None:
         second_f1 = float(precision_recall(confusion(second_truth, pred))[2].mean())
@@ -139,7 +149,7 @@ def score(table: SecondsTable, run: FoldRun, voices: Sequence[FileVoice], *,
         teacher_macro_f1=float(precision_recall(teacher_vs_source)[2].mean()),
         call_accuracy=float(np.mean(list(right.values()))),
         teacher_call_accuracy=float(np.mean(list(teacher_right.values()))),
-        folds=rows, vocals=vocals, wall_seconds=run.wall_seconds, second_macro_f1=second_f1)
+        folds=rows, subsets=subsets, wall_seconds=run.wall_seconds, second_macro_f1=second_f1)
 
 
 def _pct(x: float) -> str:
@@ -185,7 +195,7 @@ def class_table(s: LovoScores) -> list[str]:
     for i, label in enumerate(LABELS):
         lines.append(f"| {label} | {int(s.vs_source[i].sum())} | {_pct(p[i])} | {_pct(r[i])} | "
                      f"{_pct(tp[i])} | {_pct(tr[i])} | {100 * (r[i] - tr[i]):+.2f} |")
-    for key, (n, student, teacher) in s.vocals.items():
+    for key, (n, student, teacher) in s.subsets.items():
         lines.append(f"| {key} | {n} | | {_pct(student)} | | {_pct(teacher)} | "
                      f"{100 * (student - teacher):+.2f} |")
     return lines
@@ -204,14 +214,141 @@ def fold_table(s: LovoScores) -> list[str]:
     return lines
 
 
+_SUBSET_COLUMNS = ("announcement, human voices", "announcement, festival voices",
+                   "music with vocals")
+
+
 def summary_row(s: LovoScores) -> str:
-    """One Markdown row of a comparison of recipes: macro-F1, calls, per-class recall."""
+    """One Markdown row of a comparison of recipes (:func:`summary_header`)."""
     recall = " | ".join(_pct(v) for v in s.recall)
-    return (f"| {s.name} | {s.macro_f1:.4f} | {_pct(s.call_accuracy)} | {recall} | "
-            f"{s.wall_seconds:.0f} s |")
+    subsets = " | ".join(_pct(s.subsets[k][1]) if k in s.subsets else "–"
+                         for k in _SUBSET_COLUMNS)
+    second = "–" if s.second_macro_f1 is None else f"{s.second_macro_f1:.4f}"
+    return (f"| {s.name} | {s.macro_f1:.4f} | {second} | {_pct(s.call_accuracy)} | {recall} "
+            f"| {subsets} | {s.wall_seconds:.0f} s |")
+
+
+def teacher_row(s: LovoScores) -> str:
+    """The teacher's :func:`summary_row` on the same seconds."""
+    recall = " | ".join(_pct(v) for v in s.teacher_recall)
+    subsets = " | ".join(_pct(s.subsets[k][2]) if k in s.subsets else "–"
+                         for k in _SUBSET_COLUMNS)
+    return (f"| teacher (same seconds) | {s.teacher_macro_f1:.4f} | | "
+            f"{_pct(s.teacher_call_accuracy)} | {recall} | {subsets} | |")
 
 
 def summary_header() -> list[str]:
     """Header of :func:`summary_row` rows."""
-    return ["| recipe | macro-F1 | calls | " + " | ".join(f"{lb} recall" for lb in LABELS)
-            + " | fold training |", "|---" * (len(LABELS) + 4) + "|"]
+    columns = ["recipe", "macro-F1 vs source", "vs per-second truth", "calls",
+               *(f"{lb} recall" for lb in LABELS), "human-voice ann.", "festival-voice ann.",
+               "vocal music", "fold training"]
+    return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+
+
+@dataclass
+class LovoData:
+    """What every recipe's folds train and score on, built once: the labelled seconds of
+    a corpus, each file's :class:`~agent.distill.folds.FileVoice`, and each row's
+    per-second truth (:func:`second_truth`)."""
+
+    table: SecondsTable
+    voices: list[FileVoice]
+    second_truth: np.ndarray
+
+
+def second_truth(table: SecondsTable, corpus: Path) -> np.ndarray:
+    """Each row's class as heard (:func:`agent.corpus.truth.second_labels`): the source
+    class, except a ringback file's whole seconds before its first burst, which are
+    silence."""
+    from agent.corpus.manifest import load_manifest
+    from agent.corpus.truth import second_labels
+    from agent.tones.plan import load_tone_plans
+
+    by_id = {i.id: i for i in load_manifest(corpus)}
+    plans = load_tone_plans()
+    counts = np.bincount(table.file, minlength=len(table.ids))
+    out = np.empty(len(table), np.intp)
+    for f, file_id in enumerate(table.ids):
+        labels = np.array([LABEL_INDEX[lb] for lb in second_labels(
+            by_id[file_id], int(counts[f]), plans=plans)], np.intp)
+        rows = table.file == f
+        out[rows] = labels[table.t[rows]]
+    return out
+
+
+def lovo_data(corpus: Path, *, teacher: str = "yamnet+vad", progress: bool = False
+              ) -> LovoData:
+    """Features, cached teacher labels and fold keys of every file of a corpus.
+
+    Parameters
+    ----------
+    corpus : Path
+        A built corpus (manifest with ``voice``/``engine``/``vocals`` where known).
+    teacher : str
+        Teacher name (:func:`agent.distill.teachers.make_teacher`); its labels come from
+        the cache ``train`` fills, so a second run costs the features alone.
+    progress : bool
+        Show a progress bar on stderr.
+    """
+    from agent.distill.pipeline import labelled_table, teacher_cache
+    from agent.distill.teachers import make_teacher
+    from agent.distill.train import corpus_recordings
+
+    t = make_teacher(teacher)
+    table = labelled_table(corpus_recordings(corpus), t, cache=teacher_cache(t.name),
+                           progress=progress)
+    known = manifest_voices(corpus)
+    return LovoData(table=table, voices=[known[i] for i in table.ids],
+                    second_truth=second_truth(table, corpus))
+
+
+def lovo_report(data: LovoData, recipes: Sequence[tuple[str, str]], *,
+                folds: Sequence[str] | None = None, rule: StreamRule | None = None,
+                progress: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Markdown of leave-one-voice-out runs, line by line as each recipe finishes.
+
+    The first recipe ``(label strategy, feature spec)`` is the headline: the targets,
+    per-class precision and recall beside the teacher's on the same seconds, one row per
+    fold. Every recipe then gets a row of :func:`summary_row` on the same folds, and the
+    teacher a last one.
+
+    Parameters
+    ----------
+    data : LovoData
+        From :func:`lovo_data`.
+    recipes : sequence of (str, str)
+        Label strategies of :data:`~agent.distill.folds.STRATEGIES` and feature specs of
+        :func:`~agent.distill.folds.feature_matrix`.
+    folds : sequence of str, optional
+        The fold of each file (default :func:`~agent.distill.folds.fold_names`).
+    rule : StreamRule, optional
+        The streaming rule (carry-over and call decisions).
+    progress : callable, optional
+        Called with each fold's name and time.
+    """
+    table, voices = data.table, data.voices
+    folds = list(folds) if folds is not None else fold_names(voices)
+    scores = []
+    for k, (strategy, features) in enumerate(recipes):
+        run = run_folds(table, folds, strategy=strategy, features=features, rule=rule,
+                        progress=progress)
+        scores.append(score(table, run, voices, rule=rule, second_truth=data.second_truth))
+        if k == 0:
+            head = scores[0]
+            yield (f"{len(run.folds)} folds; {run.wall_seconds:.0f} s to train and predict "
+                   f"them all (labels={strategy}, features={features})")
+            yield ""
+            yield "| measure | value | target | verdict |"
+            yield "|---|---|---|---|"
+            yield from headline(head)
+            yield ""
+            yield from class_table(head)
+            yield ""
+            yield from fold_table(head)
+            yield ""
+            yield "Recipes on the same folds:"
+            yield ""
+            yield from summary_header()
+        yield summary_row(scores[-1])
+    if scores:
+        yield teacher_row(scores[0])

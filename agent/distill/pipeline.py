@@ -84,14 +84,10 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
         raise UserError("too little audio to train on: need seconds of at least two classes")
 
     # Layouts that fit the per-second latency budget; the others are measured for the report.
-    # The periodicity block with the speaker's pitch level ships no more: it held on this
-    # split, whose voices are the training voices, and lost a third of unseen voices'
-    # announcement seconds to music (bench/classifier.py, leave one voice out).
     shippable = (STUDENT_FEATURES, "logmel+summary+context", "logmel+context")
     variants = [(labels, fs) for fs in shippable]
     if compare:
-        variants += [(labels, fs) for fs in ("logmel+periodicity+context",
-                                              "logmel+summary+periodicity+context", "logmel",
+        variants += [(labels, fs) for fs in ("logmel+summary+periodicity+context", "logmel",
                                               "mfcc")]
         if (table.source >= 0).all():
             variants += [(m, shippable[0]) for m in LABEL_MODES if m != labels]

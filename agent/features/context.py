@@ -162,12 +162,6 @@ _P_OCTAVE = np.log2(_P_LAGS).astype(np.float32)
 _P_MIN_DB = -42.0
 _P_MIN_ENERGY = float(np.sum(_WINDOW.astype(np.float64) ** 2)) * 10 ** (_P_MIN_DB / 10)
 N_ACF = 8
-# Column of the voiced frames' mean log2 pitch lag among the N_ACF voicing values: the
-# speaker's pitch. With three female voices to learn from, a student that reads it calls
-# lower or synthetic voices music (unseen voices' announcement recall 0.64 with it, 0.91
-# without, at the same leave-one-voice-out score on the training voices: bench/classifier.py
-# --features), so layouts without it exist (``pitch_level=False``).
-PITCH_LEVEL = 6
 # Spectral steadiness: how alike the fine (31.25 Hz) magnitude spectra of consecutive
 # even frames are over 312.5-3406 Hz. A held note keeps its harmonics in the same bins from
 # one 62.5-ms step to the next; speech moves them with its pitch and formants. (All 29
@@ -180,31 +174,21 @@ N_STEADINESS = 6
 N_PERIODICITY = N_ACF + N_STEADINESS
 
 
-def n_periodicity(*, pitch_level: bool = True) -> int:
-    """Width of the periodicity block, with or without the :data:`PITCH_LEVEL` column."""
-    return N_PERIODICITY - (not pitch_level)
-
-
-def periodicity_fn(buffers: SpectraBuffers, out: np.ndarray, *, pitch_level: bool = True
-                   ) -> Callable[[], np.ndarray]:
+def periodicity_fn(buffers: SpectraBuffers, out: np.ndarray) -> Callable[[], np.ndarray]:
     """:func:`periodicity_from_power` of these buffers into ``out`` as a zero-argument
     call, bound once (the live stream's way, as :func:`agent.features.mel.spectra_fn`)."""
     even, ac = buffers.even, buffers.ac
     transform = autocorrelation_call(even, ac)
-    if out.shape[-1] != n_periodicity(pitch_level=pitch_level):
-        raise ValueError(f"expected {n_periodicity(pitch_level=pitch_level)} periodicity "
-                         f"columns, got {out.shape}")
 
     def run() -> np.ndarray:
         transform()
-        _periodicity_into(ac, even, out, pitch_level)
+        _periodicity_into(ac, even, out)
         return out
 
     return run
 
 
-def periodicity_from_power(buffers: SpectraBuffers, out: np.ndarray, *,
-                           pitch_level: bool = True) -> np.ndarray:
+def periodicity_from_power(buffers: SpectraBuffers, out: np.ndarray) -> np.ndarray:
     """:func:`periodicity_batch` of seconds given their log-mel spectra.
 
     Parameters
@@ -212,11 +196,9 @@ def periodicity_from_power(buffers: SpectraBuffers, out: np.ndarray, *,
     buffers : SpectraBuffers
         Filled by :func:`agent.features.mel.spectra_into` (``power`` and ``even``).
     out : numpy.ndarray
-        ``(n, 14)`` float32, written; ``(n, 13)`` without the pitch level.
-    pitch_level : bool
-        Whether to write the :data:`PITCH_LEVEL` column (the others move up one without).
+        ``(n, 14)`` float32, written.
     """
-    return periodicity_fn(buffers, out, pitch_level=pitch_level)()
+    return periodicity_fn(buffers, out)()
 
 
 def periodicity_batch(windows: np.ndarray) -> np.ndarray:
@@ -306,11 +288,10 @@ def _sum32(a: np.ndarray) -> np.float32:
 
 
 @numba.njit(cache=True)
-def _periodicity_stats(ac: np.ndarray, out: np.ndarray, level: bool) -> None:
+def _periodicity_stats(ac: np.ndarray, out: np.ndarray) -> None:
     """The eight statistics of :func:`periodicity_batch` from ``(n, 16, 129)`` float32
     autocorrelations (lags 0..128; the 16th row is padding), one compiled loop instead of
-    some thirty numpy calls per second. Without ``level`` the mean log2 pitch lag is not
-    written and the spread takes its column.
+    some thirty numpy calls per second.
 
     Comparisons against constants are in float32, as numpy does with a Python scalar
     against a float32 array; ratios of counts are float64, as numpy's are."""
@@ -362,27 +343,23 @@ def _periodicity_stats(ac: np.ndarray, out: np.ndarray, level: bool) -> None:
         out[r, 3] = n_both / pairs - hold - jump
         out[r, 4] = jump
         out[r, 5] = n_switch
-        if level:
-            out[r, PITCH_LEVEL] = mean_oct
-            out[r, PITCH_LEVEL + 1] = spread
-        else:
-            out[r, PITCH_LEVEL] = spread
+        out[r, 6] = mean_oct
+        out[r, 7] = spread
 
 
 @numba.njit(cache=True)
-def _periodicity_into(ac: np.ndarray, even: np.ndarray, out: np.ndarray, level: bool) -> None:
+def _periodicity_into(ac: np.ndarray, even: np.ndarray, out: np.ndarray) -> None:
     """Both parts of :func:`periodicity_batch` in one compiled call, from the even
-    frames: the eight voicing statistics (seven without ``level``) from their
-    autocorrelations ``ac``, then the six steadiness values from their power spectra
-    ``even``."""
-    _periodicity_stats(ac, out, level)
-    _steadiness_stats(even, out, N_ACF if level else N_ACF - 1)
+    frames: the eight voicing statistics from their autocorrelations ``ac``, the six
+    steadiness values from their power spectra ``even``."""
+    _periodicity_stats(ac, out)
+    _steadiness_stats(even, out)
 
 
 @numba.njit(cache=True, fastmath=True)
-def _steadiness_stats(power: np.ndarray, out: np.ndarray, first: int) -> None:
-    """Columns 8-13 of :func:`periodicity_batch` (``first`` onwards in ``out``) from the
-    even frames' ``(n, 16, 129)`` power spectra (the 16th row is padding).
+def _steadiness_stats(power: np.ndarray, out: np.ndarray) -> None:
+    """Columns 8-13 of :func:`periodicity_batch` from the even frames' ``(n, 16, 129)``
+    power spectra (the 16th row is padding).
 
     The correlation of two mean-removed spectra comes from plain sums (of each, of the
     products, and of the power, which is the magnitude squared), so each bin's magnitude is
@@ -427,9 +404,9 @@ def _steadiness_stats(power: np.ndarray, out: np.ndarray, first: int) -> None:
             above_08 += near[j] > 0.8
             above_06 += near[j] > 0.6
         ordered = np.sort(near)
-        out[r, first] = mean_near
-        out[r, first + 1] = 0.5 * (ordered[(m - 1) // 2] + ordered[m // 2])
-        out[r, first + 2] = math.sqrt(var / m)
-        out[r, first + 3] = above_08 / m
-        out[r, first + 4] = above_06 / m
-        out[r, first + 5] = far / (n_frames - 2)
+        out[r, N_ACF] = mean_near
+        out[r, N_ACF + 1] = 0.5 * (ordered[(m - 1) // 2] + ordered[m // 2])
+        out[r, N_ACF + 2] = math.sqrt(var / m)
+        out[r, N_ACF + 3] = above_08 / m
+        out[r, N_ACF + 4] = above_06 / m
+        out[r, N_ACF + 5] = far / (n_frames - 2)
