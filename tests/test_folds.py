@@ -22,7 +22,6 @@ from agent.distill.folds import (
     fold_names,
     manifest_voices,
     run_folds,
-    voice_of,
 )
 from agent.distill.lovo import score
 from agent.distill.train import inputs
@@ -34,41 +33,27 @@ def _source(package: str, path: str) -> dict[str, object]:
     return {"package": package, "path": path, "start_s": 0.0, "duration_s": 5.0}
 
 
-def test_voice_field_wins_over_the_source_package() -> None:
-    item = {"label": "announcement", "voice": "festvox-kallpc16k/kal",
-            "sources": [_source("festival", "x")]}
-    assert voice_of(item) == "festvox-kallpc16k/kal"
-
-
-@pytest.mark.parametrize(("item", "want"), [
-    ({"label": "announcement", "sources": [_source("asterisk-core-sounds-fr-wav", "a.wav"),
-                                           _source("asterisk-core-sounds-en-wav", "b.wav")]},
-     "asterisk-core-sounds-fr-wav"),
-    ({"label": "music", "sources": [_source("wesnoth-music", "t.ogg")]}, "wesnoth-music"),
-    ({"label": "ringback", "sources": [_source("agent.tones", "in/ringback/1")],
-      "transforms": {"mix": {"country": "in"}}}, "agent.tones/in"),
-    ({"label": "ringback", "sources": [_source("agent.tones", "uk/ringback/0")]},
-     "agent.tones/uk"),
-    ({"label": "silence", "sources": [_source("synthetic", "silence/hum")],
-      "transforms": {"mix": {"kind": "hum"}}}, "synthetic/hum"),
-])
-def test_without_a_voice_field_the_family_comes_from_the_first_source(
-        item: dict[str, object], want: str) -> None:
-    assert voice_of(item) == want
-
-
-def test_manifest_voices_reads_fields_the_item_class_may_not_know(tmp_path: Path) -> None:
+def test_manifest_voices_come_from_the_items_voice_engine_vocals_and_group(
+        tmp_path: Path) -> None:
     lines = [
         {"id": "m-1", "label": "music", "group": "g", "path": "a.wav", "duration_s": 5.0,
          "voice": "fretsonfire-songs-sectoid", "engine": "music", "vocals": True,
          "sources": [_source("fretsonfire-songs-sectoid", "song.ogg")]},
         {"id": "a-1", "label": "announcement", "group": "h", "path": "b.wav",
-         "duration_s": 5.0, "sources": [_source("asterisk-core-sounds-es-wav", "x.wav")]},
+         "duration_s": 5.0, "voice": "festvox-czech-dita/czech_dita", "engine": "festival",
+         "sources": [_source("festvox-czech-dita", "x")]},
     ]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
     got = manifest_voices(tmp_path)
     assert got["m-1"] == FileVoice("music", "fretsonfire-songs-sectoid", True, "music", "g")
-    assert got["a-1"] == FileVoice("announcement", "asterisk-core-sounds-es-wav", None, None, "h")
+    assert got["a-1"] == FileVoice("announcement", "festvox-czech-dita/czech_dita", None,
+                                   "festival", "h")
+
+
+def test_a_voice_family_is_one_fold_whatever_its_speakers() -> None:
+    files = [FileVoice("announcement", "asterisk-core-sounds-en-wav/en_US_f_Allison"),
+             FileVoice("announcement", "asterisk-core-sounds-en-wav/en_US_m_Other")]
+    assert set(fold_names(files)) == {"announcement asterisk-core-sounds-en-wav"}
 
 
 def test_each_voice_is_one_fold_and_ringback_and_silence_groups_are_dealt_into_k() -> None:

@@ -10,25 +10,23 @@ a silence group one file), dealt into a few folds. The student is trained exactl
 the fold's files. Pooled over the folds, every second is predicted by a model that never
 heard its voice or source.
 
-A file's family is :func:`voice_of` it: the manifest's ``voice`` where the corpus has one,
-else its first source package (announcement, music), the ringback country, the silence
-kind (shown per fold, not used to fold silence).
+A speech or music file's family is :func:`~agent.corpus.manifest.voice_family` of its
+manifest ``voice``: the Debian package of the speaker or the music.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
 from agent.classify.model import InputLayout
 from agent.classify.rule import StreamRule
+from agent.corpus.manifest import voice_family
 from agent.distill import LABEL_MODES
 from agent.distill.dataset import SecondsTable
 from agent.distill.train import STUDENT_FEATURES, TrainParams, carried_over, fit, targets
@@ -72,57 +70,12 @@ is near 100% on every voice) and not on music it has not heard or on cadence gap
 STRATEGIES = (*LABEL_MODES, TEACHER_UNSEEN, TEACHER_SPEECH)
 
 
-def _get(obj: Any, key: str) -> Any:
-    """``obj[key]`` of a manifest line, or the attribute of a loaded item (None if absent)."""
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def voice_of(item: Any) -> str:
-    """The voice (speech) or source (music) family of a corpus item, for the folds.
-
-    Parameters
-    ----------
-    item : Mapping or CorpusItem
-        A manifest line as parsed JSON, or a :class:`~agent.corpus.manifest.CorpusItem`.
-
-    Returns
-    -------
-    str
-        The item's ``voice`` when the manifest has one; else the first source's package
-        (speech and music), ``<package>/<country>`` for ringback and ``<package>/<kind>``
-        for silence.
-
-    Examples
-    --------
-    >>> voice_of({"label": "announcement", "voice": "festival-voice/kal"})
-    'festival-voice/kal'
-    >>> voice_of({"label": "silence", "sources": [{"package": "synthetic",
-    ...           "path": "silence/pink"}]})
-    'synthetic/pink'
-    """
-    voice = _get(item, "voice")
-    if voice:
-        return str(voice)
-    sources = _get(item, "sources") or ()
-    first = sources[0] if sources else None
-    package = str(_get(first, "package") or "") if first is not None else ""
-    path = str(_get(first, "path") or "") if first is not None else ""
-    mix = (_get(item, "transforms") or {}).get("mix", {})
-    label = _get(item, "label")
-    if label == "ringback":
-        return f"{package}/{mix.get('country') or path.split('/')[0]}"
-    if label == "silence":
-        return f"{package}/{mix.get('kind') or path.rsplit('/', 1)[-1]}"
-    return package
-
-
 @dataclass(frozen=True)
 class FileVoice:
-    """What the folds need to know of one file beyond its class: its family, for music
-    whether it has vocals (None where the manifest does not say), its engine (human,
-    festival, music) and its corpus group (files cut from the same audio share one)."""
+    """What the folds need to know of one file beyond its class: its voice
+    (:attr:`agent.corpus.manifest.CorpusItem.voice`: ``<package>/<speaker>`` for speech,
+    the package for music), whether music has vocals, its engine (human, festival, music)
+    and its corpus group (files cut from the same audio share one)."""
 
     label: str
     voice: str
@@ -132,34 +85,23 @@ class FileVoice:
 
 
 def manifest_voices(corpus: Path) -> dict[str, FileVoice]:
-    """Every manifest line's :class:`FileVoice`, by file id.
+    """Every manifest item's :class:`FileVoice`, by file id (older manifests get the voice
+    :func:`~agent.corpus.manifest.load_manifest` derives from their sources)."""
+    from agent.corpus.manifest import MANIFEST, load_manifest
 
-    Read from the raw lines, so the ``voice``, ``engine`` and ``vocals`` fields of a newer
-    corpus are seen whether or not :class:`~agent.corpus.manifest.CorpusItem` knows them.
-    """
-    from agent.corpus.manifest import MANIFEST
-
-    path = corpus / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{path}: no corpus manifest (run: early-media-agent corpus build)")
-    out: dict[str, FileVoice] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            obj = json.loads(line)
-            vocals = obj.get("vocals")
-            out[str(obj["id"])] = FileVoice(
-                label=str(obj["label"]), voice=voice_of(obj),
-                vocals=None if vocals is None else bool(vocals), engine=obj.get("engine"),
-                group=obj.get("group"))
-    return out
+    if not (corpus / MANIFEST).is_file():
+        raise UserError(f"{corpus / MANIFEST}: no corpus manifest (run: early-media-agent "
+                        "corpus build)")
+    return {it.id: FileVoice(label=it.label, voice=it.voice,
+                             vocals=it.vocals if it.label == "music" else None,
+                             engine=it.engine or None, group=it.group)
+            for it in load_manifest(corpus)}
 
 
 def fold_names(files: Sequence[FileVoice], *, group_folds: int = GROUP_FOLDS,
                speech_by: str = "voice") -> list[str]:
-    """The fold of each file: ``<class> <voice>`` for speech and music, ``<class> groups
-    k/K`` for ringback and silence.
+    """The fold of each file: ``<class> <voice family>`` for speech and music, ``<class>
+    groups k/K`` for ringback and silence.
 
     Ringback and silence groups (the file's ``group``, else its voice) are sorted and dealt
     round-robin into ``group_folds`` folds per class, so every file of a group (a
@@ -188,7 +130,7 @@ def fold_names(files: Sequence[FileVoice], *, group_folds: int = GROUP_FOLDS,
             return bucket[(f.label, f.group or f.voice)]
         if f.label == "announcement" and speech_by == "engine" and f.engine:
             return f"announcement engine {f.engine}"
-        return f"{f.label} {f.voice}"
+        return f"{f.label} {voice_family(f.voice)}"
 
     return [name(f) for f in files]
 
