@@ -269,8 +269,10 @@ class Evaluation:
 
 
 def evaluate(name: str, table: SecondsTable, pred: np.ndarray, top_p: np.ndarray,
-             rule: StreamRule | None = None) -> Evaluation:
-    """Score predicted labels of held-out rows against the teacher and the source truth."""
+             rule: StreamRule | None = None, *,
+             announcement_p: np.ndarray | None = None) -> Evaluation:
+    """Score predicted labels of held-out rows against the teacher and the source truth
+    (``announcement_p``: as :func:`call_decisions`)."""
     agreed = table.agreed
     vs_teacher = confusion(table.teacher[agreed].astype(np.intp), pred[agreed])
     agreement = float(np.trace(vs_teacher) / max(1, vs_teacher.sum()))
@@ -279,7 +281,7 @@ def evaluate(name: str, table: SecondsTable, pred: np.ndarray, top_p: np.ndarray
     if labelled.any():
         vs_source = confusion(table.source[labelled].astype(np.intp), pred[labelled])
         macro = float(precision_recall(vs_source)[2].mean())
-        decided = call_decisions(table, pred, top_p, rule)
+        decided = call_decisions(table, pred, top_p, rule, announcement_p=announcement_p)
         truth = {int(f): LABELS[int(table.source[table.file == f][0])] for f in decided}
         calls = float(np.mean([decided[f] == truth[f] for f in decided]))
     return Evaluation(name=name, agreement=agreement, vs_teacher=vs_teacher,
