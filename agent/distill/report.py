@@ -177,7 +177,7 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         *([f"- **Voices held out of the corpus** (never trained on; for unseen-voice tests): "
            f"{', '.join(info['holdout_voices'])}"] if info.get("holdout_voices") else []),
         *(["", "Sources (licences of the audio, read from each package's "
-           "/usr/share/doc/<package>/copyright; agent/corpus/licences.py):", "",
+           "Debian copyright file; agent/corpus/licences.py):", "",
            *info["sources"], ""] if info.get("sources") else []),
         *([f"- **Unseen voices and sources** (leave one voice out, bench/classifier.py): "
            f"{info['lovo']}"] if info.get("lovo") else []),
