@@ -426,7 +426,8 @@ def _table(summary: dict[str, Any]) -> str:
 def _speech_name(speech: list[str] | None) -> str:
     if not speech:
         return "Asterisk prompts"
-    return "Festival voices" if speech == ["festival"] else f"{len(speech)} files"
+    return ("held-out Festival voices" if speech == ["festival"]
+            else f"{len(speech)} files")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 A :data:`SpeechSource` gives about the seconds asked for; the benchmark cuts it to length.
 The corpus's Asterisk prompts (:func:`prompt_speech`, the default), any audio files
-(:func:`file_speech`), or carrier texts read by Festival voices the corpus never used
+(:func:`file_speech`), or carrier texts read by the Festival voices the corpus holds out
 (:func:`festival_speech`), so that the evaluation can feed voices the model never heard.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
 from agent.corpus.config import CorpusConfig
+from agent.corpus.festival import FESTIVAL_VOICES, render_text
 from agent.errors import UserError
 
 #: Speech of about ``seconds`` seconds drawn with ``rng``: 8-kHz float32 samples (any
@@ -89,12 +90,6 @@ def prompt_speech(voices: Sequence[Path] | None = None) -> SpeechSource:
     return source
 
 
-#: Festival voices that speak (as Debian packages them today); each reads every text.
-FESTIVAL_VOICES: tuple[str, ...] = (
-    "ked_diphone", "lp_diphone", "pc_diphone", "hy_fi_mv_diphone", "suo_fi_lj_diphone",
-    "czech_dita", "czech_krb", "czech_machac", "czech_ph", "msu_ru_nsh_clunits",
-    "upc_ca_ona_hts",
-)
 #: What carriers say when a call fails (read in English by every voice).
 CARRIER_TEXTS: tuple[str, ...] = (
     "The subscriber you are calling is not answering. Please try again later.",
@@ -109,44 +104,50 @@ CARRIER_TEXTS: tuple[str, ...] = (
 )
 
 
-def festival_speech(voices: Sequence[str] = FESTIVAL_VOICES,
+def held_out_festival_voices() -> list[str]:
+    """Festival voices the default corpus holds out (``holdout_voices``): no model trained
+    on that corpus, nor any of its leave-one-voice-out folds, heard them."""
+    cfg = CorpusConfig()
+    return [name for name, spec in sorted(FESTIVAL_VOICES.items())
+            if cfg.is_held_out(spec.voice)]
+
+
+#: Rate and pitch of each reading: one voice read three ways stands in for several voices,
+#: as the corpus draws rate and pitch per sentence (``tts_stretch``, ``tts_pitch_cents``).
+READINGS: tuple[tuple[float, float], ...] = ((1.0, 0.0), (0.88, 200.0), (1.15, -200.0))
+
+
+def festival_speech(voices: Sequence[str] | None = None,
                     texts: Sequence[str] = CARRIER_TEXTS) -> SpeechSource:
-    """Carrier texts read by Festival's ``text2wave`` in voices the corpus never used.
+    """Carrier texts read by Festival voices the corpus holds out.
 
-    Every (voice, text) pair is rendered once, on first use (about a minute for the
-    defaults). A voice that fails to load (its package missing) is left out; none at all
-    is a one-line :class:`UserError`.
+    Parameters
+    ----------
+    voices : sequence of str, optional
+        Festival voice names (default :func:`held_out_festival_voices`: ``ked_diphone``,
+        English); each reads every text in every :data:`READINGS`.
+    texts : sequence of str
+        English sentences.
+
+    Every reading is rendered once, on first use, by
+    :func:`agent.corpus.festival.render_text` (cached across runs). A missing voice is a
+    one-line :class:`UserError` naming its package.
     """
-    import subprocess
-    import tempfile
-
-    rendered: list[Path] = []
-    workdir = tempfile.TemporaryDirectory(prefix="composites-festival-")
-
-    def render_all() -> None:
-        for voice in voices:
-            for i, text in enumerate(texts):
-                out = Path(workdir.name) / f"{voice}-{i}.wav"
-                try:
-                    proc = subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-o",
-                                           str(out)], input=text.encode(), check=False,
-                                          capture_output=True, timeout=120)
-                except FileNotFoundError:
-                    raise UserError("speech: festival is not installed (apt-get install "
-                                    "festival and its festvox voices)") from None
-                if proc.returncode != 0 or not out.is_file() or out.stat().st_size < 1000:
-                    break  # the voice does not load: its other texts would fail alike
-                rendered.append(out)
-        if not rendered:
-            raise UserError(f"speech: no Festival voice of {', '.join(voices)} speaks")
-
-    inner: list[SpeechSource] = []
+    names = list(voices) if voices is not None else held_out_festival_voices()
+    if not names:
+        raise UserError("speech: the corpus holds out no Festival voice (holdout_voices)")
+    rendered: list[tuple[np.ndarray, str]] = []
 
     def source(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, list[str]]:
-        if not inner:
-            render_all()
-            inner.append(file_speech(rendered))
-        audio, names = inner[0](rng, seconds)
-        return audio, [Path(n).stem for n in names]
+        if not rendered:
+            rendered.extend(
+                (render_text(text, voice=v, stretch=rate, pitch_cents=cents),
+                 f"{v}-{i}-x{rate}-{cents:+.0f}c")
+                for v in names for i, text in enumerate(texts) for rate, cents in READINGS)
+
+        def pick() -> tuple[np.ndarray, str]:
+            return rendered[int(rng.integers(len(rendered)))]
+
+        return _joined(rng, seconds, pick)
 
     return source

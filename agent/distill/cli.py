@@ -11,9 +11,11 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.distill import LABEL_MODES
 from agent.errors import UserError
+from agent.labels import LABELS
 from agent.paths import MODELS_DIR, cache_dir, data_dir
 
 TEACHER_HELP = (
@@ -47,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--held-out", type=Path, default=None, metavar="SPLIT_JSON",
                    help="keep the files an earlier split.json held out in the test set (new "
                         "kinds of source are split as usual), to compare with that model")
+    p.add_argument("--lovo", action="store_true",
+                   help="also hold each voice and music source out in turn and put the "
+                        "scores on voices never heard in the report and card (minutes)")
     _common(p, out=MODELS_DIR)
     p.set_defaults(func=run_train)
 
@@ -66,7 +71,9 @@ def _command() -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``train``."""
+    from agent.corpus.manifest import load_manifest
     from agent.distill.pipeline import labelled_table, teacher_cache, train_student
+    from agent.distill.report import source_rows
     from agent.distill.teachers import make_teacher
     from agent.distill.train import corpus_recordings
 
@@ -78,16 +85,50 @@ def run_train(args: argparse.Namespace) -> int:
     table = labelled_table(recordings, teacher, cache=cache, progress=True)
     packages = sorted({s.split("/", 1)[1] for s in table.strata if "/" in s} - {""})
     notes = held_out_notes(keep_test, table.ids, split=args.held_out) if keep_test else []
+    info = {"command": _command(),
+            "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds; "
+                    f"sources: {', '.join(packages)})",
+            "teacher": teacher.name, "notes": notes,
+            "sources": source_rows(load_manifest(corpus)),
+            "holdout_voices": _holdout_voices(corpus)}
+    if args.lovo:
+        info.update(_lovo(corpus, table, args.labels))
     shipped = train_student(
         table, out_dir=args.out, labels=args.labels, compare=not args.quick,
-        keep_test=keep_test,
-        info={"command": _command(),
-              "data": f"corpus {corpus} ({len(table.ids)} files, {len(table)} seconds; "
-                      f"sources: {', '.join(packages)})",
-              "teacher": teacher.name, "notes": notes},
+        keep_test=keep_test, info=info,
     )
     _summary(args.out, shipped.name, shipped.agreement, shipped.macro_f1)
     return 0
+
+
+def _holdout_voices(corpus: Path) -> list[str]:
+    """The voices the corpus build held out (its ``build.json``), for the model card."""
+    import json
+
+    path = corpus / "build.json"
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("holdout_voices", []))
+
+
+def _lovo(corpus: Path, table: Any, labels: str) -> dict[str, Any]:
+    """Leave-one-voice-out scores of the shipped recipe, for the report and card."""
+    from agent.classify.rule import load_classifier_config
+    from agent.distill.folds import manifest_voices
+    from agent.distill.lovo import LovoData, lovo_section, second_truth
+    from agent.distill.train import STUDENT_FEATURES
+
+    known = manifest_voices(corpus)
+    data = LovoData(table=table, voices=[known[i] for i in table.ids],
+                    second_truth=second_truth(table, corpus))
+    s, lines = lovo_section(data, (labels, STUDENT_FEATURES),
+                            rule=load_classifier_config().rule)
+    recall = ", ".join(f"{lb} {100 * r:.2f}% (teacher {100 * t:.2f}%)" for lb, r, t in
+                       zip(LABELS, s.recall, s.teacher_recall, strict=True))
+    return {"lovo_lines": lines,
+            "lovo": f"per-second macro-F1 vs source {s.macro_f1:.4f} (vs per-second truth "
+                    f"{s.second_macro_f1:.4f}), call accuracy {100 * s.call_accuracy:.2f}%; "
+                    f"recall {recall}. Details: REPORT.md."}
 
 
 def held_out_notes(keep_test: list[str], ids: list[str], *, split: Path) -> list[str]:

@@ -17,6 +17,8 @@ from agent.distill.dataset import Recording, SecondsTable, build_table
 from agent.distill.report import write_report
 from agent.distill.teachers import Teacher
 from agent.distill.train import (
+    FEATURE_SETS,
+    STUDENT_FEATURES,
     Evaluation,
     TrainParams,
     carried_over,
@@ -53,24 +55,28 @@ def labelled_table(recordings: Iterable[Recording], teacher: Teacher, *,
 
 
 def _predict(booster: lgb.Booster, x: np.ndarray, table: SecondsTable
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels and top probabilities of ``table``'s rows (``x``), carried over from second
-    to second as the live stream does."""
-    probs = np.asarray(booster.predict(x, num_threads=1)).reshape(-1, len(LABELS))
-    probs = carried_over(table, probs)
-    return probs.argmax(axis=1), probs.max(axis=1)
+    to second as the live stream does, and each row's own announcement probability (what
+    the live stream gives its rule)."""
+    raw = np.asarray(booster.predict(x, num_threads=1)).reshape(-1, len(LABELS))
+    probs = carried_over(table, raw)
+    return probs.argmax(axis=1), probs.max(axis=1), raw[:, LABELS.index("announcement")]
 
 
 def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict[str, Any],
                   compare: bool = True, params: TrainParams | None = None,
                   keep_test: Collection[str] = ()) -> Evaluation:
-    """Split, train the variants, evaluate them on held-out files, write the best.
+    """Split, train the variants, evaluate them on held-out files for the report, then
+    train the shipped model on every file and write it.
 
-    The shipped model is the best (by macro-F1 vs source truth when the data is labelled,
-    else by agreement with the teacher) of the layouts that fit the latency budget,
-    trained with ``labels``. With ``compare``, the other label
-    modes and MFCC inputs are trained and measured too, for the report. ``keep_test``:
-    file ids an earlier split held out, kept out (see :func:`grouped_split`).
+    The shipped recipe is fixed, :data:`~agent.distill.train.STUDENT_FEATURES` with
+    ``labels``: it was chosen on voices and sources held out one at a time
+    (bench/classifier.py), and choosing again on this split would reward memory of the
+    training voices. With ``compare``, other layouts, label modes and MFCC inputs are
+    trained and measured on the split too, for the report. ``keep_test``: file ids an
+    earlier split held out, kept out (see :func:`grouped_split`). The returned evaluation
+    is the shipped recipe's on the split (its model trained without the held-out files).
     """
     if labels not in LABEL_MODES:
         raise UserError(f"--labels {labels!r}: expected one of {', '.join(LABEL_MODES)}")
@@ -82,44 +88,39 @@ def train_student(table: SecondsTable, *, out_dir: Path, labels: str, info: dict
     if np.unique(y[keep]).size < 2:
         raise UserError("too little audio to train on: need seconds of at least two classes")
 
-    # Layouts that fit the per-second latency budget; the others are measured for the report.
-    shippable = ("logmel+periodicity+context", "logmel+summary+context", "logmel+context")
-    variants = [(labels, fs) for fs in shippable]
+    variants = [(labels, STUDENT_FEATURES)]
     if compare:
-        variants += [(labels, fs) for fs in ("logmel+summary+periodicity+context", "logmel",
-                                              "mfcc")]
+        variants += [(labels, fs) for fs in FEATURE_SETS if fs != STUDENT_FEATURES]
         if (table.source >= 0).all():
-            variants += [(m, shippable[0]) for m in LABEL_MODES if m != labels]
+            variants += [(m, STUDENT_FEATURES) for m in LABEL_MODES if m != labels]
     evaluations: list[Evaluation] = []
-    boosters: dict[str, lgb.Booster] = {}
     for mode, feature_set in variants:
         k, yy = targets(train_t, mode)
         booster = fit(inputs(train_t, feature_set)[k], yy[k], layout=layout_of(feature_set),
                       params=params)
-        pred, top = _predict(booster, inputs(test_t, feature_set), test_t)
+        pred, top, speech = _predict(booster, inputs(test_t, feature_set), test_t)
         name = f"{feature_set}, labels={mode}"
-        evaluations.append(evaluate(name, test_t, pred, top))
-        boosters[name] = booster
+        evaluations.append(evaluate(name, test_t, pred, top, announcement_p=speech))
 
     teacher_eval = evaluate("teacher", test_t, test_t.teacher.astype(np.intp),
                             test_t.soft.max(axis=1))
     evaluations.append(teacher_eval)
     labelled = bool((table.source >= 0).all())
 
-    def score(ev: Evaluation) -> float:
-        return (ev.macro_f1 or 0.0) if labelled else (ev.agreement or 0.0)
-
-    candidates = [ev for ev in evaluations
-                  if ev.name in {f"{fs}, labels={labels}" for fs in shippable}]
-    shipped = max(candidates, key=score)
+    shipped = next(ev for ev in evaluations if ev.name == f"{STUDENT_FEATURES}, labels={labels}")
+    # The split served the report; the model ships trained on every file.
+    keep_all, y_all = targets(table, labels)
+    final = fit(inputs(table, STUDENT_FEATURES)[keep_all], y_all[keep_all],
+                layout=layout_of(STUDENT_FEATURES), params=params)
     out_dir.mkdir(parents=True, exist_ok=True)
-    boosters[shipped.name].save_model(str(out_dir / MODEL_FILE))
+    final.save_model(str(out_dir / MODEL_FILE))
 
     info = dict(info)
     info.update(
         labels=labels,
         features=shipped.name.split(",")[0],
         n_train=int(keep.sum()),
+        n_shipped=int(keep_all.sum()),
         n_test=len(test_t),
         n_test_files=int(np.unique(test_t.file).size),
         test_files=sorted({table.ids[int(f)] for f in np.unique(test_t.file)}),

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.corpus.licences import licence_of
+from agent.corpus.manifest import CorpusItem, voice_families
 from agent.distill.train import Evaluation, precision_recall
 from agent.labels import LABELS
 
@@ -54,6 +56,31 @@ def write_confusion_png(path: Path, m: np.ndarray, *, title: str, rows: str, col
     plt.close(fig)
 
 
+def source_rows(items: Sequence[CorpusItem]) -> list[str]:
+    """Markdown rows ``| class | source package | voices or what | seconds | licence |``
+    of a corpus manifest: every speaker of an announcement package, whether a music
+    package has singing, how many ringback plans and silence kinds."""
+    rows = ["| class | source package | voices / content | seconds | licence |",
+            "|---|---|---|---|---|"]
+    for label in LABELS:
+        mine = [it for it in items if it.label == label]
+        for family, voices in voice_families(mine).items():
+            of_family = [it for it in mine if it.voice.split("/", 1)[0] == family]
+            seconds = sum(it.duration_s for it in of_family)
+            if label == "announcement":
+                what = ", ".join(v.split("/", 1)[-1] for v in voices)
+                what += f" ({of_family[0].engine})" if of_family[0].engine else ""
+            elif label == "music":
+                what = "with singing" if any(it.vocals for it in of_family) else "instrumental"
+            else:
+                what = f"{len(voices)} " + ("country plans" if label == "ringback" else
+                                            "kinds: " + ", ".join(v.split("/", 1)[-1]
+                                                                  for v in voices))
+            rows.append(f"| {label} | {family} | {what} | {seconds:.0f} | "
+                        f"{licence_of(family)} |")
+    return rows
+
+
 def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Evaluation],
                  teacher: Evaluation | None, info: dict[str, Any]) -> None:
     """Write ``REPORT.md``, ``MODEL_CARD.md`` and ``confusion.png`` into ``out_dir``."""
@@ -66,12 +93,24 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         f"- Data: {info['data']}",
         f"- Teacher: `{info['teacher']}`; labels: `{info['labels']}`; "
         f"features: `{info['features']}`",
-        f"- Seconds: {info['n_train']} train / {info['n_test']} held out "
-        f"({info['n_test_files']} held-out files, split by source group).",
+        f"- Shipped model: trained on every file ({info.get('n_shipped', '?')} seconds "
+        "learnt from). The split below held out "
+        f"{info['n_test']} seconds ({info['n_test_files']} files, split by source group) "
+        f"from a model trained on {info['n_train']}, for the figures by file.",
         f"- Teacher seconds kept after Hann smoothing (all frames agree): "
         f"{_pct(info['agreed_fraction'])}.",
         "",
-        "## Student vs teacher on held-out seconds (layout of the paper's Table I)",
+    ]
+    if info.get("lovo_lines"):
+        lines += ["## Voices and sources never heard (leave one voice out: the headline)", "",
+                  "Each speech voice family and each music source held out in turn, "
+                  "ringback and silence by corpus group; every second is predicted by a "
+                  "student trained as this one is on every other file "
+                  "(agent/distill/folds.py).", "", *info["lovo_lines"], ""]
+    lines += [
+        "## Secondary: split by file (voices and sources also in training)",
+        "",
+        "### Student vs teacher on held-out seconds (layout of the paper's Table I)",
         "",
         "Rows: teacher label (smoothed, agreed seconds only); columns: student.",
         "",
@@ -80,22 +119,23 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         lines += [confusion_table(shipped.vs_teacher, rows="teacher", cols="student"), "",
                   f"Agreement: **{_pct(shipped.agreement)}** (paper: 99.3%).", ""]
     if shipped.vs_source is not None:
-        lines += ["## Student vs source truth (every held-out second)", "",
+        lines += ["### Student vs source truth (every held-out second)", "",
                   confusion_table(shipped.vs_source, rows="source", cols="student"), "",
                   f"Macro-F1: **{shipped.macro_f1:.4f}**; call-level decision accuracy "
                   f"(streaming rule, per file): **{_pct(shipped.call_accuracy)}**.", ""]
     if teacher is not None and teacher.vs_source is not None:
-        lines += ["## Teacher alone vs source truth", "",
+        lines += ["### Teacher alone vs source truth", "",
                   confusion_table(teacher.vs_source, rows="source", cols="teacher"), "",
                   f"Macro-F1: {teacher.macro_f1:.4f}; call-level decision accuracy: "
                   f"{_pct(teacher.call_accuracy)}.", ""]
-    lines += ["## Variants (same split)", "",
+    lines += ["### Variants (same split)", "",
               "| model | agreement vs teacher | macro-F1 vs source | call accuracy |",
               "|---|---|---|---|"]
     for ev in evaluations:
         f1 = "–" if ev.macro_f1 is None else f"{ev.macro_f1:.4f}"
         lines.append(f"| {ev.name} | {_pct(ev.agreement)} | {f1} | {_pct(ev.call_accuracy)} |")
-    lines += ["", f"Shipped: **{shipped.name}**.", "",
+    lines += ["", f"Shipped: **{shipped.name}** (the recipe chosen on the held-out voices; "
+              "refit on every file).", "",
               "## Method", "",
               "- Teacher frames: YAMNet 0.96-s patches every 0.25 s (4 frames/s), 521 "
               "AudioSet classes → 4 by config/teacher_classmap.yaml (best member class per "
@@ -111,7 +151,8 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
               "student says ringback on purpose; bench/classifier.py also reports it "
               "without them.",
               "- Split: whole source groups, stratified by class and source package, 80/20; "
-              "the held-out file ids are in split.json (bench/classifier.py reuses them).",
+              "the held-out file ids are in split.json (bench/classifier.py's file-split "
+              "section reuses them with a student trained on the other files).",
               ""]
     if info.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in info["notes"]], ""]
@@ -124,8 +165,8 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         f"{', '.join(LABELS)}. File: `student.txt` (LightGBM text format).",
         f"- **Inputs**: `{info['features']}` — 29×24 log-mel (agent.features), plus, when "
         "named, from agent.features.context: summary (89 statistics of the second's "
-        "cells), periodicity (8 voicing / pitch-movement values from the samples) and "
-        "context (band maxima of the 4 previous seconds).",
+        "cells), periodicity (8 voicing / pitch values and 6 spectral-steadiness values "
+        "from the frames' spectra) and context (band maxima of the 4 previous seconds).",
         f"- **Trained**: {info['date']} by `{info['command']}`; LightGBM "
         f"{info['lightgbm']}, {info['params']}.",
         f"- **Teacher**: `{info['teacher']}` (never trained by us): YAMNet w8a8 ONNX from "
@@ -133,8 +174,15 @@ def write_report(out_dir: Path, *, shipped: Evaluation, evaluations: Sequence[Ev
         "mapped to four classes by config/teacher_classmap.yaml, Hann-smoothed over ±1.5 s.",
         f"- **Labels**: `{info['labels']}` (see agent/distill/train.py).",
         f"- **Data**: {info['data']}",
-        f"- **Held-out results**: agreement with teacher {_pct(shipped.agreement)}; "
-        f"macro-F1 vs source "
+        *([f"- **Voices held out of the corpus** (never trained on; for unseen-voice tests): "
+           f"{', '.join(info['holdout_voices'])}"] if info.get("holdout_voices") else []),
+        *(["", "Sources (licences of the audio, read from each package's "
+           "Debian copyright file; agent/corpus/licences.py):", "",
+           *info["sources"], ""] if info.get("sources") else []),
+        *([f"- **Unseen voices and sources** (leave one voice out, bench/classifier.py): "
+           f"{info['lovo']}"] if info.get("lovo") else []),
+        f"- **Split by file** (secondary: the same voices in training): agreement with "
+        f"teacher {_pct(shipped.agreement)}; macro-F1 vs source "
         f"{'–' if shipped.macro_f1 is None else f'{shipped.macro_f1:.4f}'}; "
         f"call-level accuracy {_pct(shipped.call_accuracy)}. Details: REPORT.md.",
         "- **Limits**: trained on synthetic telephone-channel renderings of Debian-packaged "
