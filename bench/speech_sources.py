@@ -71,7 +71,7 @@ def file_speech(paths: Sequence[str | Path]) -> SpeechSource:
 def prompt_speech(voices: Sequence[Path] | None = None) -> SpeechSource:
     """Asterisk prompts of one voice per composite (English, Spanish, French by default),
     without the prompts the corpus leaves out (silence, beeps, chimes)."""
-    from agent.corpus.sources import is_excluded
+    from agent.corpus.speech import is_excluded
     from agent.debian import ASTERISK_EN, ASTERISK_ES, ASTERISK_FR
 
     exclude = CorpusConfig().prompt_exclude
