@@ -218,7 +218,7 @@ class SqliteLibraryStore(LibraryStore):
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._wal(busy_timeout_s)
             self._db.execute("PRAGMA foreign_keys = ON")
             if check:
                 result = self._db.execute("PRAGMA quick_check").fetchone()[0]
@@ -227,6 +227,22 @@ class SqliteLibraryStore(LibraryStore):
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
+
+    def _wal(self, busy_timeout_s: float) -> None:
+        """Switch to WAL. Changing the journal mode takes an exclusive lock that SQLite
+        does not wait for through the busy handler, so two processes opening a new file at
+        once see "database is locked": that is contention, not damage; wait and retry."""
+        import time
+
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _refuse_foreign_file(self) -> None:
         if self.path.is_dir():
