@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 
 from agent.audio import SAMPLE_RATE
+from agent.store.calls import CallStore
+
+
+@pytest.fixture
+def store() -> CallStore:
+    """An empty call store in memory (tests that need one filled override it)."""
+    s = CallStore(":memory:")
+    yield s
+    s.close()
 
 
 @pytest.fixture

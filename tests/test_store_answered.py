@@ -19,13 +19,6 @@ RINGBACK = Inferred(480, "Temporarily unavailable (ringback)", 18, "classifier",
 UNALLOCATED = Inferred(404, "Unallocated number", 1, "fingerprint", [])
 
 
-@pytest.fixture
-def store() -> CallStore:
-    s = CallStore(":memory:")
-    yield s
-    s.close()
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 

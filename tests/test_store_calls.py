@@ -24,13 +24,6 @@ BUSY = Inferred(
 )
 
 
-@pytest.fixture
-def store() -> CallStore:
-    s = CallStore(":memory:")
-    yield s
-    s.close()
-
-
 def test_a_created_call_is_early_with_nothing_inferred(store: CallStore) -> None:
     assert store.create("c1@dialer", correlation_id="job-1", carrier="acme", route="in-mob",
                         started_at=T0)
