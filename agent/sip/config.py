@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
+from agent.sip.passthrough import DEFAULT_FORWARD, check_patterns
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,15 @@ class SipConfig:
         The Kamailio binary run in front of several workers.
     restart_backoff_s : float
         Delay before restarting a worker that died.
+    forward_identity : bool
+        The carrier's INVITE carries the dialer's From and To (display name and URI; the
+        tags are the agent's own). Off: From is the agent's URI, To the carrier URI.
+    forward_headers : list of str
+        Headers copied unchanged from the dialer's INVITE to the carrier's (names, ``*`` as
+        a wildcard; see :mod:`agent.sip.passthrough`).
+    return_headers : list of str
+        Headers of the carrier's final response copied to the dialer's (its Reason always
+        is).
     """
 
     listen_host: str = "127.0.0.1"
@@ -90,6 +100,9 @@ class SipConfig:
     media_dir: str = "/dev/shm/early-media-agent"
     kamailio: str = "kamailio"
     restart_backoff_s: float = 0.5
+    forward_identity: bool = True
+    forward_headers: list[str] = field(default_factory=lambda: list(DEFAULT_FORWARD))
+    return_headers: list[str] = field(default_factory=list)
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """``allowed_sources`` as networks (a bare address is a /32 or /128)."""
@@ -102,6 +115,8 @@ class SipConfig:
             except ValueError:
                 raise ConfigError(f"allowed_sources: {source!r} is not an address or "
                                   "CIDR network (e.g. 10.0.0.0/8)") from None
+        check_patterns("forward_headers", self.forward_headers)
+        check_patterns("return_headers", self.return_headers)
         if self.invite_rate_per_source < 0:
             raise ConfigError("invite_rate_per_source: must be >= 0 (0 turns it off)")
         if not 400 <= self.failover_code <= 699:

@@ -43,6 +43,16 @@ def header_values(msg: str, name: str) -> list[str]:
     return found
 
 
+def header_lines(msg: str) -> list[tuple[str, str]]:
+    """Every header of ``msg`` as (name as written, value), in order; folded lines joined."""
+    found = []
+    for line in _unfolded_head(msg)[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            found.append((name.strip(), value.strip()))
+    return found
+
+
 def header(msg: str, name: str) -> str | None:
     """The first value of header ``name``, or None."""
     values = header_values(msg, name)

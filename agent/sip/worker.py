@@ -41,6 +41,7 @@ from agent.sip.legs import (
     hangup,
     start_endpoint,
 )
+from agent.sip.passthrough import carrier_invite, pick_headers
 from agent.sip.reason import verdict_headers
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
@@ -83,6 +84,7 @@ class Pair:
     carrier_code: int = 0
     carrier_reason: str | None = None  # the carrier's Reason header(s)
     carrier_phrase: str = ""  # the carrier's reason phrase
+    carrier_headers: dict[str, str] = field(default_factory=dict)  # return_headers found
     held_until: float | None = None  # a carrier failure waiting for a verdict
     dialer_code: int = 0
     rewritten: bool = False
@@ -234,27 +236,30 @@ class Worker:
         return None
 
     def _place_carrier(self, pair: Pair, msg: str, correlation: str | None) -> None:
-        carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
-        carrier.pair = pair
-        pair.carrier = carrier
-        op = pj.CallOpParam(True)
-        op.opt.audioCount = 1
-        op.opt.videoCount = 0
-        if correlation:
-            hdr = pj.SipHeader()
-            hdr.hName = "X-Correlation-ID"
-            hdr.hValue = correlation
-            op.txOption.headers.append(hdr)
-        user = request_user(msg) or "unknown"
-        try:
-            carrier.makeCall(f"sip:{user}@{self.cfg.carrier}", op)
-        except pj.Error as exc:
-            log.error("carrier_call_failed", call_id=pair.call_id, error=exc.info())
-            pair.carrier = None
-            carrier.pair = None
-            carrier.release()
-            self._fail_dialer(pair, 503)
-            return
+        target = f"sip:{request_user(msg) or 'unknown'}@{self.cfg.carrier}"
+        identity = self.cfg.forward_identity
+        while True:
+            carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
+            carrier.pair = pair
+            pair.carrier = carrier
+            op, dest = carrier_invite(self.cfg, msg, target, correlation, identity=identity)
+            try:
+                carrier.makeCall(dest, op)
+                break
+            except pj.Error as exc:
+                pair.carrier = None
+                carrier.pair = None
+                carrier.release()
+                if identity:
+                    # The dialer's From/To passed pjsip's parser on the way in, so this is
+                    # unexpected; the call still goes out, under the agent's own identity.
+                    log.warning("identity_not_forwarded", call_id=pair.call_id,
+                                error=exc.info())
+                    identity = False
+                    continue
+                log.error("carrier_call_failed", call_id=pair.call_id, error=exc.info())
+                self._fail_dialer(pair, 503)
+                return
         carrier.slot = carrier.getId()
         self._adopt(carrier)
 
@@ -314,6 +319,9 @@ class Worker:
         pair.carrier_phrase = ci.lastReason if ci.lastStatusCode >= 300 else ""
         reasons = [clean(r) for r in header_values(msg, "reason")]
         pair.carrier_reason = ", ".join(reasons) if reasons else None
+        pair.carrier_headers = dict(pick_headers(
+            msg, self.cfg.return_headers,
+            skip={"reason", self.cfg.carrier_code_header.lower()}))
         self._stop_tap(pair)
         wait = self.cfg.rewrite_final_response and pair.wav_path is not None
         self.send(m.CarrierFinal(call_id=pair.call_id, code=code, reason=pair.carrier_reason,
@@ -325,7 +333,9 @@ class Worker:
             self._relay_final(pair)
 
     def _relay_final(self, pair: Pair) -> None:
-        headers = {"Reason": pair.carrier_reason} if pair.carrier_reason else {}
+        headers = dict(pair.carrier_headers)
+        if pair.carrier_reason:
+            headers["Reason"] = pair.carrier_reason
         self._fail_dialer(pair, pair.carrier_code, reason=pair.carrier_phrase, headers=headers)
 
     def _fail_dialer(self, pair: Pair, code: int, *, reason: str = "",
@@ -444,9 +454,11 @@ class Worker:
             if msg.code is None:
                 self._relay_final(pair)
                 return
-            headers = verdict_headers(code_header=self.cfg.carrier_code_header,
-                                      carrier_code=pair.carrier_code, q850=msg.q850_cause,
-                                      text=msg.reason, carrier_reason=pair.carrier_reason)
+            headers = dict(pair.carrier_headers)
+            headers.update(verdict_headers(code_header=self.cfg.carrier_code_header,
+                                           carrier_code=pair.carrier_code,
+                                           q850=msg.q850_cause, text=msg.reason,
+                                           carrier_reason=pair.carrier_reason))
             if msg.code == pair.carrier_code:  # agreed: the carrier's code, marked decided
                 self._fail_dialer(pair, msg.code, reason=pair.carrier_phrase, headers=headers)
                 return
