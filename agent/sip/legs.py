@@ -35,7 +35,8 @@ log = structlog.get_logger("agent.sip.worker")
 
 if TYPE_CHECKING:
     from agent.sip.config import SipConfig
-    from agent.sip.worker import Pair, Worker
+    from agent.sip.pair import Pair
+    from agent.sip.worker import Worker
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from agent.errors import ConfigError
@@ -35,7 +36,10 @@ _DIALOG = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact"
            "supported", "k", "require", "proxy-require", "session-expires", "x",
            "min-se", "rseq", "rack", "authorization", "proxy-authorization",
            "www-authenticate", "proxy-authenticate", "user-agent", "server",
-           "x-correlation-id"}
+           "x-correlation-id",
+           # Kamailio's note of the dialer's address to the workers (config/kamailio):
+           # internal to the agent, never the carrier's business.
+           "x-ema-source"}
 
 _TOKEN = re.compile(r"^[A-Za-z0-9!%'*+.^_`|~-]+$")
 
@@ -52,10 +56,18 @@ def check_patterns(key: str, patterns: list[str]) -> None:
                               "copied between legs")
 
 
-def pick_headers(msg: str, patterns: list[str], *, skip: set[str] = frozenset()
-                 ) -> list[tuple[str, str]]:
+#: At most this many bytes of forwarded headers on the carrier's INVITE. pjsip refuses to
+#: send a request longer than its packet limit (PJSIP_EMSGTOOLONG), and a dialer's
+#: oversized header must not cost the call its caller ID: headers that would pass the
+#: budget are left out, the ones after them still go.
+FORWARD_BUDGET = 2048
+
+
+def pick_headers(msg: str, patterns: list[str], *, skip: AbstractSet[str] = frozenset(),
+                 budget: int = FORWARD_BUDGET) -> list[tuple[str, str]]:
     """The headers of ``msg`` whose names match one of ``patterns`` (case-insensitive),
-    as (name as written, value) in message order; dialog headers and ``skip`` never.
+    as (name as written, value) in message order; dialog headers and ``skip`` never, nor
+    any that would take the total past ``budget`` bytes.
 
     A value that is not valid UTF-8 is left out: pjsua2 cannot send it, and an invalid
     header must not stop the call.
@@ -69,9 +81,12 @@ def pick_headers(msg: str, patterns: list[str], *, skip: set[str] = frozenset()
         if not any(fnmatch.fnmatchcase(low, p) for p in wanted):
             continue
         try:
-            value.encode("utf-8")
+            size = len(name) + len(value.encode("utf-8")) + 4  # "Name: value\r\n"
         except UnicodeEncodeError:
             continue
+        if size > budget:
+            continue
+        budget -= size
         found.append((name, value))
     return found
 
@@ -80,9 +95,10 @@ def dialog_uri(value: str | None) -> str | None:
     """A From/To header value as the address of a new dialog: ``display <uri>``, without
     the header's parameters (the tag belongs to the dialer's dialog).
 
-    None for a value that is absent, not UTF-8, or not a SIP/SIPS/TEL address.
+    None for a value that is absent, longer than 512 characters, not UTF-8, or not a
+    SIP/SIPS/TEL address.
     """
-    if not value:
+    if not value or len(value) > 512:
         return None
     try:
         value.encode("utf-8")
@@ -105,18 +121,20 @@ def dialog_uri(value: str | None) -> str | None:
 
 
 def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | None, *,
-                   identity: bool) -> tuple[pj.CallOpParam, str]:
+                   passthrough: bool) -> tuple[pj.CallOpParam, str]:
     """The carrier leg's INVITE options and the address to call (its To).
 
-    The Request-URI is always ``target`` (the carrier); with ``identity`` the From and To
-    are the dialer's, and ``cfg.forward_headers`` are copied from ``msg``.
+    The Request-URI is always ``target`` (the carrier). With ``passthrough``,
+    ``cfg.forward_headers`` are copied from ``msg`` and, if ``cfg.forward_identity``, the
+    From and To are the dialer's; without, the INVITE is the agent's own (the fallback
+    when pjsip refuses the first).
     """
     import pjsua2 as pj  # here: the config (which imports this module) must not load pjsua2
 
     op = pj.CallOpParam(True)
     op.opt.audioCount = 1
     op.opt.videoCount = 0
-    headers = pick_headers(msg, cfg.forward_headers)
+    headers = pick_headers(msg, cfg.forward_headers) if passthrough else []
     if correlation:
         headers.append(("X-Correlation-ID", correlation))
     for name, value in headers:
@@ -125,7 +143,7 @@ def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | Non
         hdr.hValue = value
         op.txOption.headers.append(hdr)
     dest = target
-    if identity:
+    if passthrough and cfg.forward_identity:
         caller = dialog_uri(header(msg, "from"))
         callee = dialog_uri(header(msg, "to"))
         if caller:

@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from agent.sip.legs import (
     hangup,
     start_endpoint,
 )
+from agent.sip.pair import Pair
 from agent.sip.passthrough import carrier_invite, pick_headers
 from agent.sip.reason import verdict_headers
 from agent.sip.states import CallState, Event, advance, is_open
@@ -68,32 +68,6 @@ _OUTCOME = {CallState.FINAL: "failed", CallState.CANCELLED: "cancelled",
             CallState.ENDED: "connected"}
 
 
-@dataclass
-class Pair:
-    """One bridged call: the dialer's leg, the carrier's leg and their shared state."""
-
-    call_id: str
-    dialer: Leg
-    carrier: Leg | None = None
-    state: CallState = CallState.IDLE
-    tap: FrameTap | None = None
-    wav_path: str | None = None
-    media_started: float | None = None
-    bridged: bool = False
-    dialer_early: int = 0  # the provisional code already sent upstream
-    carrier_code: int = 0
-    carrier_reason: str | None = None  # the carrier's Reason header(s)
-    carrier_phrase: str = ""  # the carrier's reason phrase
-    carrier_headers: dict[str, str] = field(default_factory=dict)  # return_headers found
-    held_until: float | None = None  # a carrier failure waiting for a verdict
-    dialer_code: int = 0
-    rewritten: bool = False
-    deadline: float = 0.0
-    done: bool = False
-    fas_until: float | None = None  # the tap goes on after the answer until then
-    reported: set[str] = field(default_factory=set)  # legs whose INVITE head was reported
-
-
 class Worker:
     """The B2BUA: owns the pjsua2 endpoint, the calls and the supervisor socket.
 
@@ -112,7 +86,9 @@ class Worker:
         #: Every leg pjsua holds, by call slot: the only strong references to them.
         self.legs: dict[int, Leg] = {}
         self.graveyard: list[Leg] = []
-        self.refusals: list[tuple[Leg, int, str, dict[str, str]]] = []
+        # Answers that must wait until pjsua has returned from the callback that decided
+        # them (see on_incoming); run after each libHandleEvents.
+        self.deferred: list[tuple[Any, tuple[Any, ...]]] = []
         self.stopping = False
         self.seq = 0
         self.ep = Endpoint(self)
@@ -194,7 +170,7 @@ class Worker:
             # rejecting here, while pjsua was still setting up the call's media
             # asynchronously (slots reused in a burst), made it free the cloned request
             # twice (assertion in pjsip_rx_data_free_cloned, SIGABRT).
-            self.refusals.append((leg, code, reason, extra))
+            self.deferred.append((self._refuse, (leg, code, reason, extra)))
             self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=source))
             log.debug("call_rejected", call_id=call_id, code=code, source=source)
             return
@@ -237,12 +213,12 @@ class Worker:
 
     def _place_carrier(self, pair: Pair, msg: str, correlation: str | None) -> None:
         target = f"sip:{request_user(msg) or 'unknown'}@{self.cfg.carrier}"
-        identity = self.cfg.forward_identity
-        while True:
+        for passthrough in (True, False):
             carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
             carrier.pair = pair
             pair.carrier = carrier
-            op, dest = carrier_invite(self.cfg, msg, target, correlation, identity=identity)
+            op, dest = carrier_invite(self.cfg, msg, target, correlation,
+                                      passthrough=passthrough)
             try:
                 carrier.makeCall(dest, op)
                 break
@@ -250,15 +226,17 @@ class Worker:
                 pair.carrier = None
                 carrier.pair = None
                 carrier.release()
-                if identity:
-                    # The dialer's From/To passed pjsip's parser on the way in, so this is
-                    # unexpected; the call still goes out, under the agent's own identity.
-                    log.warning("identity_not_forwarded", call_id=pair.call_id,
+                if passthrough:
+                    # The dialer's headers or identity made pjsip refuse the INVITE (too
+                    # long, say): the call still goes out, as the agent's own.
+                    log.warning("passthrough_refused", call_id=pair.call_id,
                                 error=exc.info())
-                    identity = False
                     continue
                 log.error("carrier_call_failed", call_id=pair.call_id, error=exc.info())
-                self._fail_dialer(pair, 503)
+                # Answered once pjsua has finished with the INVITE: ending the dialer's call
+                # inside onIncomingCall frees its cloned request, which pjsua2 then frees
+                # again on return (assertion in pjsip_rx_data_free_cloned, SIGABRT).
+                self.deferred.append((self._fail_if_open, (pair, 503)))
                 return
         carrier.slot = carrier.getId()
         self._adopt(carrier)
@@ -349,6 +327,13 @@ class Worker:
             # A carrier that never sent a provisional cannot be CANCELled yet; pjsip does
             # it when one arrives or times the INVITE out. The dialer is already answered.
             self._hangup(pair.carrier, 487)
+
+    def _refuse(self, leg: Leg, code: int, reason: str, extra: dict[str, str]) -> None:
+        self._hangup(leg, code, reason=reason, headers=extra)
+
+    def _fail_if_open(self, pair: Pair, code: int) -> None:
+        if not pair.done:
+            self._fail_dialer(pair, code)
 
     def _dialer_gone(self, pair: Pair) -> None:
         if is_open(pair.state):
@@ -500,9 +485,9 @@ class Worker:
         next_gc = time.monotonic() + GC_EVERY_S
         while True:
             self.ep.libHandleEvents(POLL_MS)
-            while self.refusals:
-                leg, code, reason, extra = self.refusals.pop(0)
-                self.guard(self._hangup, leg, code, reason=reason, headers=extra)
+            while self.deferred:
+                fn, args = self.deferred.pop(0)
+                self.guard(fn, *args)
             try:
                 data = self.sock.recv(65536)
                 if not data:

@@ -42,8 +42,13 @@ def audio(e2e_root: Path) -> dict[str, Path]:
     return {k: write_ulaw(e2e_root / f"{k}.ul", early_media(k, 6.0)) for k in KINDS}
 
 
+#: What a deployment would return from its carriers' finals (tests/e2e/test_passthrough.py).
+RETURN_HEADERS = {"return_headers": ["X-Carrier-Ref"]}
+
+
 def _agent(root: Path, model: Path, name: str, **kw: object) -> AgentProcess:
-    agent = AgentProcess(workdir=root / name, model=model, **kw)  # type: ignore[arg-type]
+    agent = AgentProcess(workdir=root / name, model=model, extra_sip=dict(RETURN_HEADERS),
+                         **kw)  # type: ignore[arg-type]
     agent.start()
     return agent
 
