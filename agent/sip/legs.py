@@ -209,8 +209,16 @@ def active_media(leg: Leg) -> int | None:
 
 
 def bridge(pair: Pair) -> None:
-    """Connect the audio of a call's two legs both ways, once both have media."""
-    if pair.bridged or pair.carrier is None:
+    """Connect the audio of a call's two legs both ways, once both have media, and again
+    each time either leg's media is set up anew.
+
+    A carrier that moves its early media (a second 183 or an UPDATE with a new SDP, the
+    200 OK's SDP) makes pjsua rebuild the leg's stream, and the rebuilt stream's port in
+    the conference bridge has none of the old one's connections: connecting only once
+    left the dialer hearing dead air from the move on. Connecting an already connected
+    pair of ports again changes nothing.
+    """
+    if pair.carrier is None:
         return
     idx_a, idx_b = active_media(pair.carrier), active_media(pair.dialer)
     if idx_a is None or idx_b is None:

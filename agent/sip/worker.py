@@ -361,6 +361,15 @@ class Worker:
             pair.state = advance(pair.state, Event.EARLY_MEDIA)
             self._start_tap(pair, leg, active)
             self._answer_dialer(pair, 183, force=True)
+        elif leg.role == "carrier" and pair.tap is not None:
+            # The carrier's media was set up anew (see bridge): the tap follows the new
+            # stream into the same recording, so no second is lost or restarted.
+            try:
+                leg.getAudioMedia(active).startTransmit(pair.tap)
+            except pj.Error as exc:
+                log.warning("tap_not_moved", call_id=pair.call_id, error=exc.info())
+            else:
+                log.debug("carrier_media_moved", call_id=pair.call_id)
         bridge(pair)
 
     # --- media ----------------------------------------------------------------------
