@@ -1,5 +1,6 @@
 """A carrier that moves its early media (a second 183 or an UPDATE with a new SDP, as when
-its ringback generator hands over to an announcement server): the dialer keeps hearing it
+its ringback generator hands over to an announcement server; or a forking proxy whose
+second branch's 183 brings the media): the dialer keeps hearing it
 and the analysis keeps analysing it (issue 14, item 5). Before the fix both gave the
 ringback's 480 and the dialer heard dead air from the move on."""
 
@@ -22,8 +23,9 @@ def _audible(payload: bytes) -> bool:
     return sum(b not in SILENT_ULAW for b in body) > len(body) // 2
 
 
-@pytest.mark.parametrize("carrier", ["carrier_media_moves.xml", "carrier_update_moves.xml"],
-                         ids=["second-183", "update"])
+@pytest.mark.parametrize("carrier", ["carrier_media_moves.xml", "carrier_update_moves.xml",
+                                     "carrier_forked.xml"],
+                         ids=["second-183", "update", "fork"])
 def test_media_that_moves_is_followed_by_bridge_and_analysis(rewriting_agent, audio,
                                                              tmp_path, carrier):
     (tmp_path / "second.ul").write_bytes(audio["sit_vc"].read_bytes())
