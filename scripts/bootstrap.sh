@@ -8,6 +8,8 @@ APT_PACKAGES=(
   gcc libc6-dev         # compiles the student's trees to native code (else LightGBM's own predictor)
   sip-tester            # SIPp: the carrier and dialer in the demo and the tests
   kamailio              # dispatcher in front of several pjsua2 worker processes
+  kamailio-tls-modules  # its SIP-over-TLS listener (sip.transports: [..., tls])
+  openssl               # the TLS tests make a self-signed certificate with it
   sox libsox-fmt-all    # codecs for the telephone-channel simulation (GSM, AMR-NB)
   ffmpeg                # Opus and other decoders
   espeak-ng             # renders announcement texts for the library and tests

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
 from agent.sip.passthrough import DEFAULT_FORWARD, check_patterns
+from agent.sip.transports import check_transports
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,16 @@ class SipConfig:
     listen_host : str
         Address the dialer sends INVITEs to (and the workers bind to).
     listen_port : int
-        The one SIP port the dialer sees. With one worker, the worker binds it; with more,
-        Kamailio's dispatcher binds it and spreads calls over the workers.
+        The one SIP port the dialer sees (UDP, and TCP when listed in ``transports``).
+        With one worker, the worker binds it; with more, Kamailio's dispatcher binds it
+        and spreads calls over the workers.
+    transports : list of str
+        What the dialer may send on: ``udp`` (always), ``tcp``, ``tls``. The carrier
+        leg is UDP.
+    tls_port : int
+        The SIP-over-TLS port, when ``transports`` lists ``tls``.
+    tls_certificate, tls_private_key : str
+        PEM files of the TLS server certificate (chain) and its key.
     worker_base_port : int
         Worker ``i`` binds ``worker_base_port + i`` when Kamailio is in front.
     rtp_port_base : int
@@ -80,6 +89,10 @@ class SipConfig:
 
     listen_host: str = "127.0.0.1"
     listen_port: int = 5070
+    transports: list[str] = field(default_factory=lambda: ["udp", "tcp"])
+    tls_port: int = 5071
+    tls_certificate: str = ""
+    tls_private_key: str = ""
     worker_base_port: int = 5100
     rtp_port_base: int = 20000
     rtp_ports_per_worker: int = 40
@@ -115,6 +128,7 @@ class SipConfig:
             except ValueError:
                 raise ConfigError(f"allowed_sources: {source!r} is not an address or "
                                   "CIDR network (e.g. 10.0.0.0/8)") from None
+        check_transports(self)
         check_patterns("forward_headers", self.forward_headers)
         check_patterns("return_headers", self.return_headers)
         if self.invite_rate_per_source < 0:

@@ -17,6 +17,7 @@ import structlog
 from agent.errors import ConfigError
 from agent.paths import CONFIG_DIR
 from agent.sip.config import SipConfig
+from agent.sip.transports import dialer_listeners, uses
 
 log = structlog.get_logger("agent.sip.kamailio")
 
@@ -34,10 +35,35 @@ def dispatcher_list(cfg: SipConfig) -> str:
     )
 
 
+def tls_lines(cfg: SipConfig, runtime_dir: Path) -> str:
+    """The TLS module's lines (and its profile file in ``runtime_dir``), or none."""
+    if not uses(cfg, "tls"):
+        return "enable_tls=no"
+    profile = runtime_dir / "tls.cfg"
+    profile.write_text(
+        "[server:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+        f"certificate = {Path(cfg.tls_certificate).resolve()}\n"
+        f"private_key = {Path(cfg.tls_private_key).resolve()}\n"
+        "\n[client:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n")
+    return ("enable_tls=yes\n"
+            "loadmodule \"tls.so\"\n"
+            f"modparam(\"tls\", \"config\", \"{profile}\")")
+
+
 def render_config(cfg: SipConfig, *, runtime_dir: Path, mpath: str) -> str:
     """The Kamailio config for ``cfg`` from the template in ``config/kamailio``."""
+    listen = "\n".join(f"listen={proto}:{cfg.listen_host}:{port}"
+                       for _, proto, port in dialer_listeners(cfg))
     values = {
-        "listen": f"udp:{cfg.listen_host}:{cfg.listen_port}",
+        "listen": listen,
+        "disable_tcp": "no" if uses(cfg, "tcp") or uses(cfg, "tls") else "yes",
+        "tls": tls_lines(cfg, runtime_dir),
         "dispatcher_list": str(runtime_dir / "dispatcher.list"),
         "runtime_dir": str(runtime_dir),
         "mpath": mpath,

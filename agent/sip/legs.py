@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 import structlog
 
+from agent.sip.transports import create_dialer_transports, keep_requests_on_udp
+
 log = structlog.get_logger("agent.sip.worker")
 
 if TYPE_CHECKING:
@@ -131,8 +133,9 @@ class Agent(pj.Account):
 
 
 def start_endpoint(ep: pj.Endpoint, cfg: SipConfig, index: int) -> int:
-    """Initialise pjsua for worker ``index`` (null sound device, UDP on its port, our
-    codecs first); returns the SIP port. Raises ``pj.Error`` (a port taken, say)."""
+    """Initialise pjsua for worker ``index`` (null sound device, UDP on its port, and the
+    dialer's TCP/TLS listeners for a lone worker; our codecs first); returns the SIP
+    port. Raises ``pj.Error`` (a port taken, say)."""
     ep.libCreate()
     ec = pj.EpConfig()
     ec.uaConfig.maxCalls = cfg.pjsua_slots()
@@ -150,11 +153,14 @@ def start_endpoint(ep: pj.Endpoint, cfg: SipConfig, index: int) -> int:
     # each call delayed the first classified second by ~40 ms.
     ec.medConfig.sndAutoCloseTime = -1
     ep.libInit(ec)
+    keep_requests_on_udp()
     ep.audDevManager().setNullDev()
     tc = pj.TransportConfig()
     tc.port = cfg.worker_port(index)
     tc.boundAddress = cfg.listen_host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+    if cfg.workers == 1:  # else Kamailio faces the dialer (agent.sip.transports)
+        create_dialer_transports(ep, cfg)
     ep.libStart()
     wanted = {c.upper(): len(cfg.codecs) - i for i, c in enumerate(cfg.codecs)}
     for info in ep.codecEnum2():

@@ -30,6 +30,7 @@ from agent.labels import Decision, Inferred, SecondResult
 from agent.sip import failover
 from agent.sip import messages as m
 from agent.sip.fas import FasCheck
+from agent.sip.transports import check_sip_ports
 
 log = structlog.get_logger("agent.sip.supervisor")
 
@@ -542,20 +543,6 @@ class Supervisor:
         for task in self.tasks:
             task.cancel()
         self.sender.close()
-
-
-def check_sip_ports(sip: Any) -> None:
-    """Raise ConfigError naming the first SIP port (UDP) that another process holds."""
-    ports = [("sip.listen_port", sip.listen_port)]
-    if sip.workers > 1:
-        ports += [(f"sip.worker_base_port + {i}", sip.worker_port(i)) for i in range(sip.workers)]
-    for name, port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((sip.listen_host, port))
-            except OSError as exc:
-                raise ConfigError(f"{name}: {sip.listen_host}:{port}/udp is not free "
-                                  f"({exc.strerror})") from None
 
 
 def _user(uri: str) -> str | None:
