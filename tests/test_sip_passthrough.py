@@ -5,7 +5,14 @@ import pytest
 from agent.config import build
 from agent.errors import ConfigError
 from agent.sip.config import SipConfig
-from agent.sip.passthrough import DEFAULT_FORWARD, check_patterns, dialog_uri, pick_headers
+from agent.sip.passthrough import (
+    DEFAULT_FORWARD,
+    challenges,
+    check_patterns,
+    credentials,
+    dialog_uri,
+    pick_headers,
+)
 
 INVITE = (
     "INVITE sip:5551234@127.0.0.1:5070 SIP/2.0\r\n"
@@ -91,3 +98,27 @@ def test_config_refuses_a_dialog_header_in_return_headers():
     with pytest.raises(ConfigError, match="return_headers: Contact"):
         build(SipConfig, {"return_headers": ["Contact"]}).validate()
     assert build(SipConfig, {}).forward_headers == DEFAULT_FORWARD
+
+
+def test_carrier_credentials_come_from_the_environment_or_a_one_line_error(monkeypatch):
+    monkeypatch.delenv("EMA_NO_SUCH_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="carrier_auth.password: environment variable "
+                                          "EMA_NO_SUCH_PASSWORD is not set"):
+        build(SipConfig, {"carrier_auth": {"username": "agent",
+                                           "password": "${EMA_NO_SUCH_PASSWORD}"}})
+    with pytest.raises(ConfigError, match="carrier_auth.password: required with "
+                                          "carrier_auth.username"):
+        build(SipConfig, {"carrier_auth": {"username": "agent"}}).validate()
+    monkeypatch.setenv("EMA_CARRIER_PW", "pw")
+    cfg = build(SipConfig, {"carrier_auth": {"username": "agent",
+                                             "password": "${EMA_CARRIER_PW}"}})
+    assert cfg.carrier_auth.password == "pw"
+
+
+def test_challenges_and_credentials_cross_only_as_digest_headers():
+    resp = ('SIP/2.0 407 Proxy Authentication Required\r\n'
+            'Proxy-Authenticate: Digest realm="c", nonce="n"\r\nX-Other: 1\r\n\r\n')
+    assert challenges(resp) == [("Proxy-Authenticate", 'Digest realm="c", nonce="n"')]
+    req = "INVITE sip:1@h SIP/2.0\r\nproxy-authorization: Digest username=\"a\"\r\n\r\n"
+    assert credentials(req) == [("Proxy-Authorization", 'Digest username="a"')]
+    assert pick_headers(req, ["*"]) == []  # never through the ordinary forwarding

@@ -11,6 +11,26 @@ from agent.sip.transports import check_transports
 
 
 @dataclass(frozen=True)
+class CarrierAuth:
+    """Digest credentials for the carrier's 401/407 challenges (``${ENV}`` values welcome).
+
+    With a username the agent answers the challenges itself. Without, a challenge goes
+    back to the dialer with its WWW-/Proxy-Authenticate, and the dialer's
+    Authorization/Proxy-Authorization on its next INVITE go on to the carrier.
+    """
+
+    username: str = ""
+    password: str = ""
+    realm: str = "*"
+
+    def validate(self) -> None:
+        if self.username and not self.password:
+            raise ConfigError("carrier_auth.password: required with carrier_auth.username")
+        if not self.realm:
+            raise ConfigError("carrier_auth.realm: a realm, or * for any")
+
+
+@dataclass(frozen=True)
 class SipConfig:
     """Where the agent listens, where the carrier is, and how calls are handled.
 
@@ -82,6 +102,8 @@ class SipConfig:
     forward_headers : list of str
         Headers copied unchanged from the dialer's INVITE to the carrier's (names, ``*`` as
         a wildcard; see :mod:`agent.sip.passthrough`).
+    carrier_auth : CarrierAuth
+        Credentials for the carrier's digest challenges (see :class:`CarrierAuth`).
     return_headers : list of str
         Headers of the carrier's final response copied to the dialer's (its Reason always
         is).
@@ -116,6 +138,7 @@ class SipConfig:
     forward_identity: bool = True
     forward_headers: list[str] = field(default_factory=lambda: list(DEFAULT_FORWARD))
     return_headers: list[str] = field(default_factory=list)
+    carrier_auth: CarrierAuth = field(default_factory=CarrierAuth)
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """``allowed_sources`` as networks (a bare address is a /32 or /128)."""

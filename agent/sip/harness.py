@@ -278,9 +278,11 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
                 final_code: int = 480, final_cause: int = 20,
                 dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
                 audio_name: str = "early.ul", dialer_args: tuple[str, ...] = (),
-                timeout_s: float = 40.0) -> list[CallResult]:
+                timeout_s: float = 40.0, carrier_calls: int | None = None
+                ) -> list[CallResult]:
     """``calls`` simultaneous calls: SIPp carrier (``carrier`` scenario, or none) and SIPp
-    dialer through the agent; one result per call, in the order the dialer placed them."""
+    dialer through the agent; one result per call, in the order the dialer placed them.
+    ``carrier_calls``: the calls the carrier sees, when not one per dialer call."""
     workdir.mkdir(parents=True, exist_ok=True)
     carrier_proc = None
     if carrier is not None:
@@ -291,7 +293,8 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
                  "-mp", str(free_port_block(4, start=45000)),
                  "-d", str(early_ms), "-set", "final_code", str(final_code),
                  "-set", "final_cause", str(final_cause), "-timeout", f"{int(timeout_s)}s",
-                 "-trace_msg", "-message_file", "carrier.msg", "-trace_err", calls=calls),
+                 "-trace_msg", "-message_file", "carrier.msg", "-trace_err",
+                 calls=carrier_calls or calls),
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)  # let SIPp bind its port
     trace = workdir / "dialer.msg"

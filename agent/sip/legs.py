@@ -178,6 +178,10 @@ def account_config(cfg: SipConfig, index: int, port: int) -> pj.AccountConfig:
     rtp.port = cfg.rtp_port_base + index * cfg.rtp_ports_per_worker
     rtp.portRange = cfg.rtp_ports_per_worker
     rtp.boundAddress = cfg.listen_host
+    auth = cfg.carrier_auth
+    if auth.username:  # pjsua answers the carrier's 401/407 on its own
+        ac.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", auth.realm, auth.username, 0, auth.password))
     return ac
 
 

@@ -91,6 +91,35 @@ def pick_headers(msg: str, patterns: list[str], *, skip: AbstractSet[str] = froz
     return found
 
 
+#: The carrier's challenge headers, relayed with its 401/407 when the agent has no
+#: credentials of its own, and the dialer's answers to them, forwarded on its next INVITE.
+CHALLENGES = ("WWW-Authenticate", "Proxy-Authenticate")
+CREDENTIALS = ("Authorization", "Proxy-Authorization")
+
+
+def challenges(msg: str) -> list[tuple[str, str]]:
+    """The digest challenges of a 401/407 response, as (name, value)."""
+    return _named(msg, CHALLENGES)
+
+
+def credentials(msg: str) -> list[tuple[str, str]]:
+    """The digest credentials of a request, as (name, value)."""
+    return _named(msg, CREDENTIALS)
+
+
+def _named(msg: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    wanted = {n.lower(): n for n in names}
+    out = []
+    for name, value in header_lines(msg):
+        if name.lower() in wanted and len(value) <= FORWARD_BUDGET:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                continue
+            out.append((wanted[name.lower()], value))
+    return out
+
+
 def dialog_uri(value: str | None) -> str | None:
     """A From/To header value as the address of a new dialog: ``display <uri>``, without
     the header's parameters (the tag belongs to the dialer's dialog).
@@ -135,6 +164,9 @@ def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | Non
     op.opt.audioCount = 1
     op.opt.videoCount = 0
     headers = pick_headers(msg, cfg.forward_headers) if passthrough else []
+    if not cfg.carrier_auth.username:
+        # The dialer answers the carrier's challenges (relayed to it): its credentials go on.
+        headers += credentials(msg)
     if correlation:
         headers.append(("X-Correlation-ID", correlation))
     for name, value in headers:

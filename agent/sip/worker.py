@@ -41,7 +41,7 @@ from agent.sip.legs import (
     start_endpoint,
 )
 from agent.sip.pair import Pair
-from agent.sip.passthrough import carrier_invite, pick_headers
+from agent.sip.passthrough import carrier_invite, challenges, pick_headers
 from agent.sip.reason import verdict_headers
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
@@ -301,7 +301,12 @@ class Worker:
             msg, self.cfg.return_headers,
             skip={"reason", self.cfg.carrier_code_header.lower()}))
         self._stop_tap(pair)
-        wait = self.cfg.rewrite_final_response and pair.wav_path is not None
+        if code in (401, 407):
+            # A challenge is not a failure to infer: it goes to the dialer as it came,
+            # with what the dialer needs to answer it.
+            pair.carrier_headers.update(challenges(msg))
+        wait = (self.cfg.rewrite_final_response and pair.wav_path is not None
+                and code not in (401, 407))
         self.send(m.CarrierFinal(call_id=pair.call_id, code=code, reason=pair.carrier_reason,
                                  t=time.time(), wait=wait))
         log.debug("carrier_final", call_id=pair.call_id, code=code, held=wait)

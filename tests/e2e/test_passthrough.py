@@ -3,9 +3,18 @@ carrier's configured headers come back on the final response (issue 14, item 3).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
-from agent.sip.harness import AgentProcess, CallResult, TraceMessage, parse_trace, place_call
+from agent.sip.harness import (
+    AgentProcess,
+    CallResult,
+    TraceMessage,
+    parse_trace,
+    place_call,
+    place_calls,
+)
 
 
 def _identity_call(agent: AgentProcess, tmp_path: Path, audio: Path,
@@ -57,3 +66,52 @@ def test_the_carriers_configured_headers_come_back_relayed_and_rewritten(
     assert rewritten.code == 486
     assert rewritten.final.header("x-carrier-final-code") == "480"
     assert (rewritten.final.header("x-carrier-ref") or "").startswith("ref-")
+
+
+def _digest_ok(invite: TraceMessage, password: str = "s3cret") -> bool:
+    """Whether the INVITE's Proxy-Authorization is the right MD5 digest (RFC 2617, no
+    qop) for ``password``."""
+    value = invite.header("proxy-authorization") or ""
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', value))
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+    ha1 = md5(f"{p.get('username')}:{p.get('realm')}:{password}")
+    ha2 = md5(f"INVITE:{p.get('uri')}")
+    return p.get("response") == md5(f"{ha1}:{p.get('nonce')}:{ha2}")
+
+
+def test_the_agent_answers_the_carriers_challenge_with_its_credentials(
+        e2e_root, model_path, workers, audio, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMA_TEST_CARRIER_PASSWORD", "s3cret")
+    agent = AgentProcess(workdir=e2e_root / f"auth-{workers}", model=model_path, rewrite=True,
+                         workers=workers,
+                         extra_sip={"carrier_auth": {
+                             "username": "agent",
+                             "password": "${EMA_TEST_CARRIER_PASSWORD}"}})
+    agent.start()
+    try:
+        result = place_call(agent, workdir=tmp_path, carrier="carrier_auth.xml",
+                            audio=audio["busy"], final_code=480)
+    finally:
+        assert agent.stop() == 0
+    seen = parse_trace((tmp_path / "carrier.msg").read_text(errors="replace"))
+    invites = [m for m in seen if not m.sent and m.first_line.startswith("INVITE ")]
+    assert [m.header("proxy-authorization") is not None for m in invites] == [False, True]
+    assert _digest_ok(invites[1])
+    assert 'username="agent"' in invites[1].header("proxy-authorization")
+    assert result.code == 486  # the call went on to its early media and was decided
+    assert not [m for m in result.dialer if m.status == 407]
+
+
+def test_without_credentials_the_challenge_goes_to_the_dialer_and_its_answer_to_the_carrier(
+        relaying_agent, audio, tmp_path):
+    results = place_calls(relaying_agent, workdir=tmp_path, carrier="carrier_auth.xml",
+                          audio=audio["ringback"], final_code=480, dialer="dialer_auth.xml",
+                          carrier_calls=2)
+    result = results[0]
+    challenge = next(m for m in result.dialer if m.status == 407)
+    assert 'realm="carrier.example"' in (challenge.header("proxy-authenticate") or "")
+    seen = parse_trace((tmp_path / "carrier.msg").read_text(errors="replace"))
+    invites = [m for m in seen if not m.sent and m.first_line.startswith("INVITE ")]
+    assert len(invites) == 2 and _digest_ok(invites[1])
+    assert result.code == 480
+    assert [m.status for m in result.dialer if m.status == 183]
