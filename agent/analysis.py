@@ -20,6 +20,7 @@ go on, and the call itself is never affected.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +99,8 @@ class CallAnalyzer:
         Used in log lines and when recording unknown announcements.
     on_failure : callable, optional
         Called with the detector's name when it fails (for metrics).
+    tone_countries : sequence of str, optional
+        The tone-plan countries for this call (its route's); empty: the configured ones.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class CallAnalyzer:
         call_id: str | None = None,
         carrier: str | None = None,
         on_failure: Callable[[str], None] | None = None,
+        tone_countries: list[str] | tuple[str, ...] = (),
     ) -> None:
         self._c = components
         self.call_id = call_id
@@ -114,8 +118,11 @@ class CallAnalyzer:
         self._on_failure = on_failure
         self.classifier: StreamingClassifier | None = StreamingClassifier(
             components.model, rule=components.rule)
+        tone_config = components.tone_config
+        if tone_countries:  # the call's route listens for its own countries' tones
+            tone_config = dataclasses.replace(tone_config, countries=list(tone_countries))
         self.tones: ToneDetector | None = (
-            ToneDetector(components.tone_plans, config=components.tone_config)
+            ToneDetector(components.tone_plans, config=tone_config)
             if components.tone_plans is not None else None
         )
         self.matcher: StreamingMatcher | None = (

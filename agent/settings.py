@@ -15,6 +15,7 @@ from agent.api.config import ApiConfig
 from agent.classify.rule import ClassifierConfig
 from agent.config import build, read_yaml
 from agent.decide import DecideConfig
+from agent.errors import ConfigError
 from agent.fingerprint.config import FingerprintConfig
 from agent.logs import LoggingConfig
 from agent.paths import CONFIG_DIR, data_dir
@@ -57,4 +58,20 @@ def load_agent_config(path: str | Path | None = None) -> AgentConfig:
     """Read and validate the agent's YAML config (default ``config/agent.yaml``)."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
     data = read_yaml(p)
-    return build(AgentConfig, data, prefix="")
+    config = build(AgentConfig, data, prefix="")
+    _check_route_countries(config)
+    return config
+
+
+def _check_route_countries(config: AgentConfig) -> None:
+    """A route's tone_countries must be countries of the tone plans."""
+    wanted = [(i, cc) for i, r in enumerate(config.sip.routes) for cc in r.tone_countries]
+    if not wanted or not config.tones.enabled:
+        return
+    from agent.tones.plan import load_tone_plans
+
+    plans = load_tone_plans(config.tones.plans or None)
+    for i, cc in wanted:
+        if cc not in plans:
+            raise ConfigError(f"sip.routes[{i}].tone_countries: {cc!r} is not a country of "
+                              "the tone plans (early-media-agent tones list)")

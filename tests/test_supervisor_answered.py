@@ -52,7 +52,8 @@ def early_call(sup: Supervisor, call_id: str = "c1") -> None:
     worker, analyst = sup.workers[0], sup.analysts[0]
     sup.on_message(worker, m.CallStarted(call_id=call_id, correlation_id=None,
                                          from_uri="sip:d@h", to_uri="sip:123@h",
-                                         source="127.0.0.1", t=1.0))
+                                         source="127.0.0.1", t=1.0, route="default",
+                                         carrier="default"))
     sup.on_message(worker, m.EarlyMedia(call_id=call_id, codec="PCMU", path="/x.wav", t=1.0))
     second = SecondResult(t=0, label="announcement", p={"announcement": 0.9})
     for kind, data in (("second", second.as_json()),
@@ -89,7 +90,7 @@ def test_a_200_ok_after_an_announcement_drops_the_inference(sup) -> None:
     assert inferred_total(sup) == 0
     reg = sup.metrics.registry
     assert reg.get_sample_value("ema_calls_total",
-                                {"carrier": sup.sip.carrier, "outcome": "answered"}) == 1
+                                {"carrier": "default", "outcome": "answered"}) == 1
     [row] = sup.store.asr("carrier", sup.store.get("c1").started_at)
     assert (row.answered, row.inferred) == (1, {})
 
@@ -153,7 +154,7 @@ def test_a_lying_answer_is_recorded_counted_and_shown(fas_sup) -> None:
     assert rec.fas["suspected"] and rec.fas["evidence"][0]["at_s"] == 4.0
     assert rec.inferred is None and rec.answered
     assert sup.metrics.registry.get_sample_value(
-        "ema_fas_suspected_total", {"carrier": sup.sip.carrier}) == 1
+        "ema_fas_suspected_total", {"carrier": "default"}) == 1
     sup.on_message(worker, m.CallEnded(call_id="c1", state="connected", dialer_code=200,
                                        carrier_code=200, rewritten=False, t=9.0))
     assert any(isinstance(msg, m.Finalize) for msg in analyst.writer.sent)

@@ -83,7 +83,8 @@ class Analyst:
 
             # Without components (no model) every call is relayed untouched: fail open.
             if self.components is not None and msg.call_id not in self.calls:
-                analyzer = CallAnalyzer(self.components, call_id=msg.call_id)
+                analyzer = CallAnalyzer(self.components, call_id=msg.call_id,
+                                        tone_countries=msg.tone_countries)
                 self.calls[msg.call_id] = Tracked(msg.call_id, analyzer, WavTail(msg.path), msg.t)
         elif isinstance(msg, m.Finalize):
             self.finalize(msg.call_id, msg.code)

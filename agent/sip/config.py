@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
 from agent.sip.passthrough import DEFAULT_FORWARD, check_patterns
+from agent.sip.routes import CarrierConfig, RouteConfig, check_routes
 from agent.sip.transports import check_transports
 
 
@@ -56,7 +57,13 @@ class SipConfig:
     rtp_ports_per_worker : int
         RTP/RTCP ports reserved for each worker (4 calls need 8).
     carrier : str
-        The carrier gateway as ``host:port``; outbound INVITEs go to ``sip:<user>@carrier``.
+        The carrier gateway as ``host:port``; outbound INVITEs go to ``sip:<user>@carrier``
+        (the carrier ``default``, when ``carriers`` is empty).
+    carriers : dict of CarrierConfig
+        Named carriers: addresses in failover order, transport (:mod:`agent.sip.routes`).
+    routes : list of RouteConfig
+        The route table, first match wins; each names a carrier and may set ``rewrite``
+        and ``tone_countries`` for its calls. An INVITE no route matches gets 404.
     allowed_sources : list of str
         Source addresses or CIDR networks allowed to send INVITEs; others get 403
         (checked at the edge: the worker alone, or Kamailio in front of several).
@@ -119,6 +126,8 @@ class SipConfig:
     rtp_port_base: int = 20000
     rtp_ports_per_worker: int = 40
     carrier: str = "127.0.0.1:5080"
+    carriers: dict[str, CarrierConfig] = field(default_factory=dict)
+    routes: list[RouteConfig] = field(default_factory=list)
     allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     invite_rate_per_source: float = 50.0
     failover_code: int = 503
@@ -152,6 +161,7 @@ class SipConfig:
                 raise ConfigError(f"allowed_sources: {source!r} is not an address or "
                                   "CIDR network (e.g. 10.0.0.0/8)") from None
         check_transports(self)
+        check_routes(self)
         check_patterns("forward_headers", self.forward_headers)
         check_patterns("return_headers", self.return_headers)
         if self.invite_rate_per_source < 0:

@@ -278,8 +278,8 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
                 final_code: int = 480, final_cause: int = 20,
                 dialer: str = "dialer_call.xml", dialer_pause_ms: int = 1500,
                 audio_name: str = "early.ul", dialer_args: tuple[str, ...] = (),
-                timeout_s: float = 40.0, carrier_calls: int | None = None
-                ) -> list[CallResult]:
+                timeout_s: float = 40.0, carrier_calls: int | None = None,
+                service: str = "5551234") -> list[CallResult]:
     """``calls`` simultaneous calls: SIPp carrier (``carrier`` scenario, or none) and SIPp
     dialer through the agent; one result per call, in the order the dialer placed them.
     ``carrier_calls``: the calls the carrier sees, when not one per dialer call."""
@@ -300,7 +300,7 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
     trace = workdir / "dialer.msg"
     dialer_rc = subprocess.run(
         sipp(dialer, "-p", str(free_port()), "-mp", str(free_port_block(4, start=52000)),
-             "-d", str(dialer_pause_ms), "-s", "5551234", "-timeout", f"{int(timeout_s)}s",
+             "-d", str(dialer_pause_ms), "-s", service, "-timeout", f"{int(timeout_s)}s",
              "-trace_msg", "-message_file", str(trace), "-trace_err", *dialer_args,
              f"127.0.0.1:{agent.sip_port}", calls=calls),
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 import structlog
 
-from agent.sip.transports import create_dialer_transports, keep_requests_on_udp
+from agent.sip.transports import create_transports, keep_requests_on_udp
 
 log = structlog.get_logger("agent.sip.worker")
 
@@ -159,8 +159,7 @@ def start_endpoint(ep: pj.Endpoint, cfg: SipConfig, index: int) -> int:
     tc.port = cfg.worker_port(index)
     tc.boundAddress = cfg.listen_host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
-    if cfg.workers == 1:  # else Kamailio faces the dialer (agent.sip.transports)
-        create_dialer_transports(ep, cfg)
+    create_transports(ep, cfg)  # TCP/TLS (agent.sip.transports)
     ep.libStart()
     wanted = {c.upper(): len(cfg.codecs) - i for i, c in enumerate(cfg.codecs)}
     for info in ep.codecEnum2():

@@ -64,6 +64,17 @@ class CallStarted:
     to_uri: str
     source: str
     t: float
+    route: str | None = None  # the route and carrier names (agent.sip.routes)
+    carrier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierFailover:
+    """The carrier answered 503 before any early media: its next address is being tried."""
+
+    call_id: str
+    code: int
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,7 @@ class EarlyMedia:
     codec: str
     path: str
     t: float
+    tone_countries: list[str] = dataclasses.field(default_factory=list)  # the route's
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +146,13 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """Supervisor → analysis: start reading a call's early-media WAV."""
+    """Supervisor → analysis: start reading a call's early-media WAV (``tone_countries``:
+    the call's route's, if it sets them)."""
 
     call_id: str
     path: str
     t: float
+    tone_countries: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +198,8 @@ MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         WorkerReady, WorkerFailed, AnalystStatus, LegHead, CallStarted, CallRejected,
-        CarrierProgress, EarlyMedia, CarrierFinal, CallEnded, Verdict, Track, Finalize,
-        AnalysisEvent, FinalInference, Shutdown,
+        CarrierProgress, CarrierFailover, EarlyMedia, CarrierFinal, CallEnded, Verdict,
+        Track, Finalize, AnalysisEvent, FinalInference, Shutdown,
     )
 }
 

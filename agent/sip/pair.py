@@ -10,6 +10,7 @@ from agent.sip.states import CallState
 
 if TYPE_CHECKING:
     from agent.sip.legs import Leg
+    from agent.sip.routes import Target
     from agent.sip.tap import FrameTap
 
 
@@ -37,3 +38,7 @@ class Pair:
     done: bool = False
     fas_until: float | None = None  # the tap goes on after the answer until then
     reported: set[str] = field(default_factory=set)  # legs whose INVITE head was reported
+    target: Target | None = None  # the route and carrier (agent.sip.routes)
+    attempt: int = 0  # which of the carrier's addresses the carrier leg went to
+    invite: str = ""  # the dialer's INVITE, for the carrier leg (and its failover)
+    correlation: str | None = None  # its X-Correlation-ID

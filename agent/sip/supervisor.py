@@ -30,6 +30,7 @@ from agent.labels import Decision, Inferred, SecondResult
 from agent.sip import failover
 from agent.sip import messages as m
 from agent.sip.fas import FasCheck
+from agent.sip.routes import carriers
 from agent.sip.transports import check_sip_ports
 
 log = structlog.get_logger("agent.sip.supervisor")
@@ -100,6 +101,7 @@ class LiveCall:
     ended: bool = False
     carrier_reason: str | None = None
     fas: FasCheck | None = None  # the false-answer check after a 200 OK (agent.sip.fas)
+    carrier: str | None = None  # the carrier's name (agent.sip.routes)
     # The INVITE heads and peers of both legs (agent.sip.failover), kept in case the
     # worker dies with the call.
     heads: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -112,6 +114,9 @@ class Supervisor:
                  notifier: Any) -> None:
         self.cfg = config
         self.sip = config.sip
+        # The carrier a refused call is counted against: the only one, if there is one.
+        named = list(carriers(config.sip))
+        self.sole_carrier: str | None = named[0] if len(named) == 1 else None
         self.config_path = config_path
         self.store = store
         self.metrics = metrics
@@ -254,7 +259,7 @@ class Supervisor:
                 "sip_all_workers_busy": 503}.get(str(event.get("event")))
         if not call_id or code is None:
             return
-        if self.store.create(call_id, carrier=self.sip.carrier):
+        if self.store.create(call_id, carrier=self.sole_carrier):
             self.store.add_evidence(call_id, {"detector": "sip", "rejected": code,
                                               "reason": str(event["event"]),
                                               "source": event.get("source")})
@@ -303,9 +308,10 @@ class Supervisor:
             call.heads[msg.leg] = (msg.head, msg.peer)
 
     def _on_CallStarted(self, child: Child, msg: m.CallStarted) -> None:  # noqa: N802
-        self.calls[msg.call_id] = LiveCall(call_id=msg.call_id, worker=child.index)
+        self.calls[msg.call_id] = LiveCall(call_id=msg.call_id, worker=child.index,
+                                           carrier=msg.carrier)
         self.store.create(msg.call_id, correlation_id=msg.correlation_id,
-                          carrier=self.sip.carrier, route=_user(msg.to_uri),
+                          carrier=msg.carrier, route=msg.route,
                           started_at=datetime.fromtimestamp(msg.t, UTC))
         self.metrics.call_started()
         self._notify(msg.call_id)
@@ -318,7 +324,7 @@ class Supervisor:
             # reports it (_on_edge_event): the call is not over here.
             log.info("worker_full", call_id=msg.call_id, worker=child.index)
             return
-        if self.store.create(msg.call_id, carrier=self.sip.carrier):
+        if self.store.create(msg.call_id, carrier=self.sole_carrier):
             self.store.add_evidence(msg.call_id, {"detector": "sip", "rejected": msg.code,
                                                   "reason": msg.reason, "source": msg.source})
             self.store.set_state(msg.call_id, "failed")
@@ -347,13 +353,18 @@ class Supervisor:
             return
         self.store.add_evidence(msg.call_id, {"detector": "carrier", "provisional": msg.code})
 
+    def _on_CarrierFailover(self, child: Child, msg: m.CarrierFailover) -> None:  # noqa: N802
+        self.store.add_evidence(msg.call_id, {"detector": "carrier", "failover": msg.code,
+                                              "next_address": msg.address})
+
     def _on_EarlyMedia(self, child: Child, msg: m.EarlyMedia) -> None:  # noqa: N802
         call = self.calls.get(msg.call_id)
         if call is None:
             return
         call.media_t = msg.t
         slot = analysis_slot(msg.call_id, len(self.analysts))
-        if self.analysts[slot].send(m.Track(call_id=msg.call_id, path=msg.path, t=msg.t)):
+        if self.analysts[slot].send(m.Track(call_id=msg.call_id, path=msg.path, t=msg.t,
+                                            tone_countries=msg.tone_countries)):
             call.analyst = slot
         self.store.add_evidence(msg.call_id, {"detector": "carrier", "early_media": msg.codec})
         log.info("early_media", call_id=msg.call_id, codec=msg.codec, analyst=call.analyst)
@@ -403,11 +414,12 @@ class Supervisor:
             self._decided(msg.call_id, msg.data, lag_s=msg.lag_s, audio_s=msg.audio_s)
         else:
             self.store.add_evidence(msg.call_id, msg.data)
-        fas = self.calls[msg.call_id].fas
+        live = self.calls[msg.call_id]
+        fas = live.fas
         if fas is not None and fas.on_event(msg.kind, msg.data):
             self.store.set_fas(msg.call_id, fas.as_json())
             if len(fas.evidence) == 1:
-                self.metrics.fas_suspected(carrier=self.sip.carrier)
+                self.metrics.fas_suspected(carrier=live.carrier or "")
                 log.warning("false_answer_suspected", call_id=msg.call_id,
                             evidence=fas.evidence[0])
         self._notify(msg.call_id)
@@ -455,7 +467,7 @@ class Supervisor:
         """Tell the worker what to send the dialer for a held carrier failure."""
         call.held = False
         verdict = m.Verdict(call_id=call.call_id, code=None)
-        if call.inferred is not None and self.sip.rewrite_final_response:
+        if call.inferred is not None:  # held: the call's route rewrites
             inf = inferred_from_json(call.inferred)
             verdict = m.Verdict(call_id=call.call_id, code=inf.sip_code, reason=inf.reason,
                                 q850_cause=inf.q850_cause)
@@ -474,7 +486,7 @@ class Supervisor:
             self.store.set_state(call_id, state)
         except KeyError:
             pass
-        self.metrics.call_ended(carrier=self.sip.carrier, outcome=outcome)
+        self.metrics.call_ended(carrier=call.carrier or "", outcome=outcome)
         self._notify(call_id)
 
     def _forget(self, call: LiveCall) -> None:
@@ -543,14 +555,6 @@ class Supervisor:
         for task in self.tasks:
             task.cancel()
         self.sender.close()
-
-
-def _user(uri: str) -> str | None:
-    start = uri.find("sip:")
-    if start < 0:
-        return None
-    user = uri[start + 4:].split("@", 1)
-    return user[0] if len(user) == 2 else None
 
 
 async def serve(config: Any, config_path: str) -> None:

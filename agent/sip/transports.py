@@ -110,19 +110,45 @@ def keep_requests_on_udp() -> None:
     flags[5] = 1  # disable_tls_switch
 
 
-def create_dialer_transports(ep: pj.Endpoint, cfg: SipConfig) -> None:
-    """TCP and TLS listeners of a lone worker (UDP is created by the caller)."""
+def create_transports(ep: pj.Endpoint, cfg: SipConfig) -> None:
+    """A worker's TCP and TLS transports (UDP is created by the caller): the dialer's
+    listeners for a lone worker, and what the carriers' transports need."""
+    from agent.sip.routes import carriers
+
+    have = create_dialer_transports(ep, cfg) if cfg.workers == 1 else set()
+    for kind in sorted({c.transport for c in carriers(cfg).values()} - have - {"udp"}):
+        create_client_transport(ep, cfg, kind)
+
+
+def create_client_transport(ep: pj.Endpoint, cfg: SipConfig, kind: str) -> None:
+    """A TCP or TLS transport on an ephemeral port, for carrier legs only."""
     import pjsua2 as pj
 
+    tc = pj.TransportConfig()
+    tc.port = 0
+    tc.boundAddress = cfg.listen_host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_TCP if kind == "tcp" else pj.PJSIP_TRANSPORT_TLS,
+                       tc)
+
+
+def create_dialer_transports(ep: pj.Endpoint, cfg: SipConfig) -> set[str]:
+    """TCP and TLS listeners of a lone worker (UDP is created by the caller); the kinds
+    created."""
+    import pjsua2 as pj
+
+    made = set()
     if uses(cfg, "tcp"):
+        made.add("tcp")
         tc = pj.TransportConfig()
         tc.port = cfg.listen_port
         tc.boundAddress = cfg.listen_host
         ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
     if uses(cfg, "tls"):
+        made.add("tls")
         tc = pj.TransportConfig()
         tc.port = cfg.tls_port
         tc.boundAddress = cfg.listen_host
         tc.tlsConfig.certFile = cfg.tls_certificate
         tc.tlsConfig.privKeyFile = cfg.tls_private_key
         ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
+    return made

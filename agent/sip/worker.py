@@ -26,9 +26,10 @@ import structlog
 
 from agent.sip import messages as m
 from agent.sip.admission import Admission, valid_call_id
+from agent.sip.carrier_leg import fail_over, place_carrier
 from agent.sip.config import SipConfig
 from agent.sip.failover import head_of
-from agent.sip.headers import clean, has_sdp, header, header_values, request_user
+from agent.sip.headers import clean, has_sdp, header, header_values
 from agent.sip.legs import (
     Agent,
     Endpoint,
@@ -41,8 +42,9 @@ from agent.sip.legs import (
     start_endpoint,
 )
 from agent.sip.pair import Pair
-from agent.sip.passthrough import carrier_invite, challenges, pick_headers
+from agent.sip.passthrough import challenges, pick_headers
 from agent.sip.reason import verdict_headers
+from agent.sip.routes import route_call
 from agent.sip.states import CallState, Event, advance, is_open
 from agent.sip.tap import FrameTap
 
@@ -163,7 +165,10 @@ class Worker:
         raw_call_id = header(msg, "call-id") or ""
         call_id = clean(raw_call_id) or f"w{self.index}-{prm.callId}"
         source = self.admission.source(msg, prm.rdata.srcAddress)
+        target = route_call(self.cfg, msg)
         refusal = self._refusal(leg, raw_call_id, call_id, prm.rdata.srcAddress, source)
+        if refusal is None and target is None:
+            refusal = 404, "No Route", {}
         if refusal is not None:
             code, reason, extra = refusal
             # Answered after pjsua has finished with the INVITE, not inside this callback:
@@ -174,7 +179,8 @@ class Worker:
             self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=source))
             log.debug("call_rejected", call_id=call_id, code=code, source=source)
             return
-        pair = Pair(call_id=call_id, dialer=leg)
+        assert target is not None
+        pair = Pair(call_id=call_id, dialer=leg, target=target, invite=msg)
         pair.deadline = time.monotonic() + self.cfg.carrier_timeout_s
         leg.pair = pair
         self.pairs[call_id] = pair
@@ -182,11 +188,13 @@ class Worker:
         self.send(m.CallStarted(call_id=call_id, correlation_id=clean(correlation or "") or None,
                                 from_uri=clean(header(msg, "from") or ""),
                                 to_uri=clean(header(msg, "to") or ""),
-                                source=source, t=time.time()))
+                                source=source, t=time.time(), route=target.route,
+                                carrier=target.carrier))
         self.send(m.LegHead(call_id=call_id, leg="dialer", head=clean(head_of(msg)),
                             peer=prm.rdata.srcAddress))
         log.debug("call_started", call_id=call_id, worker=self.index, correlation_id=correlation)
-        self._place_carrier(pair, msg, correlation)
+        pair.correlation = correlation
+        place_carrier(self, pair)
 
     def _refusal(self, leg: Leg, raw_call_id: str, call_id: str, src_addr: str, source: str
                  ) -> tuple[int, str, dict[str, str]] | None:
@@ -210,36 +218,6 @@ class Worker:
             # "Agent Full" tells Kamailio to try another worker (see config/kamailio).
             return 503, "Agent Full", {"Retry-After": "1"}
         return None
-
-    def _place_carrier(self, pair: Pair, msg: str, correlation: str | None) -> None:
-        target = f"sip:{request_user(msg) or 'unknown'}@{self.cfg.carrier}"
-        for passthrough in (True, False):
-            carrier = Leg(self, self.acc, pj.PJSUA_INVALID_ID, "carrier")
-            carrier.pair = pair
-            pair.carrier = carrier
-            op, dest = carrier_invite(self.cfg, msg, target, correlation,
-                                      passthrough=passthrough)
-            try:
-                carrier.makeCall(dest, op)
-                break
-            except pj.Error as exc:
-                pair.carrier = None
-                carrier.pair = None
-                carrier.release()
-                if passthrough:
-                    # The dialer's headers or identity made pjsip refuse the INVITE (too
-                    # long, say): the call still goes out, as the agent's own.
-                    log.warning("passthrough_refused", call_id=pair.call_id,
-                                error=exc.info())
-                    continue
-                log.error("carrier_call_failed", call_id=pair.call_id, error=exc.info())
-                # Answered once pjsua has finished with the INVITE: ending the dialer's call
-                # inside onIncomingCall frees its cloned request, which pjsua2 then frees
-                # again on return (assertion in pjsip_rx_data_free_cloned, SIGABRT).
-                self.deferred.append((self._fail_if_open, (pair, 503)))
-                return
-        carrier.slot = carrier.getId()
-        self._adopt(carrier)
 
     # --- leg events -----------------------------------------------------------------
 
@@ -293,6 +271,8 @@ class Worker:
             self._hangup(pair.dialer, 200)
             return
         code = ci.lastStatusCode if ci.lastStatusCode >= 300 else 503
+        if self._fail_over(pair, code):
+            return
         pair.carrier_code = code
         pair.carrier_phrase = ci.lastReason if ci.lastStatusCode >= 300 else ""
         reasons = [clean(r) for r in header_values(msg, "reason")]
@@ -305,8 +285,8 @@ class Worker:
             # A challenge is not a failure to infer: it goes to the dialer as it came,
             # with what the dialer needs to answer it.
             pair.carrier_headers.update(challenges(msg))
-        wait = (self.cfg.rewrite_final_response and pair.wav_path is not None
-                and code not in (401, 407))
+        wait = (pair.target is not None and pair.target.rewrite
+                and pair.wav_path is not None and code not in (401, 407))
         self.send(m.CarrierFinal(call_id=pair.call_id, code=code, reason=pair.carrier_reason,
                                  t=time.time(), wait=wait))
         log.debug("carrier_final", call_id=pair.call_id, code=code, held=wait)
@@ -314,6 +294,13 @@ class Worker:
             pair.held_until = time.monotonic() + self.cfg.decision_timeout_ms / 1000.0
         else:
             self._relay_final(pair)
+
+    def _fail_over(self, pair: Pair, code: int) -> bool:
+        return fail_over(self, pair, code)
+
+    def _place_if_open(self, pair: Pair) -> None:
+        if not pair.done and pair.carrier is None:
+            place_carrier(self, pair)
 
     def _relay_final(self, pair: Pair) -> None:
         headers = dict(pair.carrier_headers)
@@ -403,6 +390,8 @@ class Worker:
         except pj.Error:
             pass
         self.send(m.EarlyMedia(call_id=pair.call_id, codec=codec, path=str(path),
+                               tone_countries=list(pair.target.tone_countries)
+                               if pair.target else [],
                                t=pair.media_started))
         log.debug("early_media", call_id=pair.call_id, codec=codec, path=str(path))
 
