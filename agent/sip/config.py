@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from agent.errors import ConfigError
+from agent.sip.dialer_auth import DialerAuth
 from agent.sip.passthrough import DEFAULT_FORWARD, check_patterns
 from agent.sip.routes import CarrierConfig, RouteConfig, check_routes
 from agent.sip.transports import check_transports
@@ -111,6 +112,9 @@ class SipConfig:
         a wildcard; see :mod:`agent.sip.passthrough`).
     carrier_auth : CarrierAuth
         Credentials for the carrier's digest challenges (see :class:`CarrierAuth`).
+    dialer_auth : DialerAuth
+        Credentials the dialer must prove (407 challenge) on each INVITE; off without a
+        username (see :mod:`agent.sip.dialer_auth`).
     return_headers : list of str
         Headers of the carrier's final response copied to the dialer's (its Reason always
         is).
@@ -148,6 +152,7 @@ class SipConfig:
     forward_headers: list[str] = field(default_factory=lambda: list(DEFAULT_FORWARD))
     return_headers: list[str] = field(default_factory=list)
     carrier_auth: CarrierAuth = field(default_factory=CarrierAuth)
+    dialer_auth: DialerAuth = field(default_factory=DialerAuth)
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """``allowed_sources`` as networks (a bare address is a /32 or /128)."""

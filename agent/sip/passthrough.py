@@ -164,8 +164,9 @@ def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | Non
     op.opt.audioCount = 1
     op.opt.videoCount = 0
     headers = pick_headers(msg, cfg.forward_headers) if passthrough else []
-    if not cfg.carrier_auth.username:
-        # The dialer answers the carrier's challenges (relayed to it): its credentials go on.
+    if not cfg.carrier_auth.username and not cfg.dialer_auth.username:
+        # The dialer answers the carrier's challenges (relayed to it): its credentials go
+        # on (unless they are the agent's own, sip.dialer_auth).
         headers += credentials(msg)
     if correlation:
         headers.append(("X-Correlation-ID", correlation))

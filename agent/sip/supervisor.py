@@ -29,6 +29,7 @@ from agent.errors import ConfigError
 from agent.labels import Decision, Inferred, SecondResult
 from agent.sip import failover
 from agent.sip import messages as m
+from agent.sip.dialer_auth import NONCE_KEY_ENV
 from agent.sip.fas import FasCheck
 from agent.sip.routes import carriers
 from agent.sip.transports import check_sip_ports
@@ -114,6 +115,9 @@ class Supervisor:
                  notifier: Any) -> None:
         self.cfg = config
         self.sip = config.sip
+        # One nonce key for every worker (inherited through the environment), so a
+        # dialer's answer to a challenge is checked by whichever worker gets it.
+        os.environ.setdefault(NONCE_KEY_ENV, os.urandom(16).hex())
         # The carrier a refused call is counted against: the only one, if there is one.
         named = list(carriers(config.sip))
         self.sole_carrier: str | None = named[0] if len(named) == 1 else None

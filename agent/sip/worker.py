@@ -28,6 +28,7 @@ from agent.sip import messages as m
 from agent.sip.admission import Admission, valid_call_id
 from agent.sip.carrier_leg import fail_over, place_carrier
 from agent.sip.config import SipConfig
+from agent.sip.dialer_auth import NONCE_KEY_ENV, DigestCheck
 from agent.sip.failover import head_of
 from agent.sip.headers import clean, has_sdp, header, header_values
 from agent.sip.legs import (
@@ -96,6 +97,9 @@ class Worker:
         self.ep = Endpoint(self)
         self.acc: Agent | None = None
         self.admission = Admission(cfg)
+        key = os.environ.get(NONCE_KEY_ENV, "")
+        self.digest = (DigestCheck(cfg.dialer_auth, bytes.fromhex(key) if key else None)
+                       if cfg.dialer_auth.username else None)
         self.media_dir = Path(cfg.media_dir)
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.unlink_later: list[tuple[float, str]] = []
@@ -167,6 +171,8 @@ class Worker:
         source = self.admission.source(msg, prm.rdata.srcAddress)
         target = route_call(self.cfg, msg)
         refusal = self._refusal(leg, raw_call_id, call_id, prm.rdata.srcAddress, source)
+        if refusal is None and self.digest is not None:
+            refusal = self.digest.refusal(msg, call_id)
         if refusal is None and target is None:
             refusal = 404, "No Route", {}
         if refusal is not None:
@@ -176,6 +182,8 @@ class Worker:
             # asynchronously (slots reused in a burst), made it free the cloned request
             # twice (assertion in pjsip_rx_data_free_cloned, SIGABRT).
             self.deferred.append((self._refuse, (leg, code, reason, extra)))
+            if code == 407:  # a challenge, not the call's end: its answer comes next
+                return
             self.send(m.CallRejected(call_id=call_id, code=code, reason=reason, source=source))
             log.debug("call_rejected", call_id=call_id, code=code, source=source)
             return

@@ -7,6 +7,8 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 from agent.sip.harness import (
     AgentProcess,
     CallResult,
@@ -115,3 +117,29 @@ def test_without_credentials_the_challenge_goes_to_the_dialer_and_its_answer_to_
     assert len(invites) == 2 and _digest_ok(invites[1])
     assert result.code == 480
     assert [m.status for m in result.dialer if m.status == 183]
+
+
+@pytest.mark.parametrize(("password", "code"), [("s3cret", 480), ("other", 403)])
+def test_the_dialer_proves_its_credentials_when_the_agent_asks(
+        e2e_root, model_path, workers, audio, tmp_path, password, code):
+    agent = AgentProcess(workdir=e2e_root / f"dialer-auth-{workers}-{password}",
+                         model=model_path, rewrite=False, workers=workers,
+                         extra_sip={"dialer_auth": {"username": "agent",
+                                                    "password": password}})
+    agent.start()
+    try:
+        result = place_call(agent, workdir=tmp_path, carrier="carrier_early_final.xml",
+                            audio=audio["ringback"], final_code=480, dialer="dialer_auth.xml")
+    finally:
+        assert agent.stop() == 0
+    challenge = next(m for m in result.dialer if m.status == 407)
+    assert 'realm="early-media-agent"' in challenge.header("proxy-authenticate")
+    assert result.code == code
+    seen = (tmp_path / "carrier.msg")
+    invites = [m for m in parse_trace(seen.read_text(errors="replace")) if not m.sent
+               and m.first_line.startswith("INVITE ")] if seen.exists() else []
+    if code == 403:
+        assert not invites  # a wrong password never reaches the carrier
+    else:
+        [invite] = invites
+        assert invite.header("proxy-authorization") is None  # the agent's, not the carrier's
