@@ -221,3 +221,27 @@ def test_an_unknown_label_strategy_is_refused_in_one_line() -> None:
     table, files = _table(_FAR_APART)
     with pytest.raises(UserError, match="label strategy 'guess'"):
         run_folds(table, fold_names(files), strategy="guess", features="logmel")
+
+
+def test_candidate_blocks_come_last_are_never_shipped_and_read_only_the_files_past() -> None:
+    rng = np.random.default_rng(2)
+    n = 6
+    table = SecondsTable(
+        features=rng.normal(-40, 10, size=(n, 696)).astype(np.float32),
+        context=rng.normal(size=(n, 96)).astype(np.float32),
+        periodicity=rng.normal(size=(n, 14)).astype(np.float32),
+        source=np.zeros(n, np.int8), teacher=np.zeros(n, np.int8), agreed=np.ones(n, bool),
+        soft=np.zeros((n, 4), np.float32), file=np.array([0, 0, 0, 1, 1, 1], np.int32),
+        t=np.array([0, 1, 2, 0, 1, 2], np.int32), ids=["f", "g"], groups=["f", "g"],
+        strata=["announcement", "announcement"])
+    shipped = inputs(table, "logmel+periodicity+context")
+    x = feature_matrix(table, "logmel+periodicity+context+modulation+voicing-history")
+    np.testing.assert_array_equal(x[:, : shipped.shape[1]], shipped)
+    assert x.shape == (n, shipped.shape[1] + 25 + 13)
+    assert feature_layout("logmel+periodicity+context+modulation") is None
+    # A file's first second has no past: the same values whatever came before it.
+    first = feature_matrix(table.subset(table.file == 1), "logmel+modulation+voicing-history")
+    np.testing.assert_allclose(x[3, shipped.shape[1]:], first[0, 696:], rtol=1e-6)
+    np.testing.assert_allclose(x[3, -13:], table.periodicity[3, [0, 1, 2, 3, 4, 5, 7, 8, 9,
+                                                                 10, 11, 12, 13]] / 3,
+                               rtol=1e-6)

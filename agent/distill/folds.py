@@ -28,6 +28,7 @@ from agent.classify.model import InputLayout
 from agent.classify.rule import StreamRule
 from agent.corpus.manifest import voice_family
 from agent.distill import LABEL_MODES
+from agent.distill.candidates import CANDIDATES, candidate_block
 from agent.distill.dataset import SecondsTable
 from agent.distill.train import STUDENT_FEATURES, TrainParams, carried_over, fit, targets
 from agent.errors import UserError
@@ -39,7 +40,8 @@ from agent.labels import LABEL_INDEX, LABELS
 # order would train another model). The periodicity block's columns are named apart:
 # ``voicing`` (seven voicing statistics), ``pitch`` (the pitch level among them) and
 # ``steadiness`` (six), kept in their order within the block.
-BLOCKS = ("logmel", "summary", "voicing", "pitch", "steadiness", "context")
+BLOCKS = ("logmel", "summary", "voicing", "pitch", "steadiness", "context",
+          *CANDIDATES)
 _ALIASES = {"acf": ("voicing", "pitch"), "periodicity": ("voicing", "pitch", "steadiness"),
             "periodicity-level": ("voicing", "steadiness")}
 # Column of the voiced frames' mean log2 pitch lag among the voicing statistics of
@@ -154,8 +156,11 @@ def _blocks(spec: str) -> list[str]:
 
 def feature_layout(spec: str) -> InputLayout | None:
     """The :class:`InputLayout` of a spec a model file can carry, else None (an ablation
-    that drops part of the periodicity block is measured, never shipped)."""
+    that drops part of the periodicity block, or a candidate block of
+    :mod:`agent.distill.candidates`, is measured, never shipped)."""
     blocks = set(_blocks(spec))
+    if blocks & set(CANDIDATES):
+        return None
     per = {"voicing", "pitch", "steadiness"} & blocks
     if per and len(per) < 3:
         return None
@@ -174,7 +179,8 @@ def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
     spec : str
         ``+``-joined blocks of :data:`BLOCKS` or their aliases (``periodicity`` =
         ``voicing+pitch+steadiness``, ``periodicity-level`` = ``voicing+steadiness``,
-        ``acf`` = ``voicing+pitch``).
+        ``acf`` = ``voicing+pitch``); the candidate blocks of
+        :mod:`agent.distill.candidates` (``modulation``, ``voicing-history``) come last.
 
     Returns
     -------
@@ -190,6 +196,7 @@ def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
         cols.append(table.periodicity[:, per])
     if "context" in blocks:
         cols.append(table.context)
+    cols += [candidate_block(table, b) for b in blocks if b in CANDIDATES]
     return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
 
 
