@@ -68,10 +68,10 @@ def _check_route_countries(config: AgentConfig) -> None:
     wanted = [(i, cc) for i, r in enumerate(config.sip.routes) for cc in r.tone_countries]
     if not wanted or not config.tones.enabled:
         return
-    from agent.tones.plan import load_tone_plans
+    from agent.tones.plan import country_code, load_tone_plans
 
     plans = load_tone_plans(config.tones.plans or None)
     for i, cc in wanted:
-        if cc not in plans:
+        if country_code(cc, plans) not in plans:
             raise ConfigError(f"sip.routes[{i}].tone_countries: {cc!r} is not a country of "
                               "the tone plans (early-media-agent tones list)")

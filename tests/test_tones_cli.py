@@ -62,3 +62,12 @@ def test_detect_all_good_files_exits_zero(tmp_path, capsys):
     write_wav(silence, np.zeros(8000, np.float32))
     assert _run(["tones", "detect", str(silence)]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_the_iso_code_gb_names_the_plans_uk(capsys):
+    assert _run(["tones", "list", "--country", "GB"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("uk")
+    from agent.tones.config import ToneConfig
+    from agent.tones.detect import ToneDetector
+
+    ToneDetector(load_tone_plans(), config=ToneConfig(countries=["gb"]))  # no ConfigError

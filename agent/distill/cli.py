@@ -16,7 +16,7 @@ from typing import Any
 from agent.distill import LABEL_MODES
 from agent.errors import UserError
 from agent.labels import LABELS
-from agent.paths import MODELS_DIR, cache_dir, data_dir
+from agent.paths import cache_dir, data_dir
 
 TEACHER_HELP = (
     "teacher: yamnet+vad (default: YAMNet + Silero VAD), yamnet, or onnx:PATH[+vad] for an "
@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--lovo", action="store_true",
                    help="also hold each voice and music source out in turn and put the "
                         "scores on voices never heard in the report and card (minutes)")
-    _common(p, out=MODELS_DIR)
+    # Never the checkout's models/ by default: a retrain must not overwrite the shipped
+    # model by accident (write there on purpose with --out models).
+    _common(p, out=data_dir() / "models")
     p.set_defaults(func=run_train)
 
     d = subparsers.add_parser("distill", help="label a folder of recordings with the teachers "

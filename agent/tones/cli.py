@@ -9,7 +9,7 @@ import sys
 from agent.audio import SAMPLE_RATE
 from agent.errors import UserError
 from agent.tones.config import ToneConfig
-from agent.tones.plan import KINDS, CountryPlan, ToneSpec, load_tone_plans
+from agent.tones.plan import KINDS, CountryPlan, ToneSpec, country_code, load_tone_plans
 
 CHUNK = SAMPLE_RATE // 50  # 20 ms, as RTP delivers it
 
@@ -50,10 +50,11 @@ def _describe(spec: ToneSpec) -> str:
 def _select(plans: dict[str, CountryPlan], countries: list[str] | None) -> list[CountryPlan]:
     if not countries:
         return list(plans.values())
-    missing = [cc for cc in countries if cc not in plans]
+    codes = [country_code(cc, plans) for cc in countries]
+    missing = [cc for cc, code in zip(countries, codes, strict=True) if code not in plans]
     if missing:
         raise UserError(f"--country {missing[0]}: no such country in the tone plans")
-    return [plans[cc] for cc in countries]
+    return [plans[code] for code in codes]
 
 
 def run_list(args: argparse.Namespace) -> int:

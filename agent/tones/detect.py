@@ -273,6 +273,9 @@ def build_templates(plans: dict[str, CountryPlan], countries: list[str] | tuple[
     A country's congestion tone identical to its busy tone is not a separate template:
     such a tone is busy unless the plan says otherwise.
     """
+    from agent.tones.plan import country_code
+
+    countries = [country_code(cc, plans) for cc in countries]
     unknown = [cc for cc in countries if cc not in plans]
     if unknown:
         from agent.errors import ConfigError

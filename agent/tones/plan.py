@@ -270,6 +270,18 @@ def plans_from_mapping(data: Any) -> dict[str, CountryPlan]:
     return plans
 
 
+#: ISO 3166 codes the shipped plans file under another name (the ITU list says "uk").
+COUNTRY_ALIASES = {"gb": "uk"}
+
+
+def country_code(cc: str, plans: dict[str, CountryPlan]) -> str:
+    """``cc`` as the plans name it: lower case, ``gb`` → ``uk`` unless the plans have
+    ``gb`` themselves."""
+    cc = str(cc).lower()
+    alias = COUNTRY_ALIASES.get(cc)
+    return alias if alias is not None and cc not in plans and alias in plans else cc
+
+
 def load_tone_plans(path: str | Path | None = None) -> dict[str, CountryPlan]:
     """Read the tone plans, by default ``config/tone_plans.yaml``.
 
