@@ -44,6 +44,14 @@ def test_no_digest_is_missing(msg, verdict):
     assert DigestCheck(AUTH).verify(msg) == verdict
 
 
+def test_an_answer_in_the_same_second_passes():
+    """The nonce's time is rounded down: an answer within the second of the challenge is
+    not 'from the future' (it was, with rounding to nearest, half the time)."""
+    check = DigestCheck(AUTH, b"k" * 16)
+    assert check.verify(_answer(check.challenge(now=1000.6)), now=1000.7) == "ok"
+    assert check.verify(_answer(check.challenge())) == "ok"
+
+
 def test_wrong_password_forged_nonce_and_old_nonce():
     check = DigestCheck(AUTH, b"k" * 16)
     challenge = check.challenge(now=1000.0)

@@ -64,7 +64,7 @@ class DigestCheck:
 
     def challenge(self, *, now: float | None = None, stale: bool = False) -> str:
         """A Proxy-Authenticate value with a fresh nonce."""
-        stamp = f"{now if now is not None else time.time():.0f}"
+        stamp = str(int(now if now is not None else time.time()))  # floor: never ahead
         extra = ", stale=true" if stale else ""
         return (f'Digest realm="{self.auth.realm}", nonce="{stamp}.{self._sign(stamp)}", '
                 f"algorithm=MD5{extra}")
@@ -94,7 +94,7 @@ class DigestCheck:
         if not hmac.compare_digest(params.get("response", ""), expected):
             return "bad"
         age = (now if now is not None else time.time()) - int(stamp)
-        return "ok" if 0 <= age <= NONCE_LIFE_S else "stale"
+        return "ok" if -1 <= age <= NONCE_LIFE_S else "stale"
 
     def refusal(self, msg: str, call_id: str) -> tuple[int, str, dict[str, str]] | None:
         """How to refuse an INVITE: 407 with a challenge if it carries no valid digest (or

@@ -298,13 +298,20 @@ def place_calls(agent: AgentProcess, *, workdir: Path, carrier: str | None,
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)  # let SIPp bind its port
     trace = workdir / "dialer.msg"
-    dialer_rc = subprocess.run(
-        sipp(dialer, "-p", str(free_port()), "-mp", str(free_port_block(4, start=52000)),
-             "-d", str(dialer_pause_ms), "-s", service, "-timeout", f"{int(timeout_s)}s",
-             "-trace_msg", "-message_file", str(trace), "-trace_err", *dialer_args,
-             f"127.0.0.1:{agent.sip_port}", calls=calls),
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        timeout=timeout_s + 10).returncode
+    for _ in range(3):
+        # Its ports are picked free, then bound by SIPp: another process can take one in
+        # between, and SIPp then exits before sending anything (no trace). Nothing reached
+        # the agent, so trying again with other ports is safe.
+        dialer_rc = subprocess.run(
+            sipp(dialer, "-p", str(free_port()), "-mp", str(free_port_block(4, start=52000)),
+                 "-d", str(dialer_pause_ms), "-s", service, "-timeout", f"{int(timeout_s)}s",
+                 "-trace_msg", "-message_file", str(trace), "-trace_err", *dialer_args,
+                 f"127.0.0.1:{agent.sip_port}", calls=calls),
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=timeout_s + 10).returncode
+        if trace.exists() and trace.stat().st_size > 0:
+            break
+        trace.unlink(missing_ok=True)
     carrier_rc = None
     if carrier_proc is not None:
         try:
