@@ -25,6 +25,7 @@ with thread support), so the callbacks themselves are safe; only object lifetime
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,15 @@ def account_config(cfg: SipConfig, index: int, port: int) -> pj.AccountConfig:
     return ac
 
 
+def add_headers(op: pj.CallOpParam, headers: Iterable[tuple[str, str]]) -> None:
+    """Put ``headers`` (name, value) on the message ``op`` sends."""
+    for name, value in headers:
+        hdr = pj.SipHeader()
+        hdr.hName = name
+        hdr.hValue = value
+        op.txOption.headers.append(hdr)
+
+
 def hangup(leg: Leg, code: int, *, reason: str = "",
            headers: dict[str, str] | None = None) -> None:
     """End ``leg`` with ``code`` (a final response, CANCEL or BYE as its state needs)."""
@@ -193,11 +203,7 @@ def hangup(leg: Leg, code: int, *, reason: str = "",
     op.statusCode = code
     if reason:
         op.reason = reason
-    for name, value in (headers or {}).items():
-        hdr = pj.SipHeader()
-        hdr.hName = name
-        hdr.hValue = value
-        op.txOption.headers.append(hdr)
+    add_headers(op, (headers or {}).items())
     try:
         leg.hangup(op)
     except pj.Error as exc:

@@ -158,7 +158,10 @@ def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | Non
     From and To are the dialer's; without, the INVITE is the agent's own (the fallback
     when pjsip refuses the first).
     """
-    import pjsua2 as pj  # here: the config (which imports this module) must not load pjsua2
+    # Here: the config (which imports this module) must not load pjsua2.
+    import pjsua2 as pj
+
+    from agent.sip.legs import add_headers
 
     op = pj.CallOpParam(True)
     op.opt.audioCount = 1
@@ -170,11 +173,7 @@ def carrier_invite(cfg: SipConfig, msg: str, target: str, correlation: str | Non
         headers += credentials(msg)
     if correlation:
         headers.append(("X-Correlation-ID", correlation))
-    for name, value in headers:
-        hdr = pj.SipHeader()
-        hdr.hName = name
-        hdr.hValue = value
-        op.txOption.headers.append(hdr)
+    add_headers(op, headers)
     dest = target
     if passthrough and cfg.forward_identity:
         caller = dialog_uri(header(msg, "from"))
