@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from agent.logs import setup_logging
     from agent.settings import load_agent_config
-    from agent.sip.supervisor import serve
+    from agent.sip.serve import serve
 
     cfg = load_agent_config(args.config)
     setup_logging(cfg.logging)

@@ -4,16 +4,15 @@ One asyncio process owns everything that is not SIP media: it starts ``sip.worke
 pjsua2 worker processes (each holds 2 bridged calls) and ``sip.analysis_processes``
 analysis processes, relays between them over socket pairs with the small messages of
 :mod:`agent.sip.messages`, writes every call event to the call store, wakes the API's
-long polls, and serves the HTTP API. A child that dies is restarted; the calls it held
-are closed in the store. With more than one worker, Kamailio's dispatcher runs in front
-so the dialer sees one SIP address.
+long polls (:mod:`agent.sip.serve` runs it beside the HTTP API). A child that dies is
+restarted; the calls it held are closed in the store. With more than one worker,
+Kamailio's dispatcher runs in front so the dialer sees one SIP address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import sys
 import time
@@ -559,35 +558,3 @@ class Supervisor:
         for task in self.tasks:
             task.cancel()
         self.sender.close()
-
-
-async def serve(config: Any, config_path: str) -> None:
-    """Run the agent (supervisor, workers, analysis, API) until SIGINT or SIGTERM."""
-    from agent.api.app import CallNotifier, create_app, start
-    from agent.api.metrics import AgentMetrics
-    from agent.store.calls import CallStore
-
-    store = CallStore(config.store.calls_location())
-    metrics = AgentMetrics()
-    notifier = CallNotifier()
-    sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier)
-    app = create_app(store, config=config.api, notifier=notifier, health=sup.health)
-    try:
-        runner = await start(app, config.api)
-    except OSError as exc:
-        store.close()
-        raise ConfigError(f"api.port: {config.api.host}:{config.api.port}/tcp is not free "
-                          f"({exc.strerror})") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await sup.start()
-        log.info("api_ready", host=config.api.host, port=config.api.port, pid=os.getpid())
-        await stop.wait()
-    finally:
-        await sup.stop()
-        await runner.cleanup()
-        store.close()
-        log.info("agent_stopped")
