@@ -22,6 +22,7 @@ from agent.paths import CONFIG_DIR, data_dir
 from agent.sip.config import SipConfig
 from agent.sip.fas import FasConfig
 from agent.tones.config import ToneConfig
+from agent.webhooks.config import WebhookConfig
 
 DEFAULT_CONFIG = CONFIG_DIR / "agent.yaml"
 
@@ -51,6 +52,7 @@ class AgentConfig:
     fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     fas: FasConfig = field(default_factory=FasConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

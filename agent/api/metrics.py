@@ -21,6 +21,14 @@ Every name carries the ``ema_`` prefix (early-media agent):
 ``ema_fas_suspected_total{carrier}``
     Answered calls whose audio after the 200 OK still sounded unanswered (ringback, an
     announcement, a library match): false answer supervision (``fas.seconds`` > 0).
+``ema_webhook_deliveries_total{event, result}``
+    Webhook events (``decision``, ``final``) by result: ``delivered``, ``failed`` (given
+    up after ``webhooks.max_attempts``, or refused by the receiver with a 4xx) or
+    ``dropped`` (the queue was full).
+``ema_webhook_retries_total{event}``
+    Webhook attempts after an event's first one.
+``ema_webhook_queue_depth``
+    Webhook events waiting for a sender.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from agent.labels import LABELS
+from agent.webhooks.config import EVENTS as WEBHOOK_EVENTS
 
 OUTCOMES: tuple[str, ...] = ("answered", "failed", "cancelled", "error")
 SOURCES: tuple[str, ...] = ("classifier", "tone", "fingerprint")
 #: Decisions are expected within a few seconds of 183; the buckets resolve the 1.5 s target.
 LAG_BUCKETS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0)
+WEBHOOK_RESULTS: tuple[str, ...] = ("delivered", "failed", "dropped")
 
 
 class AgentMetrics:
@@ -84,6 +94,22 @@ class AgentMetrics:
             "ema_fas_suspected", "Answered calls suspected of false answer supervision.",
             ["carrier"], registry=reg,
         )
+        self.webhook_deliveries = Counter(
+            "ema_webhook_deliveries", "Webhook events by event and result.",
+            ["event", "result"], registry=reg,
+        )
+        self.webhook_retries = Counter(
+            "ema_webhook_retries", "Webhook attempts after an event's first.", ["event"],
+            registry=reg,
+        )
+        self.webhook_queue_depth = Gauge(
+            "ema_webhook_queue_depth", "Webhook events waiting for a sender.", registry=reg
+        )
+        # Every series exists from the start, so a rate() over it is 0, not absent.
+        for event in WEBHOOK_EVENTS:
+            self.webhook_retries.labels(event=event)
+            for result in WEBHOOK_RESULTS:
+                self.webhook_deliveries.labels(event=event, result=result)
 
     def call_started(self) -> None:
         """A call entered the agent."""
@@ -120,3 +146,22 @@ class AgentMetrics:
     def fas_suspected(self, *, carrier: str | None) -> None:
         """An answered call's audio after the answer said it was not answered."""
         self.fas.labels(carrier=carrier or "unknown").inc()
+
+    def webhook_result(self, *, event: str, result: str) -> None:
+        """A webhook event was delivered, given up or dropped (one of :data:`WEBHOOK_RESULTS`)."""
+        if event not in WEBHOOK_EVENTS:
+            raise ValueError(f"event: expected one of {', '.join(WEBHOOK_EVENTS)}, got {event!r}")
+        if result not in WEBHOOK_RESULTS:
+            raise ValueError(f"result: expected one of {', '.join(WEBHOOK_RESULTS)}, "
+                             f"got {result!r}")
+        self.webhook_deliveries.labels(event=event, result=result).inc()
+
+    def webhook_retry(self, *, event: str) -> None:
+        """A webhook event is attempted again after a failed attempt."""
+        if event not in WEBHOOK_EVENTS:
+            raise ValueError(f"event: expected one of {', '.join(WEBHOOK_EVENTS)}, got {event!r}")
+        self.webhook_retries.labels(event=event).inc()
+
+    def webhook_queued(self, depth: int) -> None:
+        """``depth`` webhook events wait for a sender now."""
+        self.webhook_queue_depth.set(depth)

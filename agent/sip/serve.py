@@ -1,4 +1,4 @@
-"""``early-media-agent run``'s process: the call store, metrics, HTTP API and the
+"""``early-media-agent run``'s process: the call store, metrics, HTTP API, webhooks and the
 supervisor of :mod:`agent.sip.supervisor`, wired together on one event loop."""
 
 from __future__ import annotations
@@ -17,18 +17,22 @@ log = structlog.get_logger("agent.sip.supervisor")
 
 
 async def serve(config: Any, config_path: str) -> None:
-    """Run the agent (supervisor, workers, analysis, API) until SIGINT or SIGTERM.
+    """Run the agent (supervisor, workers, analysis, API, webhooks) until SIGINT or SIGTERM.
 
     ``config`` is an :class:`agent.settings.AgentConfig`.
     """
     from agent.api.app import CallNotifier, create_app, start
     from agent.api.metrics import AgentMetrics
     from agent.store.calls import CallStore
+    from agent.webhooks.delivery import WebhookSink
 
     store = CallStore(config.store.calls_location())
     metrics = AgentMetrics()
     notifier = CallNotifier()
-    sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier)
+    sink = (WebhookSink(config.webhooks, store=store, metrics=metrics)
+            if config.webhooks.enabled else None)
+    sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier,
+                     sink=sink)
     app = create_app(store, config=config.api, notifier=notifier, health=sup.health)
     try:
         runner = await start(app, config.api)
@@ -41,11 +45,15 @@ async def serve(config: Any, config_path: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if sink is not None:
+            await sink.start()
         await sup.start()
         log.info("api_ready", host=config.api.host, port=config.api.port, pid=os.getpid())
         await stop.wait()
     finally:
         await sup.stop()
+        if sink is not None:
+            await sink.stop()
         await runner.cleanup()
         store.close()
         log.info("agent_stopped")

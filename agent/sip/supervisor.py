@@ -4,9 +4,10 @@ One asyncio process owns everything that is not SIP media: it starts ``sip.worke
 pjsua2 worker processes (each holds 2 bridged calls) and ``sip.analysis_processes``
 analysis processes, relays between them over socket pairs with the small messages of
 :mod:`agent.sip.messages`, writes every call event to the call store, wakes the API's
-long polls (:mod:`agent.sip.serve` runs it beside the HTTP API). A child that dies is
-restarted; the calls it held are closed in the store. With more than one worker,
-Kamailio's dispatcher runs in front so the dialer sees one SIP address.
+long polls and hands decisions and final records to the webhook sink
+(:mod:`agent.sip.serve` runs it beside the HTTP API). A child that dies is restarted; the
+calls it held are closed in the store. With more than one worker, Kamailio's dispatcher
+runs in front so the dialer sees one SIP address.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class Supervisor:
     """Runs the agent until stopped. ``config`` is an :class:`agent.settings.AgentConfig`."""
 
     def __init__(self, config: Any, config_path: str, *, store: Any, metrics: Any,
-                 notifier: Any) -> None:
+                 notifier: Any, sink: Any = None) -> None:
         self.cfg = config
         self.sip = config.sip
         # One nonce key for every worker (inherited through the environment), so a
@@ -124,6 +125,7 @@ class Supervisor:
         self.store = store
         self.metrics = metrics
         self.notifier = notifier
+        self.sink = sink  # pushes decisions and final records (agent.webhooks), or None
         self.calls: dict[str, LiveCall] = {}
         self.workers = [self._child("worker", i) for i in range(self.sip.workers)]
         self.analysts = [self._child("analyst", i) for i in range(self.sip.analysis_processes)]
@@ -267,6 +269,7 @@ class Supervisor:
                                               "reason": str(event["event"]),
                                               "source": event.get("source")})
             self.store.set_state(call_id, "failed")
+            self._publish("final", call_id)
 
     def health(self) -> list[str]:
         """What is wrong right now ([] when healthy): children down or crash-looping."""
@@ -331,6 +334,7 @@ class Supervisor:
             self.store.add_evidence(msg.call_id, {"detector": "sip", "rejected": msg.code,
                                                   "reason": msg.reason, "source": msg.source})
             self.store.set_state(msg.call_id, "failed")
+            self._publish("final", msg.call_id)
         log.info("call_rejected", call_id=msg.call_id, code=msg.code, source=msg.source)
 
     def _on_CarrierProgress(self, child: Child, msg: m.CarrierProgress) -> None:  # noqa: N802
@@ -454,6 +458,7 @@ class Supervisor:
         log.info("code_inferred", call_id=call_id, sip_code=inferred.sip_code,
                  source=inferred.source, audio_s=audio_s, lag_s=lag_s)
         self._notify(call_id)
+        self._publish("decision", call_id)
 
     def _release(self, call: LiveCall, *, code: int | None = None) -> None:
         """The carrier gave up (or analysis is gone): finalize analysis or answer at once."""
@@ -483,12 +488,12 @@ class Supervisor:
         call.ended = True
         if call.analyst is not None:
             self._release(call)
-        if not call.finalizing:
-            self._forget(call)
         try:
             self.store.set_state(call_id, state)
         except KeyError:
             pass
+        if not call.finalizing:
+            self._forget(call)
         self.metrics.call_ended(carrier=call.carrier or "", outcome=outcome)
         self._notify(call_id)
 
@@ -499,6 +504,7 @@ class Supervisor:
         media had a verdict) never enters ``ema_inferred_total``.
         """
         self.calls.pop(call.call_id, None)
+        self._publish("final", call.call_id)  # its state is final, its inference done
         if call.inferred is None or call.answered:
             return
         inferred = inferred_from_json(call.inferred)
@@ -511,6 +517,10 @@ class Supervisor:
     def _notify(self, call_id: str) -> None:
         if self.notifier is not None:
             self.notifier.notify(call_id)
+
+    def _publish(self, event: str, call_id: str) -> None:
+        if self.sink is not None:
+            self.sink.publish(event, call_id)
 
     # --- lifecycle ------------------------------------------------------------------
 
