@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.fingerprint.cli",
     "agent.tones.cli",
     "agent.sip.cli",
+    "agent.store.cli",
     "agent.demo",
 )
 

@@ -4,6 +4,7 @@ Routes (documented in ``agent/api/openapi.yaml``)::
 
     GET /v1/calls/{id}[?wait=S]   one call by Call-ID or X-Correlation-ID; long-polls
     GET /v1/calls[?since&limit]   recent calls, newest first
+    GET /v1/calls/export[?since&format=csv|jsonl]   every call since, oldest first, streamed
     GET /v1/stats/asr?by=carrier|route[&since]
     GET /healthz  /metrics  /dashboard  /openapi.yaml
 
@@ -28,7 +29,9 @@ from agent import __version__
 from agent.api.config import ApiConfig
 from agent.api.dashboard import render_dashboard
 from agent.errors import UserError
+from agent.store import export
 from agent.store.calls import GROUP_BY, CallRecord, CallStoreBackend
+from agent.store.export import parse_since
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 #: How often the retention task prunes the store.
@@ -139,19 +142,6 @@ def parse_wait(raw: str | None, *, max_wait_s: float) -> float:
     return wait
 
 
-def parse_since(raw: str | None, *, default: datetime) -> datetime:
-    """An ISO 8601 timestamp from ``?since=``; naive times are UTC."""
-    if raw is None or raw == "":
-        return default
-    # An unescaped '+' of a UTC offset arrives as a space after query decoding.
-    text = raw.strip().replace(" ", "+")
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"since: expected an ISO 8601 timestamp, got {raw!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
     """The number of calls from ``?limit=``, 1..``maximum``."""
     if raw is None or raw == "":
@@ -233,6 +223,32 @@ async def list_calls(request: web.Request) -> web.Response:
     )
     calls = request.app[STORE].list_since(since, limit=limit)
     return web.json_response({"calls": [c.as_json() for c in calls]})
+
+
+async def export_calls(request: web.Request) -> web.StreamResponse:
+    """Every call started since ``?since=``, oldest first, as CSV or JSON Lines, streamed:
+    pages are read from the store in a thread so the event loop keeps serving calls."""
+    since = _window_start(request)
+    fmt = export.parse_format(request.query.get("format"))
+    stamp = since.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    resp = web.StreamResponse(headers={
+        "Content-Type": export.CONTENT_TYPES[fmt],
+        "Content-Disposition": f'attachment; filename="calls-since-{stamp}.{fmt}"'})
+    await resp.prepare(request)
+    chunks = export.export(request.app[STORE].iter_since(since), fmt)
+    try:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            await resp.write(chunk.encode())
+    except ConnectionResetError:
+        return resp  # the client left
+    except Exception:
+        # The status is sent: cut the stream so the client cannot take it as complete.
+        log.exception("api.export_failed", path=request.path)
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
+    return resp
 
 
 async def asr_stats(request: web.Request) -> web.Response:
@@ -344,6 +360,7 @@ def create_app(
     app[NOTIFIER] = notifier if notifier is not None else CallNotifier()
     app[HEALTH] = health
     app[REGISTRY_KEY] = registry if registry is not None else REGISTRY
+    app.router.add_get("/v1/calls/export", export_calls)  # before {id}, which would take it
     app.router.add_get("/v1/calls/{id:.+}", get_call)  # a Call-ID may hold "/"
     app.router.add_get("/v1/calls", list_calls)
     app.router.add_get("/v1/stats/asr", asr_stats)

@@ -222,6 +222,8 @@ class CallStoreBackend(Protocol):
 
     def list_since(self, since: datetime, *, limit: int = 100) -> list[CallRecord]: ...
 
+    def iter_since(self, since: datetime, *, page: int = 200) -> Iterator[list[CallRecord]]: ...
+
     def asr(self, by: str, since: datetime) -> list[AsrRow]: ...
 
     def prune(self, older_than: datetime) -> int: ...
@@ -471,6 +473,28 @@ class CallStore:
                 (_epoch(since), limit),
             ).fetchall()
             return [self._record(r) for r in rows]
+
+    def iter_since(self, since: datetime, *, page: int = 200) -> Iterator[list[CallRecord]]:
+        """Every call started at or after ``since``, oldest first, ``page`` calls at a time.
+
+        The store is locked only while a page is read, so an export of any size lets the
+        supervisor write between pages; a call stored meanwhile behind the last page read
+        is not returned.
+        """
+        if page < 1:
+            raise ValueError(f"page: expected a positive integer, got {page!r}")
+        after: tuple[float, str] = (_epoch(since), "")
+        op = ">="
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT * FROM calls WHERE (started_at, call_id) {op} (?, ?)"
+                    " ORDER BY started_at, call_id LIMIT ?", (*after, page)).fetchall()
+                records = [self._record(r) for r in rows]
+            if not records:
+                return
+            yield records
+            after, op = (rows[-1]["started_at"], rows[-1]["call_id"]), ">"
 
     def asr(self, by: str, since: datetime) -> list[AsrRow]:
         """ASR per carrier or per route over calls started at or after ``since``.
