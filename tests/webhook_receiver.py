@@ -35,6 +35,7 @@ class Delivery:
     body: bytes
     signed: bool
     status: int | None  # what it answered; None while held or never answered
+    arrived: float  # epoch seconds
 
     @property
     def json(self) -> Any:
@@ -71,7 +72,8 @@ class Receiver:
         body = await request.read()
         signed = signed_by(self.secret, request.headers.get("X-EMA-Signature"), body)
         index = len(self.deliveries)
-        self.deliveries.append(Delivery(dict(request.headers), body, signed, None))
+        arrived = time.time()
+        self.deliveries.append(Delivery(dict(request.headers), body, signed, None, arrived))
         assert self._stopped is not None and self._released is not None
         if self.hang:
             await self._stopped.wait()
@@ -79,7 +81,7 @@ class Receiver:
         if self.hold:
             await self._released.wait()
         status = self.statuses.pop(0) if self.statuses else 200
-        self.deliveries[index] = Delivery(dict(request.headers), body, signed, status)
+        self.deliveries[index] = Delivery(dict(request.headers), body, signed, status, arrived)
         return web.Response(status=status)
 
     async def start(self, *, port: int = 0) -> Receiver:
