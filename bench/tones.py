@@ -51,10 +51,11 @@ from agent.audio.io import load_audio
 from agent.errors import UserError
 from agent.tones import dbm0_to_dbfs
 from agent.tones.config import ToneConfig
-from agent.tones.detect import ToneDetector, _cycle, build_templates, is_busy_alike
+from agent.tones.detect import ToneDetector
 from agent.tones.plan import ToneSpec, ToneStep, load_tone_plans
 from agent.tones.separation import Part, heard_parts, separation_time
 from agent.tones.synth import NA_SIT, na_sit_spec, render
+from agent.tones.templates import _cycle, build_templates, is_busy_alike
 
 SR = 8000
 CHUNK = 160

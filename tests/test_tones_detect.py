@@ -13,9 +13,10 @@ from agent.debian import ASTERISK_EN
 from agent.errors import ConfigError
 from agent.tones import dbm0_to_dbfs
 from agent.tones.config import ToneConfig
-from agent.tones.detect import _RETURN_CONFIRM_S, ToneDetector, _cycle, is_busy_alike
+from agent.tones.detect import _RETURN_CONFIRM_S, ToneDetector
 from agent.tones.plan import ToneSpec, ToneStep, load_tone_plans, parse_tone
 from agent.tones.synth import NA_SIT, na_sit_spec, render
+from agent.tones.templates import _cycle, is_busy_alike
 
 SR = 8000
 PLANS = load_tone_plans()
