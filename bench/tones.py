@@ -52,7 +52,7 @@ from agent.errors import UserError
 from agent.tones import dbm0_to_dbfs
 from agent.tones.config import ToneConfig
 from agent.tones.detect import ToneDetector
-from agent.tones.plan import ToneSpec, ToneStep, load_tone_plans
+from agent.tones.plan import ToneSpec, ToneStep, country_code, load_tone_plans
 from agent.tones.separation import Part, heard_parts, separation_time
 from agent.tones.synth import NA_SIT, na_sit_spec, render
 from agent.tones.templates import _cycle, build_templates, is_busy_alike
@@ -446,11 +446,17 @@ def main(argv: list[str] | None = None) -> int:
     CHUNK = args.chunk
     rng = np.random.default_rng(args.seed)
     plans = load_tone_plans()
-    unknown = [cc for cc in args.false_countries if cc not in plans]
-    if unknown:
-        print(f"error: --false-countries: no country {unknown[0]!r} in the tone plans",
-              file=sys.stderr)
-        return 2
+    # ISO codes the plans spell otherwise (gb → uk), as the CLI takes them.
+    if args.countries:
+        args.countries = [country_code(cc, plans) for cc in args.countries]
+    args.false_countries = [country_code(cc, plans) for cc in args.false_countries]
+    for option, given in (("--countries", args.countries or []),
+                          ("--false-countries", args.false_countries)):
+        unknown = [cc for cc in given if cc not in plans]
+        if unknown:
+            print(f"error: {option}: no country {unknown[0]!r} in the tone plans",
+                  file=sys.stderr)
+            return 2
     if args.sweep:
         try:
             return 1 if sweep(args.sweep, args.phases, args.phase_step_ms, args.levels, rng,
