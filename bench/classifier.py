@@ -81,6 +81,7 @@ from agent.features.mel import (
     frames_of,
     log_mel_into,
 )
+from agent.features.modulation import N_MODULATION, new_history, new_work, push_modulation
 from agent.labels import LABELS
 from agent.paths import MODELS_DIR, cache_dir
 
@@ -102,7 +103,8 @@ def yamnet_one_second(yam: YamnetTeacher, window: np.ndarray) -> np.ndarray:
 def _inputs(model: StudentModel) -> str:
     return ("log-mel" + (" + summary" if model.layout.summary else "")
             + (" + periodicity" if model.layout.periodicity else "")
-            + (" + context" if model.layout.context else ""))
+            + (" + context" if model.layout.context else "")
+            + (" + modulation" if model.layout.modulation else ""))
 
 
 def _us(ns: np.ndarray) -> str:
@@ -122,7 +124,7 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     state = RuleState(rule)
     history: list[np.ndarray] = []
     carried: list[float] | None = None
-    names = ["log-mel", "periodicity", "predict", "predict (LightGBM C API)",
+    names = ["log-mel", "periodicity", "modulation", "predict", "predict (LightGBM C API)",
              "carry-over + rule",
              "whole push, right after the parts (colder caches)"]
     out = {name: np.empty(repeats * pick.shape[0]) for name in names}
@@ -134,6 +136,8 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
     buffers = SpectraBuffers.for_seconds(1)
     mel = np.empty((1, FRAMES_PER_SECOND_WINDOW, N_MELS), np.float32)
     per_out = np.empty((1, N_PERIODICITY), np.float32)  # all 14: assemble picks the model's
+    mod_history, mod_work = new_history(), new_work()
+    mod_out = np.empty((1, N_MODULATION), np.float32)
     for _ in range(repeats):
         for w in pick:
             window[0] = w
@@ -143,8 +147,12 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
             per = (periodicity_from_power(buffers, per_out) if model.layout.periodicity
                    else None)
             t2 = clock()
+            if model.layout.modulation:
+                push_modulation(mod_history, mel[0], mod_out[0], mod_work)
+            t2m = clock()
             feats = mel.reshape(1, -1)
-            row = model.layout.assemble(feats, context_from_history(history)[None], per)[0]
+            row = model.layout.assemble(feats, context_from_history(history)[None], per,
+                                        mod_out)[0]
             history = [*history[-3:], feats.reshape(-1, 24).max(axis=0)]
             t3 = clock()
             probs = model.predict_one(row)
@@ -157,8 +165,8 @@ def _components(model: StudentModel, rule: StreamRule, pick: np.ndarray, repeats
             t6 = clock()
             sc.push(w)
             t7 = clock()
-            for name, dt in zip(names, (t1 - t0, t2 - t1, t4 - t3, t5 - t4, t6 - t5, t7 - t6),
-                                strict=True):
+            for name, dt in zip(names, (t1 - t0, t2 - t1, t2m - t2, t4 - t3, t5 - t4, t6 - t5,
+                                        t7 - t6), strict=True):
                 out[name][i] = dt
             i += 1
     return out
@@ -224,11 +232,19 @@ def _speed(args: argparse.Namespace, model: StudentModel, rule: StreamRule,
             stream.push(feed[r, s])
     cpu = time.process_time() - c0
     per_stream_tput = rounds * n_streams / cpu
+    histories = [new_history() for _ in range(n_streams)]
+    mod_work = new_work()
     c0 = time.process_time()
     for r in range(rounds):
         feats, periodicity = log_mel_and_periodicity(feed[r])
         context = np.full((n_streams, N_CONTEXT), -100.0, np.float32)
-        model.predict_proba(model.layout.assemble(feats, context, periodicity))
+        modulation = None
+        if model.layout.modulation:  # each stream's own history, as live
+            modulation = np.empty((n_streams, N_MODULATION), np.float32)
+            for s_i in range(n_streams):
+                push_modulation(histories[s_i], feats[s_i].reshape(-1, N_MELS),
+                                modulation[s_i], mod_work)
+        model.predict_proba(model.layout.assemble(feats, context, periodicity, modulation))
     cpu_b = time.process_time() - c0
     batch_tput = rounds * n_streams / cpu_b
 

@@ -234,14 +234,16 @@ def test_candidate_blocks_come_last_are_never_shipped_and_read_only_the_files_pa
         soft=np.zeros((n, 4), np.float32), file=np.array([0, 0, 0, 1, 1, 1], np.int32),
         t=np.array([0, 1, 2, 0, 1, 2], np.int32), ids=["f", "g"], groups=["f", "g"],
         strata=["announcement", "announcement"])
-    shipped = inputs(table, "logmel+periodicity+context")
+    shipped = inputs(table, "logmel+periodicity+context+modulation")
     x = feature_matrix(table, "logmel+periodicity+context+modulation+voicing-history")
     np.testing.assert_array_equal(x[:, : shipped.shape[1]], shipped)
-    assert x.shape == (n, shipped.shape[1] + 25 + 13)
-    assert feature_layout("logmel+periodicity+context+modulation") is None
+    assert x.shape == (n, 696 + 14 + 96 + 25 + 13)
+    assert feature_layout("logmel+periodicity+context+modulation") == InputLayout(
+        periodicity=True, context=True, modulation=True)
+    assert feature_layout("logmel+periodicity+context+voicing-history") is None
     # A file's first second has no past: the same values whatever came before it.
     first = feature_matrix(table.subset(table.file == 1), "logmel+modulation+voicing-history")
-    np.testing.assert_allclose(x[3, shipped.shape[1]:], first[0, 696:], rtol=1e-6)
+    np.testing.assert_allclose(x[3, 696 + 14 + 96:], first[0, 696:], rtol=1e-6)
     np.testing.assert_allclose(x[3, -13:], table.periodicity[3, [0, 1, 2, 3, 4, 5, 7, 8, 9,
                                                                  10, 11, 12, 13]] / 3,
                                rtol=1e-6)

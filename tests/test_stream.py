@@ -16,8 +16,9 @@ from agent.distill.train import TrainParams, fit
 from agent.errors import ConfigError
 from agent.features import extract_batch, seconds_of
 from agent.features.context import context_batch, periodicity_batch
+from agent.features.modulation import modulation_batch
 
-LAYOUT = InputLayout(summary=True, periodicity=True, context=True)
+LAYOUT = InputLayout(summary=True, periodicity=True, context=True, modulation=True)
 
 
 def replay(labels: list[str], rule: StreamRule | None = None) -> RuleState:
@@ -243,7 +244,8 @@ def tone_model() -> StudentModel:
     for label, x in signals.items():
         windows = seconds_of(x.astype(np.float32))
         feats = extract_batch(windows)
-        xs.append(LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows)))
+        xs.append(LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows),
+                       modulation_batch(feats)))
         ys.append(np.full(feats.shape[0], label))
     return StudentModel(fit(np.concatenate(xs), np.concatenate(ys), layout=LAYOUT,
                             params=TrainParams(num_rounds=30)))
@@ -271,7 +273,8 @@ def test_stream_context_matches_training_context(tone_model: StudentModel) -> No
     windows = seconds_of(x)
     feats = extract_batch(windows)
     offline = tone_model.predict_proba(
-        LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows))
+        LAYOUT.assemble(feats, context_batch(feats), periodicity_batch(windows),
+                       modulation_batch(feats))
     )
     carried, expected = None, []
     for row in offline.tolist():

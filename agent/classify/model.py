@@ -4,7 +4,9 @@ The model file is LightGBM's text format (``models/student.txt``). Its feature n
 which inputs it expects (:class:`InputLayout`): the 696 log-mel values of
 :func:`agent.features.extract_batch` (``mel_*``), optionally followed by the summary
 (``sum_*``), periodicity (``acf_*``) and previous-second (``ctx_*``) values of
-:mod:`agent.features.context`. Probabilities come out in :data:`agent.labels.LABELS` order.
+:mod:`agent.features.context` and the modulation values (``mod_*``) of
+:mod:`agent.features.modulation`. Probabilities come out in :data:`agent.labels.LABELS`
+order.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from agent.features.context import (
     N_SUMMARY,
     summary_batch,
 )
+from agent.features.modulation import N_MODULATION
 from agent.labels import LABELS
 from agent.paths import MODELS_DIR
 
@@ -41,10 +44,10 @@ _DTYPE_FLOAT32 = 0
 _log = logging.getLogger(__name__)
 
 
-def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False
-                  ) -> list[str]:
+def feature_names(*, context: bool, summary: bool = False, periodicity: bool = False,
+                  modulation: bool = False) -> list[str]:
     """Names written into the model file: ``mel_FF_BB``, ``sum_II``, ``acf_II`` and
-    ``stev_II`` (periodicity), ``ctx_K_BB``.
+    ``stev_II`` (periodicity), ``ctx_K_BB``, ``mod_II``.
 
     The periodicity values were ``per_II`` before they came from the log-mel spectra, had
     no spectral steadiness before that was added, and had it from all 29 frames
@@ -58,26 +61,30 @@ def feature_names(*, context: bool, summary: bool = False, periodicity: bool = F
         names += [f"stev_{i:02d}" for i in range(N_STEADINESS)]
     if context:
         names += [f"ctx_{k}_{b:02d}" for k in range(1, N_CONTEXT // 24 + 1) for b in range(24)]
+    if modulation:
+        names += [f"mod_{i:02d}" for i in range(N_MODULATION)]
     return names
 
 
 @dataclass(frozen=True)
 class InputLayout:
     """Which feature blocks a model takes, in order: log-mel, [summary], [periodicity],
-    [context]."""
+    [context], [modulation] (the modulation block came last, after the others were
+    shipped; LightGBM's column sampling goes by index, so the order is part of a model)."""
 
     summary: bool = False
     context: bool = False
     periodicity: bool = False
+    modulation: bool = False
 
     @property
     def n_features(self) -> int:
         return (N_FEATURES + N_SUMMARY * self.summary + N_PERIODICITY * self.periodicity
-                + N_CONTEXT * self.context)
+                + N_CONTEXT * self.context + N_MODULATION * self.modulation)
 
     def names(self) -> list[str]:
         return feature_names(context=self.context, summary=self.summary,
-                             periodicity=self.periodicity)
+                             periodicity=self.periodicity, modulation=self.modulation)
 
     @classmethod
     def from_names(cls, names: list[str], *, source: str = "model") -> InputLayout:
@@ -91,16 +98,21 @@ class InputLayout:
         for summary in (False, True):
             for periodicity in (False, True):
                 for context in (False, True):
-                    layout = cls(summary=summary, context=context, periodicity=periodicity)
-                    if names == layout.names():
-                        return layout
+                    for modulation in (False, True):
+                        layout = cls(summary=summary, context=context,
+                                     periodicity=periodicity, modulation=modulation)
+                        if names == layout.names():
+                            return layout
         raise UserError(f"{source}: unknown feature layout ({len(names)} features, expected "
-                        "log-mel [+ summary] [+ periodicity] [+ context] from agent.features)")
+                        "log-mel [+ summary] [+ periodicity] [+ context] [+ modulation] "
+                        "from agent.features)")
 
     def assemble(self, features: np.ndarray, context: np.ndarray | None,
-                 periodicity: np.ndarray | None = None) -> np.ndarray:
-        """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context and ``(n, 14)`` periodicity
-        (:func:`agent.features.context.periodicity_batch` of the same seconds) →
+                 periodicity: np.ndarray | None = None,
+                 modulation: np.ndarray | None = None) -> np.ndarray:
+        """Rows of ``(n, 696)`` log-mel, ``(n, 96)`` context, ``(n, 14)`` periodicity
+        (:func:`agent.features.context.periodicity_batch` of the same seconds) and
+        ``(n, 25)`` modulation (:func:`agent.features.modulation.modulation_batch`) →
         ``(n, n_features)`` model inputs; blocks the layout does not use may be None."""
         blocks = [features]
         if self.summary:
@@ -113,6 +125,10 @@ class InputLayout:
             if context is None:
                 raise ValueError("this model needs context features")
             blocks.append(context)
+        if self.modulation:
+            if modulation is None:
+                raise ValueError("this model needs modulation features")
+            blocks.append(modulation)
         return np.concatenate(blocks, axis=1) if len(blocks) > 1 else features
 
 

@@ -34,6 +34,7 @@ from agent.features.context import (
     summary_batch,
 )
 from agent.features.mel import SpectraBuffers, frames_of, log_mel_from_power, spectra_fn
+from agent.features.modulation import N_MODULATION, new_history, new_work, push_modulation
 from agent.labels import LABELS, Decision, SecondResult
 
 
@@ -82,6 +83,11 @@ class StreamingClassifier:
         self._context = self._row[at : at + N_CONTEXT * layout.context]
         if layout.context:
             self._context[:] = context_from_history([])
+        at += self._context.size
+        # Modulation of this second over the last three: the stream keeps their frames.
+        self._modulation = self._row[at : at + N_MODULATION * layout.modulation]
+        self._mod_history = new_history()
+        self._mod_work = new_work()
         self._predict = self.model.row_predictor(self._row)
         # The feature steps bound to this stream's buffers (see spectra_fn).
         self._spectra_of_window = spectra_fn(self._mel_frames, self._spectra)
@@ -141,6 +147,8 @@ class StreamingClassifier:
             self._summary[:] = summary_batch(self._mel.reshape(1, -1))[0]
         if self._periodicity.size:
             self._periodicity_of_spectra()
+        if self._modulation.size:
+            push_modulation(self._mod_history, self._mel[0], self._modulation, self._mod_work)
         raw = self._predict().tolist()
         probs = carry_over(self._carried, raw, self.rule.persistence)
         self._carried = probs

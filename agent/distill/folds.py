@@ -33,6 +33,7 @@ from agent.distill.dataset import SecondsTable
 from agent.distill.train import STUDENT_FEATURES, TrainParams, carried_over, fit, targets
 from agent.errors import UserError
 from agent.features.context import N_ACF, N_PERIODICITY, summary_batch
+from agent.features.modulation import modulation_of_runs
 from agent.labels import LABEL_INDEX, LABELS
 
 # Blocks in the order InputLayout.assemble lays them out, so a spec naming a layout's
@@ -40,7 +41,7 @@ from agent.labels import LABEL_INDEX, LABELS
 # order would train another model). The periodicity block's columns are named apart:
 # ``voicing`` (seven voicing statistics), ``pitch`` (the pitch level among them) and
 # ``steadiness`` (six), kept in their order within the block.
-BLOCKS = ("logmel", "summary", "voicing", "pitch", "steadiness", "context",
+BLOCKS = ("logmel", "summary", "voicing", "pitch", "steadiness", "context", "modulation",
           *CANDIDATES)
 _ALIASES = {"acf": ("voicing", "pitch"), "periodicity": ("voicing", "pitch", "steadiness"),
             "periodicity-level": ("voicing", "steadiness")}
@@ -165,7 +166,7 @@ def feature_layout(spec: str) -> InputLayout | None:
     if per and len(per) < 3:
         return None
     return InputLayout(summary="summary" in blocks, periodicity=bool(per),
-                       context="context" in blocks)
+                       context="context" in blocks, modulation="modulation" in blocks)
 
 
 def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
@@ -196,6 +197,8 @@ def feature_matrix(table: SecondsTable, spec: str) -> np.ndarray:
         cols.append(table.periodicity[:, per])
     if "context" in blocks:
         cols.append(table.context)
+    if "modulation" in blocks:
+        cols.append(modulation_of_runs(table.features, table.file, table.t))
     cols += [candidate_block(table, b) for b in blocks if b in CANDIDATES]
     return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
 
