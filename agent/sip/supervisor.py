@@ -141,6 +141,7 @@ class Supervisor:
             argv += ["--index", str(index)]
             if self.cfg.logging.format == "json":
                 argv.append("--json-logs")
+            argv += ["--log-level", self.cfg.logging.level]
             if self.cfg.fas.seconds > 0:
                 argv += ["--fas-seconds", str(self.cfg.fas.seconds)]
         return Child(kind=kind, index=index, argv=argv)
