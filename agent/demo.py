@@ -141,7 +141,7 @@ def _call(agent: Any, scenario: Scenario, i: int, *, workdir: Path,
 def _print_table(rows: list[list[str]]) -> None:
     header = ["carrier behaviour", "carrier sent", "dialer got", "agent inferred", "state",
               "check"]
-    print("\n".join(format_table(header, rows, wrap={3: 40})))
+    print("\n".join(format_table(header, rows, wrap={3: 48})))
 
 
 def run(args: argparse.Namespace) -> int:
