@@ -24,7 +24,6 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,18 +64,25 @@ class AnalysisComponents:
     fingerprint_config: FingerprintConfig
 
     @classmethod
-    def load(cls, cfg: Any) -> AnalysisComponents:
-        """Load from an :class:`agent.settings.AgentConfig`."""
+    def load(cls, cfg: Any, *, create_default_library: bool = False) -> AnalysisComponents:
+        """Load from an :class:`agent.settings.AgentConfig`.
+
+        A configured ``fingerprint.library`` is opened, and created if it does not exist
+        yet (the config check made sure its directory does). The default one, in the data
+        directory, is created only with ``create_default_library`` (the live agent, which
+        keeps the unknown announcements it hears there); ``classify`` on a fresh machine
+        runs without it rather than create it as a side effect.
+        """
         from agent.fingerprint import open_library
         from agent.tones.plan import load_tone_plans
 
         library = None
         if cfg.fingerprint.enabled:
-            location = cfg.fingerprint.library or str(data_dir() / "library.sqlite")
-            # A missing SQLite file means "no library yet", not an error; classify must
-            # not create one as a side effect.
-            if "://" in location or Path(location).exists():
-                library = open_library(location)
+            default = data_dir() / "library.sqlite"
+            if cfg.fingerprint.library or create_default_library or default.exists():
+                # With the configured threshold and retention: the library applies them.
+                library = open_library(cfg.fingerprint.library or default,
+                                       config=cfg.fingerprint)
         return cls(
             model=StudentModel.load(cfg.classifier.model or None),
             rule=cfg.classifier.rule,

@@ -26,6 +26,7 @@ from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
 from agent.errors import UserError
 from agent.paths import cache_dir
+from agent.text_table import format_table
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def _row(scenario: Scenario, result: Any) -> tuple[list[str], bool]:
     ok = got == scenario.expected_code
     if scenario.expected_code == 200:
         ok = ok and result.record.get("state") in ("connected", "ended")
-    code = f"{inferred['sip_code']} ({inferred['source']})" if inferred else "-"
+    # What drove the code (busy tone, SIT VC, library entry 3), not only its detector.
+    code = (f"{inferred['sip_code']} ({inferred.get('basis') or inferred['source']})"
+            if inferred else "-")
     return [scenario.title, str(scenario.carrier_code), str(got), code,
             result.record.get("state", "-"), "ok" if ok else "UNEXPECTED"], ok
 
@@ -138,9 +141,7 @@ def _call(agent: Any, scenario: Scenario, i: int, *, workdir: Path,
 def _print_table(rows: list[list[str]]) -> None:
     header = ["carrier behaviour", "carrier sent", "dialer got", "agent inferred", "state",
               "check"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print("\n".join(format_table(header, rows, wrap={3: 48})))
 
 
 def run(args: argparse.Namespace) -> int:

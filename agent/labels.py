@@ -92,13 +92,19 @@ class LibraryMatch:
 
 @dataclass(frozen=True, slots=True)
 class Inferred:
-    """The SIP failure code the agent infers for a call, with its evidence."""
+    """The SIP failure code the agent infers for a call, with its evidence.
+
+    ``basis`` says in words what drove the code (``busy tone``, ``SIT VC``, ``class
+    ringback``, ``library entry 12``): the class decision alone can disagree with the code
+    (a busy tone is ringback-like audio to the classifier, yet it means 486).
+    """
 
     sip_code: int
     reason: str
     q850_cause: int | None
     source: str  # classifier | tone | fingerprint
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    basis: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -106,5 +112,6 @@ class Inferred:
             "reason": self.reason,
             "q850_cause": self.q850_cause,
             "source": self.source,
+            "basis": self.basis,
             "evidence": list(self.evidence),
         }

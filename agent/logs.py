@@ -1,4 +1,8 @@
-"""structlog set-up: JSON lines in production, readable console lines in development."""
+"""structlog set-up: JSON lines in production, readable console lines in development.
+
+Lines of the standard library's loggers (asyncio, aiohttp) go through the same renderer,
+so in JSON every line on stderr is one object (pjsip's: :mod:`agent.sip.pjsip_log`).
+"""
 
 from __future__ import annotations
 
@@ -29,17 +33,25 @@ class LoggingConfig:
 def setup_logging(cfg: LoggingConfig = LoggingConfig(), *, stream: TextIO = sys.stderr) -> None:
     """Configure structlog (and the stdlib loggers it wraps) once per process."""
     level = getattr(logging, cfg.level.upper())
-    logging.basicConfig(level=level, stream=stream, format="%(message)s", force=True)
     renderer = (
         structlog.processors.JSONRenderer()
         if cfg.format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name,
+                           structlog.processors.add_log_level, stamp],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
             renderer,
         ],

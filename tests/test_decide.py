@@ -89,6 +89,34 @@ def test_class_change_rederives_the_code(table):
     assert d.inferred.sip_code == 480 and d.inferred.q850_cause == 20
 
 
+def test_a_busy_tone_under_a_ringback_class_says_the_tone_drove_the_486(table):
+    d = CallDecision(table)
+    d.on_classifier(Decision("ringback", 2.0))
+    d.on_tone(ToneEvent("busy", 0.0, 1.2, country="us"))
+    assert (d.inferred.sip_code, d.inferred.basis) == (486, "busy tone")
+    assert d.inferred.as_json()["basis"] == "busy tone"
+
+
+@pytest.mark.parametrize(
+    "feed,basis",
+    [
+        (lambda d: d.on_classifier(Decision("silence", 3.0)), "class silence"),
+        (lambda d: (d.on_classifier(Decision("announcement", 2.0)), d.on_matcher_gave_up(6.0)),
+         "class announcement, not in the library"),
+        (lambda d: d.on_tone(ToneEvent("congestion", 0.0, 1.0)), "congestion tone"),
+        (lambda d: d.on_tone(ToneEvent("sit", 0.0, 1.0, sit_code="VC")), "SIT VC"),
+        (lambda d: d.on_tone(ToneEvent("ringback", 0.0, 2.5, country="de")), "ringback tone"),
+        (lambda d: d.on_match(LibraryMatch(entry_id=7, sip_code=486, reason="user busy",
+                                           score=0.97, detected_s=3.0)),
+         "library entry 7 (score 0.97)"),
+    ],
+)
+def test_every_inference_names_what_drove_it(table, feed, basis):
+    d = CallDecision(table)
+    feed(d)
+    assert d.inferred.basis == basis
+
+
 @pytest.mark.parametrize(
     "patch,message",
     [

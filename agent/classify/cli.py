@@ -18,6 +18,7 @@ from agent.audio import SAMPLE_RATE
 from agent.audio.io import load_audio
 from agent.errors import UserError
 from agent.labels import LABELS
+from agent.text_table import format_table
 
 MIN_SECONDS = 1.0
 
@@ -32,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files")
     p.add_argument("--format", choices=("jsonl", "table"), default="table",
-                   help="jsonl: one JSON object per file; table: readable (default)")
+                   help="jsonl: one JSON object per file as each is done; table (default): "
+                   "aligned columns once all are done, per-second labels as runs")
     p.add_argument("--config", default=None,
                    help="agent config (default config/agent.yaml): model, rule, tones, library")
     p.add_argument("--no-library", action="store_true",
@@ -55,13 +57,59 @@ def classify_samples(analyzer: Any, samples: Any) -> dict[str, Any]:
     }
 
 
-def _table_line(path: str, record: dict[str, Any]) -> str:
-    letters = "".join(s["label"][0].upper() for s in record["seconds"])
-    # The history, oldest first: "ringback@2s>announcement@21s".
-    dec = ">".join(f"{d['label']}@{d['at_s']:g}s" for d in record["decisions"]) or "-"
+#: Runs of the per-second strip shown in the table; the rest are counted ("+N runs").
+MAX_RUNS = 12
+TABLE_HEADER = ("file", "duration", "per second", "class decisions", "inferred", "because")
+
+
+def second_runs(seconds: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """The per-second labels as runs ``(label, start_s, end_s)``, end exclusive.
+
+    Examples
+    --------
+    >>> second_runs([{"t": 0, "label": "ringback"}, {"t": 1, "label": "ringback"},
+    ...              {"t": 2, "label": "silence"}])
+    [('ringback', 0, 2), ('silence', 2, 3)]
+    """
+    runs: list[tuple[str, int, int]] = []
+    for s in seconds:
+        t, label = int(s["t"]), str(s["label"])
+        if runs and runs[-1][0] == label and runs[-1][2] == t:
+            runs[-1] = (label, runs[-1][1], t + 1)
+        else:
+            runs.append((label, t, t + 1))
+    return runs
+
+
+def runs_text(seconds: list[dict[str, Any]], *, max_runs: int = MAX_RUNS) -> str:
+    """``ringback 0-20s, announcement 20-32s``: the strip a telecom engineer reads."""
+    runs = second_runs(seconds)
+    shown = runs if len(runs) <= max_runs else runs[:max_runs - 1]
+    text = ", ".join(f"{label} {a}-{b}s" for label, a, b in shown) or "-"
+    if len(shown) < len(runs):
+        text += f", +{len(runs) - len(shown)} runs (--format jsonl)"
+    return text
+
+
+def table_row(path: str, record: dict[str, Any]) -> list[str]:
+    """One file's cells under :data:`TABLE_HEADER`.
+
+    ``because`` is what drove the inferred code (a busy tone, a library entry, the
+    class), so a busy tone that the classifier calls ringback does not read as a
+    contradiction of its 486.
+    """
+    decisions = ", ".join(f"{d['label']}@{d['at_s']:g}s" for d in record["decisions"]) or "-"
     inf = record["inferred"]
-    code = f"{inf['sip_code']} {inf['reason']} ({inf['source']})" if inf else "-"
-    return f"{path}\t{record['duration_s']:.1f}s\t{letters}\t{dec}\t{code}"
+    code = f"{inf['sip_code']} {inf['reason']}" if inf else "-"
+    because = (inf.get("basis") or inf["source"]) if inf else "-"
+    return [path, f"{record['duration_s']:.1f}s", runs_text(record["seconds"]), decisions,
+            code, because]
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """The rows under :data:`TABLE_HEADER`, columns aligned, long cells wrapped."""
+    for line in format_table(TABLE_HEADER, rows, wrap={2: 40, 3: 30, 4: 32, 5: 24}, right=[1]):
+        print(line)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = replace(cfg, fingerprint=replace(cfg.fingerprint, enabled=False))
     components = AnalysisComponents.load(cfg)
     failed = 0
-    if args.format == "table":
-        print("file\tduration\tper-second (A/R/M/S)\tdecisions\tinferred")
+    rows: list[list[str]] = []
     for path in args.paths:
         try:
             samples = load_audio(path)
@@ -93,5 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "jsonl":
             print(json.dumps(record), flush=True)
         else:
-            print(_table_line(path, record), flush=True)
+            rows.append(table_row(path, record))
+    if rows:
+        print_table(rows)
     return 1 if failed else 0

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from agent.audio.io import write_wav
 from agent.corpus.channel import require_tool, telephone_channel
 from agent.corpus.config import CorpusConfig
+from agent.corpus.festival import renders_run
 from agent.corpus.manifest import (
     MANIFEST,
     CorpusItem,
@@ -31,6 +32,7 @@ from agent.corpus.manifest import (
     load_manifest,
     rewrite_manifest,
 )
+from agent.corpus.progress import REFERENCE, BuildEstimate, format_duration
 from agent.corpus.sources import GENERATORS
 from agent.errors import UserError
 from agent.labels import LABEL_INDEX, LABELS
@@ -215,7 +217,8 @@ def build_corpus(
     labels : sequence of str
         Classes to build (all four by default).
     progress : bool
-        Show a tqdm bar (seconds of audio) on stderr.
+        Show a tqdm bar (seconds of audio) on stderr, with the time left as
+        :class:`~agent.corpus.progress.BuildEstimate` reckons it.
 
     Returns
     -------
@@ -246,8 +249,24 @@ def build_corpus(
     done = {it.id for it in existing}
     started = time.monotonic()
     built = skipped = 0
-    bar = tqdm(total=round(sum(cfg.class_seconds(lb) for lb in labels)), unit="s",
-               file=sys.stderr, disable=not progress, desc="corpus")
+    planned = {lb: cfg.class_seconds(lb) for lb in labels}
+    estimate = BuildEstimate(planned, setup={lb: REFERENCE.setup_for(lb, cfg) for lb in labels})
+    # tqdm's own rate would count skipped files and mix cheap and dear classes (the time
+    # left swung from 11 s to 26 min): the postfix shows the estimate's instead.
+    total = round(sum(planned.values()))
+    bar = tqdm(total=total, unit="s", file=sys.stderr, disable=not progress, desc="corpus",
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s of audio "
+                          "[{elapsed}{postfix}]")
+    progressed = 0.0
+
+    def advance(seconds: float) -> None:
+        # Whole seconds on the bar, summed before rounding: a class's last file may end
+        # a little past its quota, the bar not past its total.
+        nonlocal progressed
+        progressed += seconds
+        bar.set_postfix_str(f"{format_duration(estimate.remaining_s())} left", refresh=False)
+        bar.update(min(total, round(progressed)) - bar.n)
+
     try:
         for label in labels:
             li = LABEL_INDEX[label]
@@ -255,14 +274,18 @@ def build_corpus(
             if finished:
                 # Replaying the clips would only re-read the sources to skip every one.
                 skipped += finished
-                bar.update(round(cfg.class_seconds(label)))
+                estimate.class_finished(label)
+                advance(cfg.class_seconds(label))
                 continue
             clips = GENERATORS[label](cfg, np.random.default_rng([cfg.seed, li]))
+            renders = renders_run()
             try:
                 for clip in clips:
-                    bar.update(round(clip.duration_s))
                     if clip.id in done:
                         skipped += 1
+                        estimate.skipped(label, clip.duration_s)
+                        renders = renders_run()
+                        advance(clip.duration_s)
                         continue
                     rng = np.random.default_rng([cfg.seed, li, clip.index])
                     audio, channel = telephone_channel(
@@ -279,6 +302,10 @@ def build_corpus(
                         voice=clip.voice, engine=clip.engine, vocals=clip.vocals,
                     ))
                     built += 1
+                    estimate.built(label, clip.duration_s, renders=renders_run() - renders)
+                    renders = renders_run()
+                    advance(clip.duration_s)
+                estimate.class_finished(label)
             except ImportError as exc:
                 raise UserError(f"cannot build {label}: {exc}") from None
     finally:

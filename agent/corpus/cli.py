@@ -70,10 +70,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``corpus build`` and ``corpus info`` to the top-level parser."""
-    corpus = sub.add_parser("corpus", help="build and inspect the training corpus")
+    corpus = sub.add_parser(
+        "corpus", help="build and inspect the training corpus",
+        description="The labelled training corpus: announcements, ringback, music and "
+        "silence cut from Debian packages' audio (and Festival voices), sent through a "
+        "simulated telephone channel, with a provenance manifest.")
     csub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION")
     csub.required = True
-    p = csub.add_parser("build", help="build (or resume) the corpus from Debian packages' audio")
+    p = csub.add_parser(
+        "build", help="build (or resume) the corpus from Debian packages' audio",
+        description="Build the corpus, or complete an interrupted build: files already "
+        "listed in the manifest are kept, so a rerun yields what an uninterrupted build "
+        "would have.")
     p.add_argument("--out", type=Path, default=default_out(), help="corpus directory")
     p.add_argument("--config", help="corpus YAML (default: config/corpus.yaml)")
     p.add_argument("--seconds-per-class", type=float, help="target seconds of audio per class")
@@ -82,6 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated classes to build (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_build)
-    p = csub.add_parser("info", help="print the corpus totals per class and package")
+    p = csub.add_parser(
+        "info", help="print the corpus totals per class and package",
+        description="Print a built corpus's totals: seconds and files per class, source "
+        "seconds per Debian package, files per codec and seconds per voice.")
     p.add_argument("--out", type=Path, default=default_out(), help="corpus directory")
     p.set_defaults(func=cmd_info)

@@ -35,6 +35,13 @@ from agent.paths import cache_dir
 
 # Bumped when the rendering recipe changes, so that old cache entries are not reused.
 _RECIPE = 1
+# Sentences this process had Festival render (cache misses), for the build's estimate.
+_rendered = 0
+
+
+def renders_run() -> int:
+    """How many sentences Festival has rendered in this process (not read from cache)."""
+    return _rendered
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ def render_batch(items: Sequence[Utterance], *, cache: Path | None = None) -> li
     list of numpy.ndarray
         Mono float32 at 8 kHz, one per item, in order.
     """
+    global _rendered
     if not items:
         return []
     voices = {it.voice for it in items}
@@ -195,6 +203,7 @@ def render_batch(items: Sequence[Utterance], *, cache: Path | None = None) -> li
     paths = [root / f"{it.key()}.wav" for it in items]
     todo = [(it, p) for it, p in zip(items, paths, strict=True) if not p.is_file()]
     if todo:
+        _rendered += len(todo)
         with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
             raw = [Path(tmp) / f"{i}.wav" for i in range(len(todo))]
             script = Path(tmp) / "say.scm"

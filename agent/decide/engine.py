@@ -79,6 +79,17 @@ class DecideConfig:
 _RANK = {"fingerprint": 4, "tone": 3, "classifier": 2, "ringback_tone": 1}
 
 
+def tone_basis(event: ToneEvent) -> str:
+    """A tone event in words: ``busy tone``, ``SIT VC``.
+
+    Not the matched country: many countries share one cadence, so it names a plan that
+    fits, not where the call went (the evidence keeps it).
+    """
+    if event.kind == "sit":
+        return f"SIT {event.sit_code}" if event.sit_code else "SIT"
+    return f"{event.kind.replace('_', ' ')} tone"
+
+
 class CallDecision:
     """The evidence of one call and the SIP code it currently implies.
 
@@ -110,13 +121,14 @@ class CallDecision:
             return True
         return False
 
-    def _from_outcome(self, outcome: Outcome, source: str) -> Inferred:
+    def _from_outcome(self, outcome: Outcome, source: str, basis: str) -> Inferred:
         return Inferred(
             sip_code=outcome.sip_code,
             reason=outcome.reason,
             q850_cause=outcome.q850_cause,
             source=source,
             evidence=self.evidence,
+            basis=basis,
         )
 
     def on_classifier(self, decision: Decision) -> bool:
@@ -137,8 +149,11 @@ class CallDecision:
         label = self._class.label
         if label == "announcement" and not self._matcher_done:
             return False
+        basis = f"class {label}"
+        if label == "announcement" and self._fingerprint_enabled:
+            basis += ", not in the library"
         return self._offer(_RANK["classifier"], self._from_outcome(self._table.classes[label],
-                                                                   "classifier"))
+                                                                   "classifier", basis))
 
     def on_matcher_gave_up(self, at_s: float) -> bool:
         """The fingerprint lookup found no library announcement; fall back to the class."""
@@ -164,7 +179,7 @@ class CallDecision:
         self.evidence.append(event.as_json())
         if outcome is None:
             return False
-        return self._offer(rank, self._from_outcome(outcome, "tone"))
+        return self._offer(rank, self._from_outcome(outcome, "tone", tone_basis(event)))
 
     def on_match(self, match: LibraryMatch) -> bool:
         """A fingerprint-library match: the announcement's own code wins."""
@@ -175,7 +190,8 @@ class CallDecision:
         return self._offer(
             _RANK["fingerprint"],
             Inferred(sip_code=match.sip_code, reason=match.reason, q850_cause=q850,
-                     source="fingerprint", evidence=self.evidence),
+                     source="fingerprint", evidence=self.evidence,
+                     basis=f"library entry {match.entry_id} (score {match.score:.2f})"),
         )
 
     def conclude(self, at_s: float) -> Inferred | None:

@@ -39,8 +39,11 @@ def _common(p: argparse.ArgumentParser, *, out: Path) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("train", help="train the student classifier on the corpus",
-                              description=__doc__)
+    p = subparsers.add_parser(
+        "train", help="train the student classifier on the corpus",
+        description="Train the LightGBM student on the labelled corpus (corpus build) with "
+        "teacher labels, source labels or both; write the model, its report and model "
+        "card.")
     p.add_argument("--corpus", type=Path, default=None,
                    help="corpus directory (default: <cache>/corpus, from `corpus build`)")
     p.add_argument("--labels", choices=LABEL_MODES, default="combined",
@@ -59,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     d = subparsers.add_parser("distill", help="label a folder of recordings with the teachers "
                                                "and train a student on them",
-                              description=__doc__)
+                              description="Distil a new student from a folder of your own "
+                              "unlabelled early-media recordings: the teachers alone label "
+                              "them (the paper's workflow), then the student is trained on "
+                              "those labels.")
     d.add_argument("folder", type=Path, help="folder of unlabelled early-media recordings")
     # Your own student goes beside your data, not over the shipped model; point
     # classifier.model in config/agent.yaml at it.

@@ -192,52 +192,76 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="library file or postgresql:// URL "
                              "(default: <data dir>/library.sqlite)")
     lib = sub.add_parser("library", help="manage the announcement fingerprint library",
-                         parents=[common])
+                         parents=[common],
+                         description="The library of known announcements (each with the "
+                         "SIP code it means) and of unknown ones heard on calls, matched by "
+                         "audio fingerprint.")
     cmds = lib.add_subparsers(dest="library_command", metavar="ACTION")
     cmds.required = True
 
-    p = cmds.add_parser("add", parents=[common], help="add an announcement with its SIP code")
-    p.add_argument("file", type=Path)
+    p = cmds.add_parser("add", parents=[common], help="add an announcement with its SIP code",
+                        description="Fingerprint a recorded announcement and add it to the "
+                        "library with the SIP code (and Q.850 cause) it means; calls that "
+                        "play it get that code.")
+    p.add_argument("file", type=Path, help="the announcement (WAV/OGG/MP3, any rate)")
     p.add_argument("--code", type=_sip_code, required=True, help="SIP failure code it means")
     p.add_argument("--reason", required=True, help='e.g. "user busy"')
-    p.add_argument("--carrier")
-    p.add_argument("--lang")
+    p.add_argument("--carrier", help="carrier that plays it (informational)")
+    p.add_argument("--lang", help="language it is spoken in, e.g. en (informational)")
     p.add_argument("--q850", type=int, help="Q.850 cause value")
     p.add_argument("--index-codecs", metavar="LIST", help=_INDEX_CODECS_HELP)
     p.set_defaults(func=_cmd_add)
 
-    p = cmds.add_parser("list", parents=[common], help="list known announcements")
-    p.add_argument("--json", action="store_true")
+    p = cmds.add_parser("list", parents=[common], help="list known announcements",
+                        description="List the known announcements: id, SIP code, reason, "
+                        "length, carrier and language.")
+    p.add_argument("--json", action="store_true", help="print a JSON array instead")
     p.set_defaults(func=_cmd_list)
 
-    p = cmds.add_parser("match", parents=[common], help="identify an audio file")
-    p.add_argument("file", type=Path)
-    p.add_argument("--min-score", type=float, default=None)
-    p.add_argument("--json", action="store_true")
+    p = cmds.add_parser("match", parents=[common], help="identify an audio file",
+                        description="Look a recording (2-3 s of an announcement is enough) "
+                        "up in the library; exit status 1 when nothing matches.")
+    p.add_argument("file", type=Path, help="the recording to identify")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="calibrated score (0-1) a match needs (default: fingerprint.threshold, "
+                        "0.5)")
+    p.add_argument("--json", action="store_true", help="print the match as JSON")
     p.set_defaults(func=_cmd_match)
 
-    p = cmds.add_parser("remove", parents=[common], help="delete an entry")
-    p.add_argument("id", type=int)
+    p = cmds.add_parser("remove", parents=[common], help="delete an entry",
+                        description="Delete a known or unknown announcement and its "
+                        "fingerprints from the library.")
+    p.add_argument("id", type=int, help="entry id (library list, library unknown list)")
     p.set_defaults(func=_cmd_remove)
 
     p = cmds.add_parser("import", parents=[common],
-                        help="add many announcements listed in a YAML manifest")
-    p.add_argument("dir", type=Path)
+                        help="add many announcements listed in a YAML manifest",
+                        description="Add every announcement a YAML manifest lists (the "
+                        "format is below);\naudio already in the library is skipped.",
+                        epilog=__doc__[__doc__.index("Manifest"):],
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", type=Path, help="directory the manifest's file paths are relative to")
     p.add_argument("--manifest", type=Path, required=True,
                    help="YAML: entries: [{file, code, reason, q850?, carrier?, lang?}]")
     p.add_argument("--index-codecs", metavar="LIST", help=_INDEX_CODECS_HELP)
     p.set_defaults(func=_cmd_import)
 
     unk = cmds.add_parser("unknown", parents=[common],
-                          help="announcements heard on calls that matched nothing")
+                          help="announcements heard on calls that matched nothing",
+                          description="Announcements the agent heard on calls and could not "
+                          "match, kept for ops to label: labelling one makes it known.")
     ucmds = unk.add_subparsers(dest="unknown_command", metavar="ACTION")
     ucmds.required = True
-    p = ucmds.add_parser("list", parents=[common], help="list unknown announcements")
-    p.add_argument("--json", action="store_true")
+    p = ucmds.add_parser("list", parents=[common], help="list unknown announcements",
+                         description="List the unknown announcements: id, how often and "
+                         "when last heard, length, carrier and the call it came from.")
+    p.add_argument("--json", action="store_true", help="print a JSON array instead")
     p.set_defaults(func=_cmd_unknown_list)
-    p = ucmds.add_parser("label", parents=[common], help="give an unknown one its SIP code")
-    p.add_argument("id", type=int)
-    p.add_argument("--code", type=_sip_code, required=True)
-    p.add_argument("--reason")
-    p.add_argument("--q850", type=int)
+    p = ucmds.add_parser("label", parents=[common], help="give an unknown one its SIP code",
+                         description="Make an unknown announcement known with the SIP code "
+                         "it means; later calls that play it get that code.")
+    p.add_argument("id", type=int, help="unknown entry id (library unknown list)")
+    p.add_argument("--code", type=_sip_code, required=True, help="SIP failure code it means")
+    p.add_argument("--reason", help='e.g. "subscriber switched off" (default: the code)')
+    p.add_argument("--q850", type=int, help="Q.850 cause value")
     p.set_defaults(func=_cmd_unknown_label)

@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agent.corpus.config import CODEC_NAMES
 from agent.errors import ConfigError
+
+
+def location_problem(location: str) -> str | None:
+    """Why ``location`` cannot hold the library, or None if it can.
+
+    A file that does not exist yet is fine when its directory does (and is writable): the
+    agent creates the library on first use and keeps the unknown announcements it hears
+    in it. A missing directory is a mistyped path far more often than a wish, so it is
+    not created. ``postgresql://`` URLs are checked when opened.
+    """
+    if location.startswith(("postgresql://", "postgres://")):
+        return None
+    path = location.removeprefix("sqlite:///")
+    if "://" in path:
+        return (f"{location}: unsupported URL (use a file path, sqlite:///PATH or "
+                "postgresql://)")
+    p = Path(path)
+    if p.is_dir():
+        return f"{location}: is a directory, not a library file"
+    if p.exists():
+        return None if os.access(p, os.R_OK | os.W_OK) else f"{location}: not readable and writable"
+    parent = p.parent
+    if not parent.is_dir():
+        return (f"{location}: no such file, and its directory {parent} does not exist "
+                "(the library file is created on first use, its directory is not)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{location}: no such file, and its directory {parent} is not writable"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +49,8 @@ class FingerprintConfig:
         configured default code at once).
     library : str or None
         SQLite file path or a ``postgresql://`` URL; None means
-        ``agent.paths.data_dir() / "library.sqlite"``.
+        ``agent.paths.data_dir() / "library.sqlite"``. A path that does not exist is
+        created on first use if its directory exists (:func:`location_problem`).
     threshold : float
         Minimum calibrated score (0–1) of a match to report it.
     min_seconds : float
@@ -52,6 +83,10 @@ class FingerprintConfig:
     index_codecs: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        if self.enabled and self.library:
+            problem = location_problem(self.library)
+            if problem is not None:
+                raise ConfigError(f"library: {problem}")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"threshold: must be between 0 and 1, got {self.threshold}")
         if not 0.5 <= self.min_seconds <= 30.0:

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=args.fd)
     try:
-        components = AnalysisComponents.load(cfg)
+        components = AnalysisComponents.load(cfg, create_default_library=True)
     except Exception as exc:  # noqa: BLE001 - the agent must still relay calls
         error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         log.error("analysis_unavailable", error=error)

@@ -131,7 +131,10 @@ class Kamailio:
         self.proc = await asyncio.create_subprocess_exec(
             binary, "-DD", "-E", "-f", str(cfg_path), "-P", str(self.runtime_dir / "k.pid"),
             "-Y", str(self.runtime_dir), "-m", "64", "-M", "8",
-            stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            # Its start-up summary goes to stdout: read it with the log, so that every
+            # line the agent writes stays one JSON object.
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent)
         self._reader = asyncio.create_task(self._read_log())
         await asyncio.sleep(0.5)
@@ -142,10 +145,10 @@ class Kamailio:
                  workers=self.cfg.workers)
 
     async def _read_log(self) -> None:
-        """Kamailio's stderr: its EMA-EVENT lines become agent events, the rest log lines."""
-        assert self.proc is not None and self.proc.stderr is not None
+        """Kamailio's output: its EMA-EVENT lines become agent events, the rest log lines."""
+        assert self.proc is not None and self.proc.stdout is not None
         while True:
-            raw = await self.proc.stderr.readline()
+            raw = await self.proc.stdout.readline()
             if not raw:
                 return
             line = raw.decode("utf-8", "backslashreplace").rstrip()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pjsua2 as pj
 import structlog
 
+from agent.sip import pjsip_log
 from agent.sip.transports import create_transports, keep_requests_on_udp
 
 log = structlog.get_logger("agent.sip.worker")
@@ -117,6 +118,8 @@ class Endpoint(pj.Endpoint):
     def __init__(self, worker: Worker) -> None:
         super().__init__()
         self.worker = worker
+        #: pjsip's log writer: pjsua2 calls it until ``libDestroy`` (agent.sip.pjsip_log).
+        self.log_writer: pjsip_log.PjsipLogWriter | None = None
 
     def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
         self.worker.guard(self.worker.on_rejected, prm)
@@ -133,18 +136,19 @@ class Agent(pj.Account):
         self.worker.guard(self.worker.on_incoming, prm)
 
 
-def start_endpoint(ep: pj.Endpoint, cfg: SipConfig, index: int) -> int:
+def start_endpoint(ep: Endpoint, cfg: SipConfig, index: int, *, log_level: str = "info") -> int:
     """Initialise pjsua for worker ``index`` (null sound device, UDP on its port, and the
-    dialer's TCP/TLS listeners for a lone worker; our codecs first); returns the SIP
-    port. Raises ``pj.Error`` (a port taken, say)."""
+    dialer's TCP/TLS listeners for a lone worker; our codecs first, pjsip's log lines into
+    the worker's log at ``log_level``); returns the SIP port. Raises ``pj.Error`` (a port
+    taken, say)."""
+    pjsip_log.silence_startup()
     ep.libCreate()
     ec = pj.EpConfig()
     ec.uaConfig.maxCalls = cfg.pjsua_slots()
     ec.uaConfig.threadCnt = 0
     ec.uaConfig.mainThreadOnly = False
     ec.uaConfig.userAgent = "early-media-agent"
-    ec.logConfig.level = 1
-    ec.logConfig.consoleLevel = 1
+    ep.log_writer = pjsip_log.configure(ec.logConfig, log_level)
     ec.medConfig.clockRate = 8000
     ec.medConfig.sndClockRate = 8000
     ec.medConfig.channelCount = 1

@@ -54,7 +54,8 @@ def inferred_from_json(data: dict[str, Any]) -> Inferred:
     """Rebuild an :class:`Inferred` from its ``as_json`` form."""
     return Inferred(sip_code=int(data["sip_code"]), reason=str(data["reason"]),
                     q850_cause=data.get("q850_cause"), source=str(data["source"]),
-                    evidence=list(data.get("evidence") or []))
+                    evidence=list(data.get("evidence") or []),
+                    basis=str(data.get("basis") or ""))
 
 
 def analysis_slot(call_id: str, n: int) -> int:
@@ -141,6 +142,7 @@ class Supervisor:
             argv += ["--index", str(index)]
             if self.cfg.logging.format == "json":
                 argv.append("--json-logs")
+            argv += ["--log-level", self.cfg.logging.level]
             if self.cfg.fas.seconds > 0:
                 argv += ["--fas-seconds", str(self.cfg.fas.seconds)]
         return Child(kind=kind, index=index, argv=argv)

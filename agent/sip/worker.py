@@ -79,9 +79,10 @@ class Worker:
     """
 
     def __init__(self, cfg: SipConfig, index: int, sock: socket.socket, *,
-                 fas_s: float = 0.0) -> None:
+                 fas_s: float = 0.0, log_level: str = "info") -> None:
         self.cfg = cfg
         self.fas_s = fas_s  # agent.sip.fas: seconds of carrier audio tapped after 200 OK
+        self.log_level = log_level  # the agent's logging.level; pjsip's verbosity follows
         self.index = index
         self.sock = sock
         self.decoder = m.Decoder()
@@ -121,7 +122,7 @@ class Worker:
             self.stopping = True
 
     def start(self) -> None:
-        port = start_endpoint(self.ep, self.cfg, self.index)
+        port = start_endpoint(self.ep, self.cfg, self.index, log_level=self.log_level)
         self.acc = Agent(self)
         self.acc.create(account_config(self.cfg, self.index, port), True)
         self.send(m.WorkerReady(worker=self.index, port=port))
@@ -562,15 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--json-logs", action="store_true")
+    parser.add_argument("--log-level", default="info")
     parser.add_argument("--fas-seconds", type=float, default=0.0)
     args = parser.parse_args(argv)
-    setup_logging(LoggingConfig(format="json" if args.json_logs else "console"))
+    logging_config = LoggingConfig(level=args.log_level,
+                                   format="json" if args.json_logs else "console")
+    setup_logging(logging_config)
     # Automatic collection would run on whatever thread allocates, pjmedia's clock thread
     # inside a media callback included: see agent.sip.legs.
     gc.disable()
     cfg = load_sip_config(args.config)
     sock = socket.socket(fileno=args.fd)
-    worker = Worker(cfg, args.index, sock, fas_s=args.fas_seconds)
+    worker = Worker(cfg, args.index, sock, fas_s=args.fas_seconds,
+                    log_level=logging_config.level)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stopping", True))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -581,7 +581,7 @@ def _datetime(ts: float | None) -> datetime | None:
 
 def _inferred(d: dict[str, Any]) -> Inferred:
     return Inferred(sip_code=d["sip_code"], reason=d["reason"], q850_cause=d["q850_cause"],
-                    source=d["source"], evidence=d["evidence"])
+                    source=d["source"], evidence=d["evidence"], basis=d.get("basis", ""))
 
 
 def _verdict(d: dict[str, Any]) -> tuple[Any, ...]:

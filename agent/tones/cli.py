@@ -20,12 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "SIT and fax tones in recordings.")
     tsub = p.add_subparsers(dest="tones_command", metavar="ACTION")
     tsub.required = True
-    lp = tsub.add_parser("list", help="countries and their tones")
+    lp = tsub.add_parser("list", help="countries and their tones",
+                         description="Print each country's ringback, busy, congestion and "
+                         "SIT tones from the tone plans: frequencies and cadences.")
     lp.add_argument("--plans", default=None, help="tone-plan YAML (default config/tone_plans.yaml)")
     lp.add_argument("--country", action="append", default=None, metavar="CC",
                     help="only these countries (repeatable)")
     lp.set_defaults(func=run_list)
-    dp = tsub.add_parser("detect", help="detect tones in audio files, one JSON line per event")
+    dp = tsub.add_parser("detect", help="detect tones in audio files, one JSON line per event",
+                         description="Run the live agent's DSP tone detectors over audio "
+                         "files, 20 ms at a time as RTP would deliver it; print one JSON "
+                         "line per tone event (kind, start, detection time, country).")
     dp.add_argument("paths", nargs="+", metavar="FILE", help="audio files (any format/rate)")
     dp.add_argument("--country", action="append", default=None, metavar="CC",
                     help="match only this country's cadences (repeatable; default: all)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import urllib.parse
@@ -101,6 +102,18 @@ def test_busy_tone_behind_generic_480_is_rewritten_to_486(rewriting_agent, audio
     [reason] = parse_reasons(result.final.headers("reason"))
     assert (reason.protocol, reason.cause) == ("Q.850", 17)
     assert _inferred_code(result) == 486
+    # The classifier hears a busy tone as ringback-like audio: the record says what drove 486.
+    assert result.record["inferred"]["basis"] == "busy tone"
+
+
+def test_every_line_the_agent_writes_is_one_json_object(rewriting_agent, audio, tmp_path):
+    """pjsip's own lines (and Kamailio's, with several workers) go through the JSON log."""
+    _call(rewriting_agent, tmp_path, audio, "busy", final_code=480)
+    lines = [line for line in rewriting_agent.log_path.read_text().splitlines() if line]
+    assert lines
+    for line in lines:
+        assert line.startswith("{"), f"not a JSON log line: {line!r}"
+        assert isinstance(json.loads(line), dict)
 
 
 def test_pcma_carrier_and_pcma_ptime40_dialer_are_bridged_and_analysed(rewriting_agent,
