@@ -26,6 +26,7 @@ from agent.store.records import (  # noqa: F401 - STATES, FINAL_STATES: this mod
     ANSWERED_SQL,
     FINAL_STATES,
     STATES,
+    UNANSWERED_SQL,
     AsrRow,
     CallRecord,
     epoch_s,
@@ -421,8 +422,7 @@ class CallStore:
             codes = self._db.execute(
                 f"SELECT {by} AS k, inferred_code AS code, COUNT(*) AS n FROM calls"
                 " WHERE started_at >= ? AND started_at < ? AND inferred_code IS NOT NULL"
-                # Answered calls have none; rows stored before that rule are left out too.
-                " AND (carrier_final_code IS NULL OR carrier_final_code NOT BETWEEN 200 AND 299)"
+                f" AND {UNANSWERED_SQL}"
                 f" GROUP BY {by}, inferred_code",
                 window,
             ).fetchall()

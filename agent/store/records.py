@@ -18,6 +18,9 @@ FINAL_STATES: frozenset[str] = frozenset({"connected", "failed", "ended"})
 #: SQL condition of an answered call: the carrier sent a 2xx or the call reached
 #: ``connected``. Shared by every statistic so ASR means one thing everywhere.
 ANSWERED_SQL = "(state = 'connected' OR carrier_final_code BETWEEN 200 AND 299)"
+#: SQL condition of a call whose inferred code counts in a statistic: the carrier did not
+#: answer it (an answered call has none; rows stored before that rule are left out too).
+UNANSWERED_SQL = "(carrier_final_code IS NULL OR carrier_final_code NOT BETWEEN 200 AND 299)"
 
 
 def epoch_s(when: datetime | None) -> float:
