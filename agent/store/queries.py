@@ -128,7 +128,8 @@ def code_pairs(store: CallStore, since: datetime, until: datetime | None = None,
     ``key`` keeps one carrier's (or route's) calls only; None keeps all.
     """
     _check_by(by)
-    where, params = f"{_WINDOW} AND {_DIFFERS}", _window(since, until)
+    where = f"{_WINDOW} AND {_DIFFERS}"
+    params: tuple[float | str, ...] = _window(since, until)
     if key is not None:
         where, params = f"{where} AND {by} = ?", (*params, key)
     rows = store.read(
@@ -158,7 +159,8 @@ def timeline(store: CallStore, since: datetime, until: datetime | None = None, *
     width = bucket_width(max(t1 - t0, 1.0))
     start = math.floor(t0 / width) * width
     n = max(1, math.ceil((t1 - start) / width))
-    where, params = _WINDOW, (t0, t1)
+    where = _WINDOW
+    params: tuple[float | str, ...] = (t0, t1)
     if carrier is not None:
         where, params = f"{where} AND carrier = ?", (*params, carrier)
     bucket = f"CAST((started_at - {start!r}) / {width} AS INTEGER)"
