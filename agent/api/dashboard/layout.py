@@ -67,7 +67,8 @@ td.id{overflow-wrap:anywhere;min-width:9em;max-width:22em}
 .flag.lie{background:#fde2e1;color:#8a1c17}.flag.ok{background:#e3f4e1;color:#1f5b17}
 .note{background:#fff8e1;border:1px solid #f0d98c;padding:.4em .7em;max-width:60em}
 .error{background:#fde2e1;border:1px solid #e8a19d;padding:.4em .7em;max-width:60em}
-.done{background:#e3f4e1;border:1px solid #9fd195;padding:.4em .7em;max-width:60em}
+.done{background:#e3f4e1;border:1px solid #9fd195;padding:.4em .7em;max-width:60em;
+ margin:.4em 0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,400px),1fr));gap:1em}
 figure{margin:0;background:#fff;border:1px solid #d8dde3;padding:.5em .6em;min-width:0}
 figcaption{font-weight:600;margin-bottom:.2em}

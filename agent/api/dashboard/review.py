@@ -130,7 +130,7 @@ def _banner(done: tuple[str, int] | None, error: str | None, links: Links) -> st
     action, entry_id = done
     undo = (" " + _button_form(entry_id, "unlabel", "Undo", links)
             if action == "labelled" else "")
-    return f'<p class="done">{text(DONE[action].format(id=entry_id))}{undo}</p>'
+    return f'<div class="done">{text(DONE[action].format(id=entry_id))}{undo}</div>'
 
 
 def render_review(*, unknown: list[Heard], labelled: list[Heard], other_known: int,
