@@ -154,7 +154,8 @@ def _matches(call: CallRecord, links: Links) -> str:
         return f"<h2>Fingerprint matches</h2><p class=muted>None: {what}.</p>"
     review = links.href("/dashboard/review")
     body = "".join(
-        f"<tr><td class=n><a href=\"{review}\">{text(e.get('entry_id'))}</a></td>"
+        f"<tr><td class=n><a href=\"{review}#entry-{text(e.get('entry_id'))}\">"
+        f"{text(e.get('entry_id'))}</a></td>"
         f"<td>{_phrase(e.get('sip_code'))}</td><td>{text(e.get('reason'))}</td>"
         f"<td class=n>{_number(e.get('score'), '{:.2f}')}</td>"
         f"<td class=n>{_number(e.get('at_s'))}</td></tr>" for e in found)
