@@ -96,3 +96,10 @@ def test_timeline_of_one_carrier_and_answered_calls_have_no_code(traffic) -> Non
     tl = queries.timeline(traffic, T0, T0 + timedelta(hours=2), carrier="zeta")
     assert set(tl.attempts) == {"zeta"}
     assert {code: sum(v) for code, v in tl.codes.items()} == {480: 1, 486: 1}
+
+
+def test_the_reports_read_a_window_from_an_index_not_from_the_calls_rows(traffic) -> None:
+    plan = " ".join(r[3] for r in traffic.read(
+        "EXPLAIN QUERY PLAN SELECT carrier, COUNT(*), SUM(inferred_code != carrier_final_code)"
+        " FROM calls WHERE started_at >= ? AND started_at < ? GROUP BY carrier", (0.0, 1e12)))
+    assert "COVERING INDEX calls_window" in plan

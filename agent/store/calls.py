@@ -86,6 +86,13 @@ ALTER TABLE calls ADD COLUMN first_decided_at REAL;
     3: """
 ALTER TABLE calls ADD COLUMN fas TEXT;
 """,
+    # The statistics (ASR, the dashboard's reports) read these columns over a time window:
+    # from this index alone they take a tenth of the time of fetching every call's row
+    # (100,000 calls over 7 days: 760 ms → 90 ms for ASR per carrier; bench/dashboard.py).
+    4: """
+CREATE INDEX IF NOT EXISTS calls_window
+    ON calls (started_at, carrier, route, state, carrier_final_code, inferred_code);
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
