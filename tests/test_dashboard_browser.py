@@ -18,6 +18,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from agent.fingerprint import open_library
 from agent.store.calls import CallStore
@@ -74,6 +77,13 @@ def _open(browser: webdriver.Chrome, site: Site, path: str, *, width: int = 1280
     browser.get(f"{site.base}{path}{sep}access_token={TOKEN}")
 
 
+def _follow(browser: webdriver.Chrome, element: WebElement) -> None:
+    """Click a link or a form's button and wait until the next page has replaced this one."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+
 def _overflow(browser: webdriver.Chrome) -> int:
     """How many px the page is wider than the window (0 when it fits)."""
     return browser.execute_script(
@@ -95,8 +105,7 @@ def test_the_dashboard_shows_calls_charts_and_opens_a_call_page(browser, site) -
     carriers = [td.text for td in browser.find_elements(
         By.XPATH, "//h2[.='ASR per carrier']/following::table[1]//tr/td[1]")]
     assert set(carriers) == {"acme", "globex", "initech"}
-    link = browser.find_element(By.LINK_TEXT, EVIL)  # the Call-ID, as text, not markup
-    link.click()
+    _follow(browser, browser.find_element(By.LINK_TEXT, EVIL))  # the Call-ID as text
     assert browser.find_element(By.TAG_NAME, "h1").text == f"Call {EVIL}"
     assert browser.execute_script("return window.pwned") is None
     assert "sent 480, really 404" in browser.page_source
@@ -107,14 +116,14 @@ def test_the_dashboard_shows_calls_charts_and_opens_a_call_page(browser, site) -
 
 def test_the_time_picker_narrows_the_window(browser, site) -> None:
     _open(browser, site, "/dashboard/honesty")
-    browser.find_element(By.LINK_TEXT, "last 1h").click()
+    _follow(browser, browser.find_element(By.LINK_TEXT, "last 1h"))
     assert "since=1h" in browser.current_url and f"access_token={TOKEN}" in browser.current_url
     assert browser.find_element(By.CSS_SELECTOR, "form.picker a.on").text == "last 1h"
 
 
 def test_an_unknown_announcement_plays_and_is_labelled_through_the_form(browser, site) -> None:
     _open(browser, site, "/dashboard")
-    browser.find_element(By.LINK_TEXT, "Review queue").click()
+    _follow(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
     row = browser.find_element(By.ID, "entry-1")
     assert row.find_elements(By.TAG_NAME, "td")[1].text == "3×"
     duration = browser.execute_async_script(
@@ -127,7 +136,7 @@ def test_an_unknown_announcement_plays_and_is_labelled_through_the_form(browser,
     form.find_element(By.NAME, "code").send_keys("404")
     form.find_element(By.NAME, "reason").send_keys("number not in service")
     form.find_element(By.NAME, "q850").send_keys("1")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    _follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "Entry 1 is now known" in browser.find_element(By.CLASS_NAME, "done").text
     labelled = browser.find_element(By.XPATH, "//h2[.='Labelled from calls']/following::table[1]")
     assert "number not in service" in labelled.text
@@ -135,7 +144,7 @@ def test_an_unknown_announcement_plays_and_is_labelled_through_the_form(browser,
         found = lib.match(announcement(1)[8000:24000])
         assert found is not None and (found.entry_id, found.sip_code, found.reason) == (
             1, 404, "number not in service")
-    browser.find_element(By.CSS_SELECTOR, ".done button").click()  # undo
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, ".done button"))  # undo
     assert "back in the review queue" in browser.find_element(By.CLASS_NAME, "done").text
     with open_library(site.library_path) as lib:  # type: ignore[attr-defined]
         assert lib.store.get(1).kind == "unknown"
