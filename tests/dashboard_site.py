@@ -141,6 +141,7 @@ class Site:
         from agent.api.config import ApiConfig
         from agent.api.dashboard import LibraryAccess
 
+        self.library_path = Path(library) if library is not None else None
         self.config = ApiConfig(port=0, retention_days=0, token=token)
         self.app = create_app(store, config=self.config, registry=CollectorRegistry(),
                               health=lambda: [],
