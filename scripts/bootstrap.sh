@@ -13,6 +13,7 @@ APT_PACKAGES=(
   sox libsox-fmt-all    # codecs for the telephone-channel simulation (GSM, AMR-NB)
   ffmpeg                # Opus and other decoders
   espeak-ng             # renders announcement texts for the library and tests
+  chromium chromium-driver  # the dashboard's browser tests and screenshots (selenium drives them)
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
   asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav  # more prompt voices (corpus)
   asterisk-prompt-it-menardi-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle

@@ -170,6 +170,30 @@ def test_labelled_unknown_becomes_a_known_match(library, audio) -> None:
         library.label_unknown(uid, sip_code=403, reason="barred")
 
 
+def test_a_label_can_be_edited_undone_and_its_carrier_scoped(library, audio) -> None:
+    uid = library.record_unknown(audio["barred"], call_id="c9", carrier="acme")
+    library.label_unknown(uid, sip_code=403, reason=" barred ", carrier="")
+    entry = library.store.get(uid)
+    assert (entry.kind, entry.reason, entry.carrier) == ("known", "barred", None)
+    library.edit(uid, sip_code=603, reason="declined", q850_cause=21, carrier="zeta")
+    found = library.match(audio["barred"][SR : 4 * SR])
+    assert found is not None and (found.sip_code, found.q850_cause) == (603, 21)
+    assert library.store.get(uid).carrier == "zeta"
+    library.edit(uid, sip_code=603, reason="declined")  # no carrier given: kept
+    assert library.store.get(uid).carrier == "zeta"
+    library.unlabel(uid)
+    assert library.match(audio["barred"][SR : 4 * SR]) is None
+    back = library.store.get(uid)
+    assert (back.kind, back.sip_code, back.reason, back.count) == ("unknown", None, None, 1)
+    assert library.record_unknown(audio["barred"], call_id="c10") == uid  # still groups repeats
+    with pytest.raises(UserError, match="unknown announcement; label it first"):
+        library.edit(uid, sip_code=486, reason="busy")
+    with pytest.raises(UserError, match="a reason text is required"):
+        library.label_unknown(uid, sip_code=486, reason="  ")
+    with pytest.raises(UserError, match="added from a file"):
+        library.unlabel(library.ids["busy"])
+
+
 def test_other_process_addition_reaches_an_open_library(tmp_path, audio) -> None:
     path = tmp_path / "lib.sqlite"
     with open_library(path) as reader, open_library(path) as writer:

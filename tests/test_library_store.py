@@ -115,3 +115,21 @@ def test_two_processes_adding_at_once_both_land(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0], errors
     shas = {e.audio_sha256 for e in open_store(path).list()}
     assert shas == {f"{t}-{i}" for t in "ab" for i in range(25)}
+
+
+def test_label_and_unlabel_move_an_entry_between_kinds_and_both_generations(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path / "l.sqlite")
+    uid = store.add(entry(1, kind="unknown"))
+    gens = store.generation("known"), store.generation("unknown")
+    store.label(uid, sip_code=404, reason="vacant", q850_cause=1, carrier="acme")
+    labelled = store.get(uid)
+    assert (labelled.kind, labelled.sip_code, labelled.carrier) == ("known", 404, "acme")
+    store.unlabel(uid, now=2e9)
+    back = store.get(uid)
+    assert (back.kind, back.sip_code, back.reason, back.q850_cause) == ("unknown", None, None,
+                                                                        None)
+    assert back.last_seen == 2e9 and back.carrier == "acme"
+    assert store.generation("known") == gens[0] + 2 and store.generation("unknown") == gens[1] + 2
+    with pytest.raises(UserError, match="no entry 99"):
+        store.unlabel(99, now=2e9)

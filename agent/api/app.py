@@ -6,7 +6,9 @@ Routes (documented in ``agent/api/openapi.yaml``)::
     GET /v1/calls[?since&limit]   recent calls, newest first
     GET /v1/calls/export[?since&format=csv|jsonl]   every call since, oldest first, streamed
     GET /v1/stats/asr?by=carrier|route[&since]
-    GET /healthz  /metrics  /dashboard  /openapi.yaml
+    GET /healthz  /metrics  /openapi.yaml
+    GET /dashboard[/honesty|/calls/{id}|/review]   HTML pages (agent.api.dashboard)
+    POST /dashboard/review/{entry}/{label|edit|unlabel|remove}   the review queue's forms
 
 Errors are JSON ``{"error": "<one line>"}``: 400 names the bad parameter, 404 an unknown
 call or path, 500 never carries a traceback.
@@ -26,8 +28,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from agent import __version__
+from agent.api import dashboard
 from agent.api.config import ApiConfig
-from agent.api.dashboard import render_dashboard
+from agent.api.dashboard import LibraryAccess
 from agent.errors import UserError
 from agent.store import export
 from agent.store.calls import GROUP_BY, CallRecord, CallStoreBackend
@@ -279,18 +282,6 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    since = _window_start(request)
-    html = render_dashboard(
-        carriers=store.asr("carrier", since),
-        routes=store.asr("route", since),
-        calls=store.list_since(since, limit=50),
-        since=since,
-    )
-    return web.Response(text=html, content_type="text/html")
-
-
 async def openapi(request: web.Request) -> web.FileResponse:
     return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/yaml"})
 
@@ -328,6 +319,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     notifier: CallNotifier | None = None,
     health: Callable[[], list[str]] | None = None,
+    library: LibraryAccess | None = None,
 ) -> web.Application:
     """Build the API application over ``store``.
 
@@ -345,6 +337,9 @@ def create_app(
         a decision; a new one is made if None. It is ``app[NOTIFIER]`` either way.
     health : callable or None
         Lists what is wrong with the agent ([] when healthy) for ``/healthz``.
+    library : LibraryAccess or None
+        The announcement library the dashboard's review queue labels into; None when
+        the agent runs without one.
 
     Returns
     -------
@@ -366,8 +361,8 @@ def create_app(
     app.router.add_get("/v1/stats/asr", asr_stats)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/openapi.yaml", openapi)
+    dashboard.register(app, store=store, config=app[CONFIG], library=library)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

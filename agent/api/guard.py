@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -61,6 +62,26 @@ def bearer_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]
         return await handler(request)
 
     return check
+
+
+def form_post_problem(request: web.Request, *, token: str) -> str | None:
+    """Why a dashboard form post must be refused, or None to accept it.
+
+    The bearer token (when configured) is checked by :func:`bearer_middleware` like on any
+    request; a form carries it in its action URL. On top of it a post must come from a
+    page of this server (``Origin``, else ``Referer``, names the host the request was sent
+    to), so another site open in the operator's browser cannot post a form here. Without
+    a token (loopback only) the host must also be a loopback name, so a DNS name rebound to
+    127.0.0.1 does not pass as the same origin.
+    """
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return "a dashboard form must be posted from the dashboard (no Origin or Referer)"
+    if urlsplit(source).netloc.lower() != request.host.lower():
+        return "a dashboard form must be posted from the dashboard (cross-origin post)"
+    if not token and not is_loopback(urlsplit(f"//{request.host}").hostname or ""):
+        return "without api.token the dashboard accepts forms on a loopback address only"
+    return None
 
 
 def _content_length(head: bytes) -> int | None:

@@ -357,14 +357,53 @@ class Library:
         return entry_id
 
     def label_unknown(self, entry_id: int, *, sip_code: int, reason: str,
-                      q850_cause: int | None = None) -> None:
-        """Give an unknown announcement its SIP code: it becomes a known entry."""
+                      q850_cause: int | None = None, carrier: str | None = None) -> None:
+        """Give an unknown announcement its SIP code: it becomes a known entry.
+
+        ``carrier`` is the carrier that plays it (informational: matching does not depend
+        on it); None keeps the carrier it was first heard on, an empty string clears it.
+        """
+        entry = self._entry_of_kind(entry_id, "unknown")
+        self._set_meaning(entry, sip_code=sip_code, reason=reason, q850_cause=q850_cause,
+                          carrier=carrier)
+
+    def edit(self, entry_id: int, *, sip_code: int, reason: str,
+             q850_cause: int | None = None, carrier: str | None = None) -> None:
+        """Change what a known announcement means (code, reason, cause, carrier as in
+        :meth:`label_unknown`); later calls that play it get the new code."""
+        entry = self._entry_of_kind(entry_id, "known")
+        self._set_meaning(entry, sip_code=sip_code, reason=reason, q850_cause=q850_cause,
+                          carrier=carrier)
+
+    def unlabel(self, entry_id: int) -> None:
+        """Undo a label: a known entry learnt from a call goes back to the unknown queue.
+
+        Entries added from files (``library add``, ``import``) are refused: as unknown
+        ones they would fall to the unknown retention; remove them instead.
+        """
+        entry = self._entry_of_kind(entry_id, "known")
+        if entry.call_id is None:
+            raise UserError(f"entry {entry_id} was added from a file, not heard on a call; "
+                            "remove it instead")
+        self.store.unlabel(entry_id, now=time.time())
+
+    def _entry_of_kind(self, entry_id: int, kind: str) -> Entry:
+        entry = self.store.get(entry_id)
+        if entry.kind != kind:
+            raise UserError(f"entry {entry_id} is already a known announcement"
+                            if entry.kind == "known" else
+                            f"entry {entry_id} is an unknown announcement; label it first")
+        return entry
+
+    def _set_meaning(self, entry: Entry, *, sip_code: int, reason: str,
+                     q850_cause: int | None, carrier: str | None) -> None:
         validate_sip_code(sip_code)
         validate_q850(q850_cause)
-        entry = self.store.get(entry_id)
-        if entry.kind != "unknown":
-            raise UserError(f"entry {entry_id} is already a known announcement")
-        self.store.label(entry_id, sip_code=sip_code, reason=reason, q850_cause=q850_cause)
+        if not reason.strip():
+            raise UserError(f"entry {entry.id}: a reason text is required")
+        scope = entry.carrier if carrier is None else (carrier.strip() or None)
+        self.store.label(entry.id, sip_code=sip_code, reason=reason.strip(),
+                         q850_cause=q850_cause, carrier=scope)
 
     def unknown_audio(self, entry_id: int) -> np.ndarray | None:
         """The audio kept with an entry, as float samples."""

@@ -33,7 +33,15 @@ async def serve(config: Any, config_path: str) -> None:
             if config.webhooks.enabled else None)
     sup = Supervisor(config, config_path, store=store, metrics=metrics, notifier=notifier,
                      sink=sink)
-    app = create_app(store, config=config.api, notifier=notifier, health=sup.health)
+    library = None
+    if config.fingerprint.enabled:
+        from agent.api.dashboard import LibraryAccess
+        from agent.fingerprint.library import default_location
+
+        library = LibraryAccess(config.fingerprint.library or default_location(),
+                                config=config.fingerprint)
+    app = create_app(store, config=config.api, notifier=notifier, health=sup.health,
+                     library=library)
     try:
         runner = await start(app, config.api)
     except OSError as exc:

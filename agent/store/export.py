@@ -32,8 +32,10 @@ CSV_COLUMNS: tuple[str, ...] = (
 _NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
-def parse_since(raw: str | None, *, default: datetime) -> datetime:
+def parse_since(raw: str | None, *, default: datetime, name: str = "since") -> datetime:
     """``since`` as an ISO 8601 timestamp (naive is UTC) or epoch seconds; absent is ``default``.
+
+    ``name`` is the parameter named in the error (the dashboard parses ``until`` too).
 
     Examples
     --------
@@ -48,12 +50,12 @@ def parse_since(raw: str | None, *, default: datetime) -> datetime:
         when = datetime.fromisoformat(text)
     except ValueError:
         if not _NUMBER.match(text):
-            raise UserError(f"since: expected an ISO 8601 timestamp or epoch seconds, "
+            raise UserError(f"{name}: expected an ISO 8601 timestamp or epoch seconds, "
                             f"got {raw!r}") from None
         try:
             return datetime.fromtimestamp(float(text), UTC)
         except (OverflowError, OSError, ValueError):
-            raise UserError(f"since: epoch seconds out of range, got {raw!r}") from None
+            raise UserError(f"{name}: epoch seconds out of range, got {raw!r}") from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 

@@ -129,8 +129,14 @@ class LibraryStore(ABC):
 
     @abstractmethod
     def label(self, entry_id: int, *, sip_code: int, reason: str,
-              q850_cause: int | None = None) -> None:
-        """Turn an entry (typically unknown) into a known one with this code."""
+              q850_cause: int | None = None, carrier: str | None = None) -> None:
+        """Make an entry known with this code, reason, Q.850 cause and carrier: an unknown
+        one is labelled, a known one edited."""
+
+    @abstractmethod
+    def unlabel(self, entry_id: int, *, now: float) -> None:
+        """Turn a known entry back into an unknown one, its code, reason and cause cleared
+        and ``last_seen`` set to ``now`` (so the unknown retention does not drop it at once)."""
 
     @abstractmethod
     def touch(self, entry_id: int, *, now: float, call_id: str | None = None) -> int:
@@ -387,13 +393,21 @@ class SqliteLibraryStore(LibraryStore):
         return bytes(rows[0][0]) if rows else None
 
     def label(self, entry_id: int, *, sip_code: int, reason: str,
-              q850_cause: int | None = None) -> None:
+              q850_cause: int | None = None, carrier: str | None = None) -> None:
         with self._write() as db:
             cur = db.execute(
-                "UPDATE entries SET kind = 'known', sip_code = ?, reason = ?, q850_cause = ? "
-                "WHERE id = ?",
-                (sip_code, reason, q850_cause, entry_id),
+                "UPDATE entries SET kind = 'known', sip_code = ?, reason = ?, q850_cause = ?, "
+                "carrier = ? WHERE id = ?",
+                (sip_code, reason, q850_cause, carrier, entry_id),
             )
+            if cur.rowcount == 0:
+                raise UserError(f"library has no entry {entry_id}")
+
+    def unlabel(self, entry_id: int, *, now: float) -> None:
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE entries SET kind = 'unknown', sip_code = NULL, reason = NULL, "
+                "q850_cause = NULL, last_seen = ? WHERE id = ?", (now, entry_id))
             if cur.rowcount == 0:
                 raise UserError(f"library has no entry {entry_id}")
 
