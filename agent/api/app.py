@@ -270,7 +270,7 @@ async def asr_stats(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """200 ``{"ok": true}``, or 503 with ``problems`` (children down, crash loops)."""
     health = request.app[HEALTH]
-    problems = health() if health is not None else []
+    problems = health() if callable(health) else []
     if problems:
         return web.json_response({"ok": False, "version": __version__, "problems": problems},
                                  status=503)

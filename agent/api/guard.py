@@ -159,7 +159,8 @@ class _Guarded(asyncio.Protocol):
                 self.head = block[-8192:]
                 return
             self.in_headers = False
-            self.timer.cancel()
+            if self.timer is not None:
+                self.timer.cancel()
             self.timer = None
             self.body_left = _content_length(block[:end])
             data = block[end + 4:]

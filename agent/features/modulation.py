@@ -289,12 +289,12 @@ def _block(frames: np.ndarray, seconds: int, out: np.ndarray, at: int,
     spread = np.sqrt(var / m)
     ordered = work[_SORT : _SORT + n]
     if seconds == 1:
-        part = ordered[:m]
-        part[:] = rise
+        rises = ordered[:m]
+        rises[:] = rise
         pos = 0.9 * (m - 1)  # numpy's linear percentile
         i0 = int(pos)
-        lower = _select(part, i0)
-        upper = _select(part, min(i0 + 1, m - 1))
+        lower = _select(rises, i0)
+        upper = _select(rises, min(i0 + 1, m - 1))
         out[at] = mean
         out[at + 1] = spread
         out[at + 2] = lower + (upper - lower) * (pos - i0)

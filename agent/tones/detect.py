@@ -239,7 +239,7 @@ class ToneDetector:
         if n == 0:
             return None
         x = x[len(x) - n * block :]
-        level = _level_db(np.mean(x.reshape(n, block) ** 2, axis=1))
+        level = _level_db(np.asarray(np.mean(x.reshape(n, block) ** 2, axis=1)))
         if cur.on:
             new = level <= self.ref_db - self.config.off_drop_db
         else:

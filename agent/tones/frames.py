@@ -14,6 +14,7 @@ whole part and the fits of its first or last few milliseconds read them back.
 from __future__ import annotations
 
 import functools
+from typing import overload
 
 import numpy as np
 
@@ -22,6 +23,14 @@ from agent.tones.config import ToneConfig
 FRAME_S = 0.032
 HOP_S = 0.010
 _OFFS = np.arange(-2, 3)  # a peak's +-2 bins hold a Hann-windowed tone's main lobe
+
+
+@overload
+def _level_db(mean_square: float) -> float: ...
+
+
+@overload
+def _level_db(mean_square: np.ndarray) -> np.ndarray: ...
 
 
 def _level_db(mean_square: float | np.ndarray) -> float | np.ndarray:
