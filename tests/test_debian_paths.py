@@ -34,7 +34,10 @@ def bootstrap_packages() -> set[str]:
     text = (HOME / "scripts" / "bootstrap.sh").read_text()
     block = re.search(r"APT_PACKAGES=\((.*?)\n\)", text, re.S)
     assert block, "scripts/bootstrap.sh: no APT_PACKAGES=( ... ) list"
-    named = set(re.sub(r"#[^\n]*", "", block.group(1)).split())
+    runtime = re.search(r"RUNTIME_PACKAGES=\((.*?)\n\)", text, re.S)
+    assert runtime, "scripts/bootstrap.sh: no RUNTIME_PACKAGES=( ... ) list"
+    named = set(re.sub(r"#[^\n]*", "", block.group(1) + runtime.group(1)).split())
+    named.discard('"${RUNTIME_PACKAGES[@]}"')
     closure, todo = set(named), list(named)
     while todo:
         out = subprocess.run(["dpkg-query", "-W", "-f", "${Depends}, ${Pre-Depends}", todo.pop()],
