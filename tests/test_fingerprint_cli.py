@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -177,3 +178,27 @@ def test_add_with_codec_renderings_indexes_more_hashes(tmp_path, wavs) -> None:
     with pytest.raises(UserError, match="unknown codec 'g729'"):
         run("library", "add", str(wavs["busy"]), "--code", "404", "--reason", "x",
             "--library", str(coded), "--index-codecs", "g729")
+
+
+def test_a_label_without_reason_takes_the_phrase_and_can_be_edited(tmp_path, wavs,
+                                                                  capsys) -> None:
+    """``unknown label --code 480`` once stored the reason "480", and nothing changed it."""
+    lib = ["--library", str(tmp_path / "l.sqlite")]
+    from agent.audio.io import load_audio
+    from agent.fingerprint import open_library
+
+    with open_library(tmp_path / "l.sqlite") as opened:
+        uid = opened.record_unknown(load_audio(wavs["gone"]), call_id="abc")
+    assert run("library", "unknown", "label", str(uid), "--code", "480", *lib) == 0
+    assert "480 Temporarily Unavailable" in capsys.readouterr().out
+    assert run("library", "edit", str(uid), "--reason", "subscriber switched off",
+               "--q850", "20", *lib) == 0
+    capsys.readouterr()
+    assert run("library", "list", "--json", *lib) == 0
+    entry = next(e for e in json.loads(capsys.readouterr().out) if e["id"] == uid)
+    assert (entry["sip_code"], entry["reason"], entry["q850_cause"]) == (
+        480, "subscriber switched off", 20)
+    assert run("library", "edit", str(uid), "--code", "404", *lib) == 0
+    assert "404 Not Found" in capsys.readouterr().out
+    with pytest.raises(UserError, match="no known announcement"):
+        run("library", "edit", "9999", "--code", "404", *lib)

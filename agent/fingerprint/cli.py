@@ -34,6 +34,7 @@ from agent.fingerprint.library import (
     validate_q850,
     validate_sip_code,
 )
+from agent.reasons import reason_phrase
 from agent.store.library import DuplicateAudioError, Entry
 
 _INDEX_CODECS_HELP = ("also index the audio through these codecs, e.g. opus-8k,amr-nb "
@@ -177,10 +178,26 @@ def _cmd_unknown_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_unknown_label(args: argparse.Namespace) -> int:
+    reason = args.reason or reason_phrase(args.code, str(args.code))
     with _open(args) as lib:
-        lib.label_unknown(args.id, sip_code=args.code, reason=args.reason or str(args.code),
-                          q850_cause=args.q850)
-    print(f"entry {args.id} is now known: {args.code} {args.reason or ''}".rstrip())
+        lib.label_unknown(args.id, sip_code=args.code, reason=reason, q850_cause=args.q850)
+    print(f"entry {args.id} is now known: {args.code} {reason}")
+    return 0
+
+
+def _cmd_edit(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        entry = next((e for e in lib.entries(kind="known") if e.id == args.id), None)
+        if entry is None:
+            raise UserError(f"entry {args.id}: no known announcement with that id "
+                            "(library list)")
+        code: int = args.code if args.code is not None else int(entry.sip_code or 0)
+        reason: str = (args.reason if args.reason is not None
+                       else entry.reason or "" if args.code is None
+                       else reason_phrase(code, str(code)))
+        q850 = args.q850 if args.q850 is not None else entry.q850_cause
+        lib.edit(args.id, sip_code=code, reason=reason, q850_cause=q850, carrier=args.carrier)
+    print(f"entry {args.id}: {code} {reason}")
     return 0
 
 
@@ -234,6 +251,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("id", type=int, help="entry id (library list, library unknown list)")
     p.set_defaults(func=_cmd_remove)
 
+    p = cmds.add_parser("edit", parents=[common], help="change what a known entry means",
+                        description="Change a known announcement's SIP code, reason, Q.850 "
+                        "cause or carrier; what is not given stays (a new code without a "
+                        "reason takes that code's reason phrase). Later calls get the new "
+                        "code.")
+    p.add_argument("id", type=int, help="known entry id (library list)")
+    p.add_argument("--code", type=_sip_code, help="SIP failure code it means")
+    p.add_argument("--reason", help='e.g. "subscriber switched off"')
+    p.add_argument("--q850", type=int, help="Q.850 cause value")
+    p.add_argument("--carrier", help="carrier that plays it (informational); '' clears it")
+    p.set_defaults(func=_cmd_edit)
+
     p = cmds.add_parser("import", parents=[common],
                         help="add many announcements listed in a YAML manifest",
                         description="Add every announcement a YAML manifest lists (the "
@@ -262,6 +291,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                          "it means; later calls that play it get that code.")
     p.add_argument("id", type=int, help="unknown entry id (library unknown list)")
     p.add_argument("--code", type=_sip_code, required=True, help="SIP failure code it means")
-    p.add_argument("--reason", help='e.g. "subscriber switched off" (default: the code)')
+    p.add_argument("--reason", help='e.g. "subscriber switched off" (default: the '
+                   "code's SIP reason phrase, e.g. Temporarily Unavailable)")
     p.add_argument("--q850", type=int, help="Q.850 cause value")
     p.set_defaults(func=_cmd_unknown_label)

@@ -27,6 +27,7 @@ import structlog
 
 from agent.errors import ConfigError
 from agent.labels import Decision, Inferred, SecondResult
+from agent.reasons import reason_phrase
 from agent.sip import failover
 from agent.sip import messages as m
 from agent.sip.dialer_auth import NONCE_KEY_ENV
@@ -45,9 +46,6 @@ CRASH_WINDOW_S = 60.0
 #: Control lines longer than this end the child's connection (and restart it); the
 #: worker caps what it reports well below.
 MAX_LINE = 1 << 20
-_PHRASES = {404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
-            486: "Busy Here", 487: "Request Terminated", 500: "Server Internal Error",
-            503: "Service Unavailable", 603: "Decline"}
 
 
 def inferred_from_json(data: dict[str, Any]) -> Inferred:
@@ -240,11 +238,11 @@ class Supervisor:
             log.warning("connected_call_lost", call_id=call.call_id, worker=call.worker)
             return
         if call.carrier_code is not None:
-            code, phrase = call.carrier_code, _PHRASES.get(call.carrier_code, "Carrier Failure")
+            code, phrase = call.carrier_code, reason_phrase(call.carrier_code, "Carrier Failure")
             extra = {"Reason": call.carrier_reason} if call.carrier_reason else {}
         else:
             code = self.sip.failover_code
-            phrase = _PHRASES.get(code, "Agent Failure")
+            phrase = reason_phrase(code, "Agent Failure")
             extra = {"Reason": 'Q.850;cause=41;text="early-media-agent worker failed"'}
         if dialer is not None and (to := failover.address(dialer[1])) is not None:
             data = failover.final_response(dialer[0], code, phrase, headers=extra)

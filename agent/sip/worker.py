@@ -24,6 +24,7 @@ from typing import Any
 import pjsua2 as pj
 import structlog
 
+from agent.reasons import reason_phrase
 from agent.sip import messages as m
 from agent.sip.admission import Admission, valid_call_id
 from agent.sip.carrier_leg import fail_over, place_carrier
@@ -51,10 +52,6 @@ from agent.sip.tap import FrameTap
 
 log = structlog.get_logger("agent.sip.worker")
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout",
-            480: "Temporarily Unavailable", 482: "Loop Detected", 486: "Busy Here",
-            487: "Request Terminated", 488: "Not Acceptable Here",
-            500: "Server Internal Error", 503: "Service Unavailable"}
 
 
 #: How long one pjsip event poll may block. SIP packets wake it at once; supervisor
@@ -158,7 +155,7 @@ class Worker:
         if not call_id:
             return
         src_ip = self.admission.source(prm.rdata.wholeMsg, prm.rdata.srcAddress)
-        reason = prm.reason or _REASONS.get(prm.statusCode, "")
+        reason = prm.reason or reason_phrase(prm.statusCode)
         self.send(m.CallRejected(call_id=call_id, code=prm.statusCode, reason=reason,
                                  source=src_ip))
         log.debug("call_rejected", call_id=call_id, code=prm.statusCode, source=src_ip)

@@ -60,7 +60,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``calls`` command and its ``export`` subcommand."""
-    calls = sub.add_parser("calls", help="the call store: export call records (CDR)")
+    calls = sub.add_parser("calls", help="the call store: export call records (CDR)",
+                           description="Read the agent's call store (SQLite) directly: "
+                           "export call records as a CDR file, as GET /v1/calls/export does.")
     cmds = calls.add_subparsers(dest="calls_command", metavar="ACTION")
     cmds.required = True
     p = cmds.add_parser(

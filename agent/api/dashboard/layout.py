@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from agent import __version__
 from agent.errors import UserError
+from agent.reasons import REASON_PHRASES
 from agent.store.export import parse_since
 
 #: Seconds between reloads of a page that shows the present (no ``until``).
@@ -27,15 +28,8 @@ PRESETS: tuple[str, ...] = ("1h", "24h", "7d")
 _RELATIVE = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
-#: Reason phrases of the SIP codes a page may show (RFC 3261 section 21 and 6665).
-SIP_REASONS: dict[int, str] = {
-    180: "Ringing", 183: "Session Progress", 200: "OK", 403: "Forbidden", 404: "Not Found",
-    408: "Request Timeout", 410: "Gone", 480: "Temporarily Unavailable",
-    484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated",
-    488: "Not Acceptable Here", 500: "Server Internal Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Server Time-out", 600: "Busy Everywhere",
-    603: "Decline", 604: "Does Not Exist Anywhere",
-}
+#: Reason phrases of the SIP codes a page may show.
+SIP_REASONS = REASON_PHRASES
 
 NAV: tuple[tuple[str, str], ...] = (
     ("/dashboard", "Overview"),
