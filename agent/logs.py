@@ -56,6 +56,9 @@ def setup_logging(cfg: LoggingConfig = LoggingConfig(), *, stream: TextIO = sys.
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # One write() per line: print() writes the line and its newline apart, and with
+        # unbuffered streams (PYTHONUNBUFFERED, usual in containers) the supervisor's and
+        # the workers' lines on a shared stderr interleaved mid-line.
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
