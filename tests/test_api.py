@@ -428,14 +428,16 @@ def test_metrics_expose_what_the_supervisor_recorded(store: CallStore) -> None:
         for fam in text_string_to_metric_families(text)
         for s in fam.samples
     }
-    assert samples[("ema_calls_total", (("carrier", "acme"), ("outcome", "failed")))] == 1
-    assert samples[("ema_inferred_total", (("sip_code", "486"), ("source", "tone")))] == 1
+    assert samples[("ema_calls_total", (("carrier", "acme"), ("outcome", "failed"),
+                                        ("route", "unknown")))] == 1
+    assert samples[("ema_inferred_total", (("carrier", "unknown"), ("sip_code", "486"),
+                                           ("source", "tone")))] == 1
     assert samples[("ema_classified_seconds_total", (("label", "ringback"),))] == 2
     assert samples[("ema_decision_lag_seconds_bucket", (("le", "1.5"),))] == 1
     assert samples[("ema_decision_lag_seconds_bucket", (("le", "1.0"),))] == 0
     assert samples[("ema_active_calls", ())] == 1
     assert samples[("ema_analysis_failures_total", ())] == 1
-    assert samples[("ema_carrier_final_total", (("code", "480"),))] == 1
+    assert samples[("ema_carrier_final_total", (("carrier", "unknown"), ("code", "480")))] == 1
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,8 @@ def test_a_200_ok_after_an_announcement_drops_the_inference(sup) -> None:
                                 "inferred_before_answer": 480} in body["evidence"]
     assert inferred_total(sup) == 0
     reg = sup.metrics.registry
-    assert reg.get_sample_value("ema_calls_total",
-                                {"carrier": "default", "outcome": "answered"}) == 1
+    assert reg.get_sample_value("ema_calls_total", {"carrier": "default", "route": "default",
+                                                    "outcome": "answered"}) == 1
     [row] = sup.store.asr("carrier", sup.store.get("c1").started_at)
     assert (row.answered, row.inferred) == (1, {})
 
@@ -106,7 +106,8 @@ def test_a_failed_call_counts_its_inferred_code_once_when_it_is_over(sup) -> Non
     sup.on_message(analyst, m.FinalInference(call_id="c1", inferred=RINGBACK.as_json(),
                                              audio_s=8.0))
     assert sup.metrics.registry.get_sample_value(
-        "ema_inferred_total", {"sip_code": "480", "source": "classifier"}) == 1
+        "ema_inferred_total", {"sip_code": "480", "source": "classifier",
+                               "carrier": "default"}) == 1
     assert "c1" not in sup.calls
 
 

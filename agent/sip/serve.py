@@ -22,12 +22,12 @@ async def serve(config: Any, config_path: str) -> None:
     ``config`` is an :class:`agent.settings.AgentConfig`.
     """
     from agent.api.app import CallNotifier, create_app, start
-    from agent.api.metrics import AgentMetrics
+    from agent.api.metrics import AgentMetrics, routes_of
     from agent.store.calls import CallStore
     from agent.webhooks.delivery import WebhookSink
 
     store = CallStore(config.store.calls_location())
-    metrics = AgentMetrics()
+    metrics = AgentMetrics(routes=routes_of(config.sip))
     notifier = CallNotifier()
     sink = (WebhookSink(config.webhooks, store=store, metrics=metrics)
             if config.webhooks.enabled else None)
@@ -40,6 +40,7 @@ async def serve(config: Any, config_path: str) -> None:
 
         library = LibraryAccess(config.fingerprint.library or default_location(),
                                 config=config.fingerprint)
+    metrics.watch_health(sup.health)
     app = create_app(store, config=config.api, notifier=notifier, health=sup.health,
                      library=library)
     try:

@@ -102,6 +102,7 @@ class LiveCall:
     carrier_reason: str | None = None
     fas: FasCheck | None = None  # the false-answer check after a 200 OK (agent.sip.fas)
     carrier: str | None = None  # the carrier's name (agent.sip.routes)
+    route: str | None = None  # the route's name (agent.sip.routes)
     # The INVITE heads and peers of both legs (agent.sip.failover), kept in case the
     # worker dies with the call.
     heads: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -206,6 +207,7 @@ class Supervisor:
             log.exception("child_cleanup_failed", kind=child.kind, index=child.index)
         finally:
             child.restarts += 1
+            self.metrics.child_restarted(child.kind)
             await asyncio.sleep(self.sip.restart_backoff_s * min(len(child.deaths), 10))
             if not self.stopping:
                 await self._spawn(child)
@@ -315,7 +317,7 @@ class Supervisor:
 
     def _on_CallStarted(self, child: Child, msg: m.CallStarted) -> None:  # noqa: N802
         self.calls[msg.call_id] = LiveCall(call_id=msg.call_id, worker=child.index,
-                                           carrier=msg.carrier)
+                                           carrier=msg.carrier, route=msg.route)
         self.store.create(msg.call_id, correlation_id=msg.correlation_id,
                           carrier=msg.carrier, route=msg.route,
                           started_at=datetime.fromtimestamp(msg.t, UTC))
@@ -386,7 +388,7 @@ class Supervisor:
         call.carrier_reason = msg.reason
         call.held = msg.wait
         self.store.set_carrier_final(msg.call_id, msg.code)
-        self.metrics.carrier_final_code(msg.code)
+        self.metrics.carrier_final_code(msg.code, carrier=call.carrier)
         log.info("carrier_final", call_id=msg.call_id, code=msg.code, held=msg.wait)
         self._release(call, code=msg.code)
 
@@ -494,7 +496,7 @@ class Supervisor:
             pass
         if not call.finalizing:
             self._forget(call)
-        self.metrics.call_ended(carrier=call.carrier or "", outcome=outcome)
+        self.metrics.call_ended(carrier=call.carrier, route=call.route, outcome=outcome)
         self._notify(call_id)
 
     def _forget(self, call: LiveCall) -> None:
@@ -508,9 +510,11 @@ class Supervisor:
         if call.inferred is None or call.answered:
             return
         inferred = inferred_from_json(call.inferred)
+        self.metrics.code_judged(carrier=call.carrier, sent=call.carrier_code,
+                                 inferred=inferred.sip_code)
         try:
             self.metrics.code_inferred(sip_code=inferred.sip_code, source=inferred.source,
-                                       lag_s=call.inferred_audio_s)
+                                       lag_s=call.inferred_audio_s, carrier=call.carrier)
         except ValueError:
             pass  # an unknown source must not break the call
 
