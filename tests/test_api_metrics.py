@@ -20,21 +20,9 @@ from agent.sip.routes import CarrierConfig, RouteConfig
 from agent.sip.supervisor import Supervisor
 from agent.store.calls import CallStore
 from agent.store.queries import honesty
+from tests.child_pipe import Pipe
 
 ROUTES = {"de-mobile": "acme", "de-fixed": "acme", "uk": "globex"}
-
-
-class Pipe:
-    """The supervisor's end of a child's socket: keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def is_closing(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> None:
-        self.sent += m.Decoder().feed(data)
 
 
 def scraped(metrics: AgentMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -5,7 +5,6 @@ store and metrics."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,22 +17,10 @@ from agent.sip import messages as m
 from agent.sip.fas import FasConfig
 from agent.sip.supervisor import Supervisor
 from agent.store.calls import CallStore
+from tests.child_pipe import Pipe
 
 RINGBACK = Inferred(480, "Temporarily unavailable (ringback)", 18, "classifier",
                     [{"detector": "classifier", "label": "ringback", "at_s": 3.0}])
-
-
-class Pipe:
-    """The supervisor's end of a child's socket: keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def is_closing(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> None:
-        self.sent += m.Decoder().feed(data)
 
 
 @pytest.fixture

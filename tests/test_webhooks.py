@@ -34,6 +34,7 @@ from agent.store.calls import CallStore
 from agent.webhooks.config import WebhookConfig
 from agent.webhooks.delivery import WebhookSink, backoff
 from agent.webhooks.signature import sign, verify
+from tests.child_pipe import Pipe
 from tests.webhook_receiver import Delivery, Receiver
 
 SECRET = "s3cret-for-webhook-tests"
@@ -370,19 +371,6 @@ def test_a_full_queue_drops_and_counts(store, when_full: str, delivered: list[st
 
 
 # --- the supervisor's hooks ---------------------------------------------------------------
-
-class Pipe:
-    """The supervisor's end of a child's socket: keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def is_closing(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> None:
-        self.sent += m.Decoder().feed(data)
-
 
 @asynccontextmanager
 async def supervised(store: CallStore, receiver: Receiver, *, rewrite: bool
