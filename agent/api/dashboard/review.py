@@ -78,6 +78,12 @@ def _heard_on(h: Heard, links: Links) -> str:
             f"({text(call.carrier)}, route {text(call.route)})")
 
 
+def _meaning_form(e: Entry, action: str, button: str, links: Links) -> str:
+    """The code/reason/Q.850/carrier form that labels (or edits) entry ``e``."""
+    return (f'<form class="label" method="post" action="{_action(e.id, action, links)}">'
+            f'{_meaning_fields(e)}<button type="submit">{button}</button></form>')
+
+
 def _queue(unknown: list[Heard], links: Links) -> str:
     if not unknown:
         return ("<h2>Unknown announcements</h2><p class=muted>None waiting: every "
@@ -85,8 +91,7 @@ def _queue(unknown: list[Heard], links: Links) -> str:
     rows = []
     for h in unknown:
         e = h.entry
-        form = (f'<form class="label" method="post" action="{_action(e.id, "label", links)}">'
-                f'{_meaning_fields(e)}<button type="submit">Label</button></form>')
+        form = _meaning_form(e, "label", "Label", links)
         rows.append(
             f'<tr id="entry-{e.id}"><td class=n>{e.id}</td><td class=n>{e.count}×</td>'
             f"<td>{when(e.last_seen)}</td><td class=n>{e.duration_s:.1f} s</td>"
@@ -108,8 +113,7 @@ def _labelled(labelled: list[Heard], other_known: int, links: Links) -> str:
     rows = []
     for h in labelled:
         e = h.entry
-        form = (f'<form class="label" method="post" action="{_action(e.id, "edit", links)}">'
-                f'{_meaning_fields(e)}<button type="submit">Save</button></form>')
+        form = _meaning_form(e, "edit", "Save", links)
         rows.append(
             f'<tr id="entry-{e.id}"><td class=n>{e.id}</td><td class=n>{code(e.sip_code)}</td>'
             f"<td>{text(e.reason)}</td><td class=n>{e.count}×</td>"
