@@ -86,8 +86,9 @@ class StreamingClassifier:
         at += self._context.size
         # Modulation of this second over the last three: the stream keeps their frames.
         self._modulation = self._row[at : at + N_MODULATION * layout.modulation]
-        self._mod_history = new_history()
-        self._mod_work = new_work()
+        if layout.modulation:
+            self._mod_history = new_history()
+            self._mod_work = new_work()
         self._predict = self.model.row_predictor(self._row)
         # The feature steps bound to this stream's buffers (see spectra_fn).
         self._spectra_of_window = spectra_fn(self._mel_frames, self._spectra)
